@@ -1,0 +1,157 @@
+"""Parser models for the EventBridge events the governance Lambdas receive.
+
+Field names follow what AWS delivers: CloudTrail records (`AWS API Call via CloudTrail`) keep their
+lowerCamel request parameters with `items` lists; `EC2 AMI State Change` uses PascalCase.
+Only the fields the product reads are typed; everything else is allowed and ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field
+
+CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
+AMI_STATE_CHANGE_DETAIL_TYPE = "EC2 AMI State Change"
+
+NEW_IMAGE_CALLS = frozenset({"CreateImage", "RegisterImage", "CopyImage", "ImportImage", "CreateRestoreImageTask"})
+TAG_CALLS = frozenset({"CreateTags", "DeleteTags"})
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class SessionIssuer(_Lenient):
+    type: str | None = None
+    arn: str | None = None
+
+
+class SessionContext(_Lenient):
+    session_issuer: SessionIssuer | None = Field(default=None, alias="sessionIssuer")
+
+
+class UserIdentity(_Lenient):
+    type: str | None = None
+    arn: str | None = None
+    account_id: str | None = Field(default=None, alias="accountId")
+    invoked_by: str | None = Field(default=None, alias="invokedBy")
+    session_context: SessionContext | None = Field(default=None, alias="sessionContext")
+
+    @property
+    def principal_arn(self) -> str | None:
+        """The stable principal: the role behind an assumed-role session, else the caller's own ARN."""
+        issuer = self.session_context.session_issuer if self.session_context else None
+        if self.type == "AssumedRole" and issuer is not None and issuer.arn:
+            return issuer.arn
+        return self.arn
+
+
+class TagItem(_Lenient):
+    key: str
+    value: str | None = None
+
+
+class TagItems(_Lenient):
+    items: list[TagItem] = Field(default_factory=list)
+
+
+class TagSpecification(_Lenient):
+    resource_type: str | None = Field(default=None, alias="resourceType")
+    tags: list[TagItem] = Field(default_factory=list)
+
+
+class TagSpecificationSet(_Lenient):
+    items: list[TagSpecification] = Field(default_factory=list)
+
+
+class ResourceItem(_Lenient):
+    resource_id: str = Field(alias="resourceId")
+
+
+class ResourcesSet(_Lenient):
+    items: list[ResourceItem] = Field(default_factory=list)
+
+
+class RequestParameters(_Lenient):
+    """Union of the request fields of the AMI calls we handle; each call fills only its own."""
+
+    instance_id: str | None = Field(default=None, alias="instanceId")
+    name: str | None = None
+    no_reboot: bool | None = Field(default=None, alias="noReboot")
+    source_region: str | None = Field(default=None, alias="sourceRegion")
+    source_image_id: str | None = Field(default=None, alias="sourceImageId")
+    image_id: str | None = Field(default=None, alias="imageId")
+    tag_specification_set: TagSpecificationSet | None = Field(default=None, alias="tagSpecificationSet")
+    resources_set: ResourcesSet | None = Field(default=None, alias="resourcesSet")
+    tag_set: TagItems | None = Field(default=None, alias="tagSet")
+
+
+class ResponseElements(_Lenient):
+    image_id: str | None = Field(default=None, alias="imageId")
+
+
+class CloudTrailDetail(_Lenient):
+    event_name: str = Field(alias="eventName")
+    event_source: str = Field(alias="eventSource")
+    event_time: datetime = Field(alias="eventTime")
+    event_id: str = Field(alias="eventID")
+    aws_region: str = Field(alias="awsRegion")
+    user_identity: UserIdentity = Field(default_factory=UserIdentity, alias="userIdentity")
+    request_parameters: RequestParameters | None = Field(default=None, alias="requestParameters")
+    response_elements: ResponseElements | None = Field(default=None, alias="responseElements")
+    error_code: str | None = Field(default=None, alias="errorCode")
+    error_message: str | None = Field(default=None, alias="errorMessage")
+
+    def image_tags_requested(self) -> dict[str, str]:
+        """Tags the caller asked to put on the new image (tagSpecificationSet, resourceType=image)."""
+        spec_set = self.request_parameters.tag_specification_set if self.request_parameters else None
+        if spec_set is None:
+            return {}
+        return {
+            tag.key: tag.value or ""
+            for spec in spec_set.items
+            if spec.resource_type == "image"
+            for tag in spec.tags
+        }
+
+    def image_ids_in_resources(self) -> list[str]:
+        """AMI ids among a CreateTags/DeleteTags call's resources (other resource types are ignored)."""
+        resources = self.request_parameters.resources_set if self.request_parameters else None
+        if resources is None:
+            return []
+        seen: dict[str, None] = {}
+        for item in resources.items:
+            if item.resource_id.startswith("ami-"):
+                seen.setdefault(item.resource_id)
+        return list(seen)
+
+    def tag_keys_changed(self) -> list[str]:
+        tag_set = self.request_parameters.tag_set if self.request_parameters else None
+        return [tag.key for tag in tag_set.items] if tag_set else []
+
+
+class CloudTrailImageEvent(EventBridgeModel):  # type: ignore[misc]
+    detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
+    detail: CloudTrailDetail
+
+
+class AmiStateDetail(_Lenient):
+    request_id: str | None = Field(default=None, alias="RequestId")
+    image_id: str = Field(alias="ImageId", pattern=r"^ami-[0-9a-f]+$")
+    state: str = Field(alias="State")
+    error_message: str | None = Field(default=None, alias="ErrorMessage")
+
+
+class AmiStateChangeEvent(EventBridgeModel):  # type: ignore[misc]
+    detail_type: Literal["EC2 AMI State Change"] = Field(alias="detail-type")
+    detail: AmiStateDetail
+
+
+def detail_type_of(event: Any) -> str | None:
+    if isinstance(event, dict):
+        value = event.get("detail-type")
+        return value if isinstance(value, str) else None
+    return None

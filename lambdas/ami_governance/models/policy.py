@@ -1,0 +1,247 @@
+"""The governance policy: one model shared by `cdk synth` (validation) and the Lambdas (decisions).
+
+The policy lives in `governance-policy.yaml` at the repository root. `app.py` validates it with
+`load_policy_file()` so that a bad policy fails synth with a message naming the field; the stack
+stores the validated policy as JSON in an SSM parameter that the Lambdas read and validate again
+with the same model.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_TAG_PREFIX = "ami-governance:"
+
+# AWS limits for EC2 tags; a policy that could never produce a valid tag is rejected at synth.
+TAG_KEY_MAX_LENGTH = 128
+TAG_VALUE_MAX_LENGTH = 256
+
+
+class Mode(StrEnum):
+    AUDIT = "audit"
+    ENFORCE = "enforce"
+
+
+class NoRebootStance(StrEnum):
+    """What an AMI created with noReboot=true from a running instance means for its verdict."""
+
+    ALLOW = "allow"
+    WARN = "warn"
+    VIOLATION = "violation"
+
+
+class RemediationAction(StrEnum):
+    NONE = "none"
+    DISABLE = "disable"
+    DEPRECATE = "deprecate"
+    DEREGISTER = "deregister"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"regex {pattern!r} does not compile: {error}") from None
+
+
+@cache
+def compiled(pattern: str) -> re.Pattern[str]:
+    """Compiled form of a regex that the policy model has already validated."""
+    return re.compile(pattern)
+
+
+class NamingConvention(_Strict):
+    pattern: str = Field(description="Regex the whole AMI name must match (fullmatch).")
+    group_tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named group -> tag key; where the tag is present its value must equal the group.",
+    )
+    example: str | None = Field(default=None, description="A name that matches, shown in notifications.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        _compile(value)
+        return value
+
+    @model_validator(mode="after")
+    def _groups_exist(self) -> NamingConvention:
+        groups = _compile(self.pattern).groupindex
+        for group in self.group_tags:
+            if group not in groups:
+                raise ValueError(f"group_tags names group {group!r}, which the pattern does not define")
+        if self.example is not None and not _compile(self.pattern).fullmatch(self.example):
+            raise ValueError(f"example {self.example!r} does not match the pattern")
+        return self
+
+
+class TagRule(_Strict):
+    values: list[str] | None = Field(default=None, min_length=1, description="Allowed values.")
+    pattern: str | None = Field(default=None, description="Regex the value must fully match.")
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            _compile(value)
+        return value
+
+    @model_validator(mode="after")
+    def _one_of_values_or_pattern(self) -> TagRule:
+        if (self.values is None) == (self.pattern is None):
+            raise ValueError("a tag rule needs exactly one of 'values' or 'pattern'")
+        return self
+
+    def describe(self) -> str:
+        if self.values is not None:
+            return "one of " + ", ".join(self.values)
+        return f"matching {self.pattern}"
+
+
+class Exemptions(_Strict):
+    tags: dict[str, str] = Field(default_factory=dict, description="Any one of these key=value tags exempts.")
+    creator_arn_patterns: list[str] = Field(
+        default_factory=list, description="fnmatch patterns on the creator's ARN (role, user or session)."
+    )
+    invoked_by: list[str] = Field(
+        default_factory=list, description="Services calling on their own behalf, e.g. imagebuilder.amazonaws.com."
+    )
+
+
+class Consistency(_Strict):
+    no_reboot: NoRebootStance = NoRebootStance.WARN
+
+
+class Remediation(_Strict):
+    action: RemediationAction = RemediationAction.NONE
+    grace_period_days: int = Field(default=7, ge=0, le=3650)
+    max_images_per_event: int = Field(
+        default=10, ge=1, le=1000, description="Blast-radius cap: remediations one event may cause."
+    )
+
+
+def _known_region(region: str) -> str:
+    known = known_ec2_regions()
+    if known and region not in known:
+        raise ValueError(f"unknown region {region!r}")
+    return region
+
+
+RegionName = Annotated[str, AfterValidator(_known_region)]
+
+
+class GovernancePolicy(_Strict):
+    mode: Mode = Mode.AUDIT
+    tag_prefix: str = Field(default=DEFAULT_TAG_PREFIX, min_length=1, max_length=64)
+    home_region: RegionName
+    governed_regions: list[RegionName] = Field(min_length=1)
+    naming: NamingConvention | None = None
+    required_tags: dict[str, TagRule] = Field(default_factory=dict)
+    exemptions: Exemptions = Field(default_factory=Exemptions)
+    consistency: Consistency = Field(default_factory=Consistency)
+    remediation: Remediation = Field(default_factory=Remediation)
+    protection_tag: str | None = Field(
+        default=None, description="Tag key that blocks every destructive action; default '<prefix>protected'."
+    )
+
+    @field_validator("tag_prefix")
+    @classmethod
+    def _prefix_is_not_aws(cls, value: str) -> str:
+        if value.lower().startswith("aws:"):
+            raise ValueError("the 'aws:' prefix is reserved by AWS")
+        return value
+
+    @field_validator("governed_regions")
+    @classmethod
+    def _regions_unique(cls, regions: list[str]) -> list[str]:
+        if len(set(regions)) != len(regions):
+            raise ValueError("regions are listed more than once")
+        return regions
+
+    @field_validator("required_tags")
+    @classmethod
+    def _tag_keys_valid(cls, tags: dict[str, TagRule]) -> dict[str, TagRule]:
+        for key in tags:
+            if not key or len(key) > TAG_KEY_MAX_LENGTH or key.lower().startswith("aws:"):
+                raise ValueError(f"tag key {key!r} is not a valid EC2 tag key")
+        return tags
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GovernancePolicy:
+        if self.home_region not in self.governed_regions:
+            raise ValueError(f"home_region {self.home_region!r} must be one of governed_regions")
+        for key in self.required_tags:
+            # Tags under the system's prefix are ignored when tag changes are re-evaluated (that is
+            # what breaks the tag-write loop), so a required tag there could never be fixed.
+            if key.startswith(self.tag_prefix):
+                raise ValueError(f"required tag {key!r} uses the system tag prefix {self.tag_prefix!r}")
+        return self
+
+    def tag_key(self, name: str) -> str:
+        """Key of a tag this system writes, e.g. 'ami-governance:compliance'."""
+        return f"{self.tag_prefix}{name}"
+
+    @property
+    def protection_tag_key(self) -> str:
+        return self.protection_tag or self.tag_key("protected")
+
+    def is_system_tag(self, key: str) -> bool:
+        return key.startswith(self.tag_prefix)
+
+
+@cache
+def known_ec2_regions() -> frozenset[str]:
+    """Regions botocore knows for EC2 across partitions (offline: read from its bundled endpoints)."""
+    from botocore.session import get_session
+
+    session = get_session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return frozenset(regions)
+
+
+class PolicyError(ValueError):
+    """A policy that fails validation; the message names each field and its problem on one line."""
+
+
+def _describe_errors(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        problems.append(f"{location}: {message}" if location else message)
+    return "; ".join(problems)
+
+
+def parse_policy(document: Any, source: str = "policy") -> GovernancePolicy:
+    if not isinstance(document, dict):
+        raise PolicyError(f"{source}: the policy must be a mapping, got {type(document).__name__}")
+    try:
+        return GovernancePolicy.model_validate(document)
+    except ValidationError as error:
+        raise PolicyError(f"{source}: invalid governance policy: {_describe_errors(error)}") from None
+
+
+def load_policy_file(path: str | Path) -> GovernancePolicy:
+    """Read and validate the YAML policy file (used at synth time; PyYAML is not needed in Lambda)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise PolicyError(f"{path}: cannot read the policy: {error}") from None
+    return parse_policy(document, source=str(path))

@@ -1,0 +1,68 @@
+"""Pure construction of the SNS notices: a short subject and a JSON body people and machines read."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ami_governance.models.image import Creator, ImageFacts, Verdict
+from ami_governance.models.policy import GovernancePolicy, Mode
+from ami_governance.rules.remediation import describe_intended
+
+SNS_SUBJECT_MAX = 100
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+@dataclass(frozen=True)
+class Notice:
+    subject: str
+    body: dict[str, Any]
+
+
+def _subject(text: str) -> str:
+    # SNS subjects: ASCII, no control characters, at most 100 characters.
+    clean = _UNPRINTABLE.sub("?", text)
+    return clean if len(clean) <= SNS_SUBJECT_MAX else clean[: SNS_SUBJECT_MAX - 3] + "..."
+
+
+def violation_notice(
+    policy: GovernancePolicy, image: ImageFacts, verdict: Verdict, creator: Creator, remediation: str, event_id: str
+) -> Notice:
+    count = len(verdict.violations)
+    return Notice(
+        subject=_subject(f"AMI {image.image_id} in {image.region} is non-compliant ({count} violations)"),
+        body={
+            "kind": "ami-non-compliant",
+            "image_id": image.image_id,
+            "image_name": image.name,
+            "region": image.region,
+            "account": image.owner_id,
+            "creator": creator.principal_arn,
+            "creator_session": creator.session_arn,
+            "mode": policy.mode.value,
+            "violations": [{"kind": v.kind.value, "subject": v.subject, "problem": v.message} for v in verdict.violations],
+            "warnings": [{"kind": w.kind.value, "problem": w.message} for w in verdict.warnings],
+            "how_to_fix": [v.fix for v in verdict.violations],
+            "remediation": remediation if policy.mode is Mode.ENFORCE else f"none (audit mode; {describe_intended(policy)})",
+            "event_id": event_id,
+        },
+    )
+
+
+def resolved_notice(policy: GovernancePolicy, image: ImageFacts, verdict: Verdict, remediation: str,
+                    event_id: str) -> Notice:
+    return Notice(
+        subject=_subject(f"AMI {image.image_id} in {image.region} is now {verdict.status.value}"),
+        body={
+            "kind": "ami-compliance-restored",
+            "image_id": image.image_id,
+            "image_name": image.name,
+            "region": image.region,
+            "account": image.owner_id,
+            "compliance": verdict.status.value,
+            "mode": policy.mode.value,
+            "remediation": remediation or "none",
+            "event_id": event_id,
+        },
+    )

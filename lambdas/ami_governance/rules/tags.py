@@ -1,0 +1,148 @@
+"""Pure rules for the tags this system writes: provenance, verdict, and what changed.
+
+Every key is `<tag_prefix><name>`; the names below are the only ones the Lambdas write, which is
+what lets a tag-change event caused by our own writes be recognised and dropped (no loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from ami_governance.models.events import CloudTrailDetail
+from ami_governance.models.image import ComplianceStatus, Creator, EvaluationSubject, Verdict
+from ami_governance.models.policy import TAG_VALUE_MAX_LENGTH, GovernancePolicy
+
+
+class SystemTag(StrEnum):
+    COMPLIANCE = "compliance"
+    VIOLATIONS = "violations"
+    WARNINGS = "warnings"
+    EXEMPTION = "exemption"
+    REMEDIATION = "remediation"
+    CREATED_BY = "created-by"
+    CREATED_BY_SESSION = "created-by-session"
+    INVOKED_BY = "invoked-by"
+    CREATED_AT = "created-at"
+    CREATED_BY_EVENT = "created-by-event"
+    SOURCE_INSTANCE = "source-instance"
+    SOURCE_IMAGE = "source-image"
+    NO_REBOOT = "no-reboot"
+    IMAGE_ID = "image-id"
+
+
+NONE_VALUE = "none"
+
+
+def system_tag_keys(policy: GovernancePolicy) -> frozenset[str]:
+    return frozenset(policy.tag_key(tag) for tag in SystemTag)
+
+
+def only_system_tags_changed(policy: GovernancePolicy, keys: Iterable[str]) -> bool:
+    """True when a tag change touched nothing but keys this system writes (our own echo)."""
+    keys = list(keys)
+    return bool(keys) and set(keys) <= system_tag_keys(policy)
+
+
+def fit_tag_value(value: str) -> str:
+    """Clamp to the 256-character EC2 tag value limit, marking the cut."""
+    if len(value) <= TAG_VALUE_MAX_LENGTH:
+        return value
+    return value[: TAG_VALUE_MAX_LENGTH - 1] + "…"
+
+
+def summarise(items: Iterable[str], limit: int = TAG_VALUE_MAX_LENGTH) -> str:
+    """Join items with '; ', dropping whole items from the end (with a count) so it fits `limit`."""
+    items = list(items)
+    if not items:
+        return NONE_VALUE
+    for shown in range(len(items), 0, -1):
+        text = "; ".join(items[:shown])
+        hidden = len(items) - shown
+        if hidden:
+            text += f"; +{hidden} more"
+        if len(text) <= limit:
+            return text
+    return fit_tag_value(f"+{len(items)} violations")[:limit]
+
+
+def provenance_tags(policy: GovernancePolicy, detail: CloudTrailDetail) -> dict[str, str]:
+    """Who made the AMI, when, from what, and which CloudTrail event said so."""
+    identity = detail.user_identity
+    params = detail.request_parameters
+    tags: dict[str, str] = {
+        SystemTag.CREATED_AT: _iso(detail.event_time),
+        SystemTag.CREATED_BY_EVENT: detail.event_id,
+    }
+    principal = identity.principal_arn
+    if principal:
+        tags[SystemTag.CREATED_BY] = principal
+    if identity.arn and identity.arn != principal:
+        tags[SystemTag.CREATED_BY_SESSION] = identity.arn
+    if identity.invoked_by:
+        tags[SystemTag.INVOKED_BY] = identity.invoked_by
+    if params is not None:
+        if params.instance_id:
+            tags[SystemTag.SOURCE_INSTANCE] = params.instance_id
+        if params.source_image_id:
+            source_region = params.source_region or detail.aws_region
+            tags[SystemTag.SOURCE_IMAGE] = f"{source_region}/{params.source_image_id}"
+        if detail.event_name == "CreateImage" and params.no_reboot and params.instance_id:
+            tags[SystemTag.NO_REBOOT] = "true"
+    return {policy.tag_key(name): fit_tag_value(value) for name, value in tags.items()}
+
+
+def verdict_tags(policy: GovernancePolicy, verdict: Verdict) -> dict[str, str]:
+    tags = {SystemTag.COMPLIANCE: verdict.status.value}
+    if verdict.status is ComplianceStatus.EXEMPT:
+        tags[SystemTag.EXEMPTION] = fit_tag_value(verdict.exemption or "exempt")
+    else:
+        tags[SystemTag.VIOLATIONS] = summarise(v.short for v in verdict.violations)
+        tags[SystemTag.WARNINGS] = summarise(w.short for w in verdict.warnings)
+    return {policy.tag_key(name): value for name, value in tags.items()}
+
+
+def subject_from(
+    policy: GovernancePolicy,
+    name: str,
+    image_tags: Mapping[str, str],
+    requested_tags: Mapping[str, str] | None = None,
+    provenance: Mapping[str, str] | None = None,
+) -> EvaluationSubject:
+    """Build what the rules judge from the image's tags, the tags the call asked for, and provenance.
+
+    The image's own tags win; the event's tagSpecificationSet fills in for a just-created image whose
+    tags are not visible yet. Provenance comes from the event where there is one, else from the
+    provenance tags written earlier (so a later tag change is judged with the same creator).
+    """
+    merged = {**(requested_tags or {}), **image_tags}
+    known = {**merged, **(provenance or {})}
+    user_tags = {key: value for key, value in merged.items() if not key.startswith(policy.tag_prefix)}
+    # Exemption tags may live under the system prefix (e.g. '<prefix>exempt'); keep those visible.
+    user_tags.update({key: merged[key] for key in policy.exemptions.tags if key in merged})
+    creator = Creator(
+        principal_arn=known.get(policy.tag_key(SystemTag.CREATED_BY)),
+        session_arn=known.get(policy.tag_key(SystemTag.CREATED_BY_SESSION)),
+        invoked_by=known.get(policy.tag_key(SystemTag.INVOKED_BY)),
+    )
+    no_reboot = known.get(policy.tag_key(SystemTag.NO_REBOOT)) == "true"
+    return EvaluationSubject(name=name, tags=user_tags, creator=creator, no_reboot=no_reboot)
+
+
+@dataclass(frozen=True)
+class TagChange:
+    to_write: dict[str, str]
+
+    def __bool__(self) -> bool:
+        return bool(self.to_write)
+
+
+def tags_to_write(current: Mapping[str, str], desired: Mapping[str, str]) -> TagChange:
+    """Only the keys whose value differs: a repeated event writes nothing."""
+    return TagChange({key: value for key, value in desired.items() if current.get(key) != value})
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,328 @@
+"""Enforcement: judge every new or re-tagged AMI, stamp provenance and verdict, notify, remediate.
+
+Orchestrates the pure rules and the adapters. Writes are diffed against the image's current tags,
+so a duplicate event costs one DescribeImages and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+from pydantic import ValidationError
+
+from ami_governance.adapters.ec2 import Ec2Images, MalformedImageId
+from ami_governance.models.events import (
+    AMI_STATE_CHANGE_DETAIL_TYPE,
+    CLOUDTRAIL_DETAIL_TYPE,
+    NEW_IMAGE_CALLS,
+    TAG_CALLS,
+    AmiStateChangeEvent,
+    CloudTrailDetail,
+    CloudTrailImageEvent,
+    detail_type_of,
+)
+from ami_governance.models.image import ComplianceStatus, ImageFacts, Verdict
+from ami_governance.models.policy import GovernancePolicy
+from ami_governance.rules.compliance import evaluate
+from ami_governance.rules.notices import Notice, resolved_notice, violation_notice
+from ami_governance.rules.remediation import Ec2Action, RemediationPlan, plan_remediation
+from ami_governance.rules.tags import (
+    SystemTag,
+    only_system_tags_changed,
+    provenance_tags,
+    subject_from,
+    summarise,
+    tags_to_write,
+    verdict_tags,
+)
+
+logger = Logger(child=True)
+
+
+class ImageStore(Protocol):
+    def describe_image(self, image_id: str) -> ImageFacts | None: ...
+    def create_tags(self, resource_ids: list[str], tags: Mapping[str, str]) -> None: ...
+    def disable_image(self, image_id: str) -> None: ...
+    def enable_image(self, image_id: str) -> None: ...
+    def enable_deprecation(self, image_id: str, deprecate_at: datetime) -> None: ...
+    def disable_deprecation(self, image_id: str) -> None: ...
+
+
+class InventoryStore(Protocol):
+    def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
+
+
+class NoticeSink(Protocol):
+    def publish(self, notice: Notice) -> str: ...
+
+
+Counter = Callable[..., None]
+
+
+@dataclass
+class ImageOutcome:
+    image_id: str
+    region: str
+    result: str
+    compliance: str | None = None
+    violations: list[str] = field(default_factory=list)
+    tags_written: list[str] = field(default_factory=list)
+    notified: str | None = None
+    remediation: str | None = None
+
+
+@dataclass
+class EventOutcome:
+    status: str
+    event_id: str | None = None
+    reason: str | None = None
+    images: list[ImageOutcome] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EnforcementService:
+    policy: GovernancePolicy
+    account_id: str
+    images_in: Callable[[str], ImageStore]
+    inventory: InventoryStore
+    notifier: NoticeSink
+    count: Counter
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    _remediations: int = 0
+
+    # ---- entry point -------------------------------------------------------------------------
+
+    def handle(self, raw_event: Any) -> EventOutcome:
+        self._remediations = 0
+        detail_type = detail_type_of(raw_event)
+        try:
+            if detail_type == CLOUDTRAIL_DETAIL_TYPE:
+                return self._on_cloudtrail(CloudTrailImageEvent.model_validate(raw_event))
+            if detail_type == AMI_STATE_CHANGE_DETAIL_TYPE:
+                return self._on_state_change(AmiStateChangeEvent.model_validate(raw_event))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+            )
+            logger.error("Malformed event dropped", extra={"problems": problems, "detail_type": detail_type})
+            self.count("MalformedEvents")
+            return EventOutcome("rejected", _event_id(raw_event), f"malformed event: {problems}")
+        logger.warning("Unsupported event dropped", extra={"detail_type": detail_type})
+        self.count("UnsupportedEvents")
+        return EventOutcome("ignored", _event_id(raw_event), f"unsupported detail-type {detail_type!r}")
+
+    # ---- routing -----------------------------------------------------------------------------
+
+    def _refuse(self, account: str, region: str) -> str | None:
+        if account != self.account_id:
+            self.count("ForeignAccountEvents")
+            return f"event from account {account}, this deployment governs {self.account_id}"
+        if region not in self.policy.governed_regions:
+            self.count("UngovernedRegionEvents")
+            return f"region {region} is not governed by the policy"
+        return None
+
+    def _on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
+        detail = event.detail
+        if detail.event_source != "ec2.amazonaws.com" or detail.event_name not in NEW_IMAGE_CALLS | TAG_CALLS:
+            self.count("UnsupportedEvents")
+            return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
+        if detail.error_code:
+            # The rules exclude failed calls; this guards a hand-delivered or mis-routed event.
+            self.count("FailedCallEvents")
+            return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
+        refusal = self._refuse(event.account, detail.aws_region)
+        if refusal:
+            logger.warning("Event refused", extra={"reason": refusal, "event_id": detail.event_id})
+            return EventOutcome("ignored", detail.event_id, refusal)
+        if detail.event_name in TAG_CALLS:
+            return self._on_tags_changed(detail)
+        return self._on_new_image(detail)
+
+    def _on_new_image(self, detail: CloudTrailDetail) -> EventOutcome:
+        image_id = detail.response_elements.image_id if detail.response_elements else None
+        if not image_id:
+            # ImportImage and CreateRestoreImageTask may answer before an AMI exists; its
+            # State Change event will bring it.
+            self.count("EventsWithoutImage")
+            return EventOutcome("ignored", detail.event_id, f"{detail.event_name} response names no image yet")
+        images = self.images_in(detail.aws_region)
+        outcome = self._judge(
+            images,
+            image_id,
+            detail.aws_region,
+            detail.event_id,
+            requested_tags=detail.image_tags_requested(),
+            provenance=provenance_tags(self.policy, detail),
+        )
+        return EventOutcome("handled", detail.event_id, images=[outcome])
+
+    def _on_tags_changed(self, detail: CloudTrailDetail) -> EventOutcome:
+        image_ids = detail.image_ids_in_resources()
+        if not image_ids:
+            return EventOutcome("ignored", detail.event_id, "no AMI among the tagged resources")
+        if only_system_tags_changed(self.policy, detail.tag_keys_changed()):
+            # Our own verdict/provenance writes come back as CreateTags events: never re-judge them.
+            self.count("OwnTagEventsIgnored")
+            return EventOutcome("ignored", detail.event_id, "only governance tags changed")
+        images = self.images_in(detail.aws_region)
+        outcomes = [self._judge(images, image_id, detail.aws_region, detail.event_id) for image_id in image_ids]
+        return EventOutcome("handled", detail.event_id, images=outcomes)
+
+    def _on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
+        detail = event.detail
+        refusal = self._refuse(event.account, event.region)
+        if refusal:
+            logger.warning("Event refused", extra={"reason": refusal, "event_id": event.id})
+            return EventOutcome("ignored", event.id, refusal)
+        if detail.state == "failed":
+            self.count("ImagesFailed")
+            logger.warning("AMI creation failed", extra={"image_id": detail.image_id, "error": detail.error_message})
+            self.inventory.record(
+                detail.image_id,
+                event.region,
+                {"account": event.account, "state": "failed", "error_message": detail.error_message,
+                 "recorded_at": _iso(self.now()), "last_event_id": event.id},
+            )
+            return EventOutcome("handled", event.id, images=[ImageOutcome(detail.image_id, event.region, "failed")])
+        if detail.state != "available":
+            self.count("UnsupportedEvents")
+            return EventOutcome("ignored", event.id, f"AMI state {detail.state} is not handled by enforcement")
+        images = self.images_in(event.region)
+        outcome = self._judge(images, detail.image_id, event.region, event.id, record_inventory=True)
+        return EventOutcome("handled", event.id, images=[outcome])
+
+    # ---- one image ---------------------------------------------------------------------------
+
+    def _judge(
+        self,
+        images: ImageStore,
+        image_id: str,
+        region: str,
+        event_id: str,
+        requested_tags: Mapping[str, str] | None = None,
+        provenance: Mapping[str, str] | None = None,
+        record_inventory: bool = False,
+    ) -> ImageOutcome:
+        log = {"image_id": image_id, "region": region, "event_id": event_id}
+        try:
+            image = images.describe_image(image_id)
+        except MalformedImageId:
+            logger.error("Malformed image id in event", extra=log)
+            self.count("MalformedEvents")
+            return ImageOutcome(image_id, region, "malformed-image-id")
+        if image is None:
+            logger.info("AMI is gone before it could be judged", extra=log)
+            self.count("ImagesGone")
+            self.inventory.record(image_id, region, {"state": "gone-before-evaluation", "recorded_at": _iso(self.now()),
+                                                     "last_event_id": event_id})
+            return ImageOutcome(image_id, region, "gone")
+        if image.owner_id != self.account_id:
+            logger.warning("AMI owned by another account is not governed here", extra={**log, "owner": image.owner_id})
+            self.count("ForeignImages")
+            return ImageOutcome(image_id, region, "foreign-image")
+
+        subject = subject_from(self.policy, image.name, image.tags, requested_tags, provenance)
+        verdict = evaluate(self.policy, subject)
+        plan = plan_remediation(
+            self.policy, image, verdict, self.now(),
+            cap_reached=self._remediations >= self.policy.remediation.max_images_per_event,
+        )
+        self._remediate(images, image, plan)
+
+        desired = {**(provenance or {}), **verdict_tags(self.policy, verdict)}
+        if plan.tag_value is not None:
+            desired[self.policy.tag_key(SystemTag.REMEDIATION)] = plan.tag_value
+        change = tags_to_write(image.tags, desired)
+        if change:
+            images.create_tags([image.image_id], change.to_write)
+
+        notified = self._notify(image, verdict, subject.creator, plan, event_id)
+        if record_inventory:
+            self._record_available(images, image, verdict, event_id)
+
+        self.count("ImagesEvaluated")
+        if verdict.status is ComplianceStatus.NON_COMPLIANT:
+            self.count("NonCompliantImages")
+            for violation in verdict.violations:
+                self.count("Violations", kind=violation.kind.value)
+        outcome = ImageOutcome(
+            image.image_id, region, "evaluated", verdict.status.value,
+            [v.short for v in verdict.violations], sorted(change.to_write), notified, plan.summary or None,
+        )
+        logger.info("AMI judged", extra={**log, **asdict(outcome)})
+        return outcome
+
+    def _remediate(self, images: ImageStore, image: ImageFacts, plan: RemediationPlan) -> None:
+        if plan.notes:
+            self.count("RemediationsCapped")
+            logger.warning("Remediation skipped: blast-radius cap reached", extra={"image_id": image.image_id})
+        for action in plan.actions:
+            if action is Ec2Action.DISABLE_IMAGE:
+                images.disable_image(image.image_id)
+            elif action is Ec2Action.ENABLE_IMAGE:
+                images.enable_image(image.image_id)
+            elif action is Ec2Action.ENABLE_DEPRECATION and plan.deprecate_at is not None:
+                images.enable_deprecation(image.image_id, plan.deprecate_at)
+            elif action is Ec2Action.DISABLE_DEPRECATION:
+                images.disable_deprecation(image.image_id)
+            self.count("RemediationActions", action=action.value)
+        if plan.counts_against_cap:
+            self._remediations += 1
+
+    def _notify(
+        self, image: ImageFacts, verdict: Verdict, creator: Any, plan: RemediationPlan, event_id: str
+    ) -> str | None:
+        previous = image.tags.get(self.policy.tag_key(SystemTag.COMPLIANCE))
+        previous_violations = image.tags.get(self.policy.tag_key(SystemTag.VIOLATIONS))
+        notice: Notice | None = None
+        if verdict.status is ComplianceStatus.NON_COMPLIANT:
+            current = summarise(v.short for v in verdict.violations)
+            if previous != verdict.status.value or previous_violations != current or plan.actions:
+                notice = violation_notice(self.policy, image, verdict, creator, plan.summary or "none", event_id)
+        elif previous == ComplianceStatus.NON_COMPLIANT.value:
+            notice = resolved_notice(self.policy, image, verdict, plan.summary, event_id)
+        if notice is None:
+            return None
+        message_id = self.notifier.publish(notice)
+        self.count("Notifications")
+        return message_id
+
+    def _record_available(self, images: ImageStore, image: ImageFacts, verdict: Verdict, event_id: str) -> None:
+        if image.snapshot_ids:
+            # The link snapshot -> AMI is gone after deregistration; the tag and the inventory keep it.
+            images.create_tags(list(image.snapshot_ids), {self.policy.tag_key(SystemTag.IMAGE_ID): image.image_id})
+        self.inventory.record(
+            image.image_id,
+            image.region,
+            {
+                "account": image.owner_id,
+                "name": image.name,
+                "state": image.state,
+                "snapshot_ids": list(image.snapshot_ids),
+                "source_image_id": image.source_image_id,
+                "source_region": image.source_region,
+                "compliance": verdict.status.value,
+                "violations": [v.short for v in verdict.violations],
+                "created_by": image.tags.get(self.policy.tag_key(SystemTag.CREATED_BY)),
+                "creation_date": image.creation_date,
+                "recorded_at": _iso(self.now()),
+                "last_event_id": event_id,
+            },
+        )
+
+
+def _event_id(raw_event: Any) -> str | None:
+    value = raw_event.get("id") if isinstance(raw_event, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,48 @@
+"""Builds each service from settings and adapters, once per warm container."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+
+from ami_governance.adapters.ec2 import Ec2Images
+from ami_governance.adapters.inventory import Inventory
+from ami_governance.adapters.notifications import Notifier
+from ami_governance.adapters.policy_store import load_policy
+from ami_governance.services.enforce import Counter, EnforcementService
+from ami_governance.settings import settings
+
+
+@cache
+def _images_in(region: str) -> Ec2Images:
+    return Ec2Images(region)
+
+
+def enforcement_service(account_id: str, count: Counter) -> EnforcementService:
+    config = settings()
+    return EnforcementService(
+        policy=load_policy(config.policy_parameter_name),
+        account_id=account_id,
+        images_in=_images_in,
+        inventory=Inventory(config.inventory_table_name, config.region),
+        notifier=Notifier(config.notification_topic_arn),
+        count=count,
+    )
+
+
+def reset() -> None:
+    """Forget per-container state (tests switch AWS backends between cases)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from ami_governance.adapters.clients import reset_clients
+    from ami_governance.adapters.policy_store import _parse
+
+    parameters.clear_caches()
+
+    _images_in.cache_clear()
+    settings.cache_clear()
+    _parse.cache_clear()
+    reset_clients()
+
+
+AccountOf = Callable[[object], str]

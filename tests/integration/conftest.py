@@ -1,0 +1,174 @@
+"""Handlers on moto: the AWS resources the stack creates, and helpers to shape events for them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy
+from ami_governance.services import wiring
+from tests.conftest import POLICY_FILE, load_event
+
+ACCOUNT = "123456789012"  # moto's default account
+HOME = "us-east-1"
+OTHER = "eu-west-1"
+POLICY_PARAMETER = "/ami-governance/policy"
+TABLE = "ami-governance-inventory"
+# One of moto's built-in public AMIs, owned by another account (listing them all is slow).
+PUBLIC_AMI = "ami-12c6146b"
+
+
+@dataclass
+class LambdaContextStub:
+    function_name: str = "ami-governance-enforce"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{HOME}:{ACCOUNT}:function:ami-governance-enforce"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+
+
+@dataclass
+class Estate:
+    """The deployed resources on moto plus handles the tests assert through."""
+
+    topic_arn: str
+    inbox_url: str
+
+    def ec2(self, region: str = HOME) -> Any:
+        return boto3.client("ec2", region_name=region)
+
+    def set_policy(self, policy: GovernancePolicy) -> None:
+        boto3.client("ssm", region_name=HOME).put_parameter(
+            Name=POLICY_PARAMETER, Value=policy.model_dump_json(), Type="String", Overwrite=True
+        )
+        wiring.reset()
+
+    def launch_instance(self, region: str = HOME) -> str:
+        reservation = self.ec2(region).run_instances(ImageId=PUBLIC_AMI, MinCount=1, MaxCount=1)
+        return str(reservation["Instances"][0]["InstanceId"])
+
+    def create_image(self, name: str, tags: dict[str, str] | None = None, region: str = HOME) -> tuple[str, str]:
+        """Create an AMI from a new instance; returns (image id, instance id)."""
+        instance_id = self.launch_instance(region)
+        kwargs: dict[str, Any] = {"InstanceId": instance_id, "Name": name}
+        if tags:
+            kwargs["TagSpecifications"] = [
+                {"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+            ]
+        image_id = self.ec2(region).create_image(**kwargs)["ImageId"]
+        return str(image_id), instance_id
+
+    def tags_of(self, image_id: str, region: str = HOME) -> dict[str, str]:
+        images = self.ec2(region).describe_images(ImageIds=[image_id])["Images"]
+        return {t["Key"]: t["Value"] for t in images[0].get("Tags", [])} if images else {}
+
+    def notices(self) -> list[dict[str, Any]]:
+        """Every SNS notice published so far (delivered to an SQS inbox subscribed raw)."""
+        sqs = boto3.client("sqs", region_name=HOME)
+        notices = []
+        while True:
+            batch = sqs.receive_message(QueueUrl=self.inbox_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not batch:
+                return notices
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                notices.append({"subject": envelope.get("Subject"), "body": json.loads(envelope["Message"])})
+                sqs.delete_message(QueueUrl=self.inbox_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def inventory_item(self, image_id: str, region: str = HOME) -> dict[str, Any] | None:
+        item = boto3.client("dynamodb", region_name=HOME).get_item(
+            TableName=TABLE, Key={"image_id": {"S": image_id}, "region": {"S": region}}
+        ).get("Item")
+        return item
+
+
+@pytest.fixture
+def default_policy() -> GovernancePolicy:
+    return load_policy_file(POLICY_FILE)
+
+
+@pytest.fixture
+def policy_with(default_policy: GovernancePolicy) -> Callable[..., GovernancePolicy]:
+    """The repository policy with top-level fields replaced (validated like the real thing)."""
+
+    def build(**changes: Any) -> GovernancePolicy:
+        document = json.loads(default_policy.model_dump_json())
+        document.update(changes)
+        return parse_policy(document)
+
+    return build
+
+
+@pytest.fixture
+def estate(monkeypatch: pytest.MonkeyPatch, default_policy: GovernancePolicy) -> Iterator[Estate]:
+    with mock_aws():
+        wiring.reset()
+        dynamodb = boto3.client("dynamodb", region_name=HOME)
+        dynamodb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "image_id", "KeyType": "HASH"}, {"AttributeName": "region", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "image_id", "AttributeType": "S"},
+                {"AttributeName": "region", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        topic_arn = boto3.client("sns", region_name=HOME).create_topic(Name="ami-governance")["TopicArn"]
+        sqs = boto3.client("sqs", region_name=HOME)
+        inbox_url = sqs.create_queue(QueueName="notices")["QueueUrl"]
+        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        boto3.client("sns", region_name=HOME).subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+        monkeypatch.setenv("POLICY_PARAMETER_NAME", POLICY_PARAMETER)
+        monkeypatch.setenv("INVENTORY_TABLE_NAME", TABLE)
+        monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", topic_arn)
+        estate = Estate(topic_arn=topic_arn, inbox_url=inbox_url)
+        estate.set_policy(default_policy)
+        yield estate
+        wiring.reset()
+
+
+@pytest.fixture
+def invoke() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    from handlers.enforce import handler
+
+    def run(event: dict[str, Any]) -> dict[str, Any]:
+        return handler(event, LambdaContextStub())  # type: ignore[arg-type]
+
+    return run
+
+
+def create_image_event(image_id: str, instance_id: str, name: str | None = None, **detail_changes: Any) -> dict[str, Any]:
+    """The sample CreateImage CloudTrail event, pointed at an AMI that exists in moto."""
+    event = load_event("create_image")
+    event["account"] = ACCOUNT
+    detail = event["detail"]
+    detail["responseElements"]["imageId"] = image_id
+    detail["requestParameters"]["instanceId"] = instance_id
+    if name is not None:
+        detail["requestParameters"]["name"] = name
+    detail.update(detail_changes)
+    return event
+
+
+def tags_event(name: str, resource_ids: list[str], tags: dict[str, str], event_name: str = "CreateTags") -> dict[str, Any]:
+    event = load_event(name)
+    event["account"] = ACCOUNT
+    detail = event["detail"]
+    detail["eventName"] = event_name
+    detail["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": r} for r in resource_ids]
+    detail["requestParameters"]["tagSet"]["items"] = [{"key": k, "value": v} for k, v in tags.items()]
+    return event
+
+
+def state_event(image_id: str, state: str = "available", region: str = HOME) -> dict[str, Any]:
+    event = load_event("ami_state_available")
+    event["account"] = ACCOUNT
+    event["region"] = region
+    event["resources"] = [f"arn:aws:ec2:{region}::image/{image_id}"]
+    event["detail"].update(ImageId=image_id, State=state)
+    return event
