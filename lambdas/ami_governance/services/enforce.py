@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from ami_governance.adapters.ec2 import Ec2Images, MalformedImageId
+from ami_governance.adapters.ec2 import MalformedImageId
+from ami_governance.adapters.errors import error_code
 from ami_governance.models.events import (
     AMI_STATE_CHANGE_DETAIL_TYPE,
     CLOUDTRAIL_DETAIL_TYPE,
@@ -101,6 +103,17 @@ class EnforcementService:
 
     def handle(self, raw_event: Any) -> EventOutcome:
         self._remediations = 0
+        try:
+            return self._route(raw_event)
+        except ClientError as error:
+            # Throttling that outlasted botocore's retries, 5xx, or a denied call: raise, so that
+            # Lambda's retries and then the DLQ keep the event; the repeat is harmless (tag diffing).
+            code = error_code(error)
+            logger.error("AWS call failed; the event will be retried", extra={"code": code, "error": str(error)})
+            self.count("AwsErrors", code=code)
+            raise
+
+    def _route(self, raw_event: Any) -> EventOutcome:
         detail_type = detail_type_of(raw_event)
         try:
             if detail_type == CLOUDTRAIL_DETAIL_TYPE:

@@ -1,0 +1,200 @@
+"""Bad input gets a clear answer: logged, counted, nothing wrongly changed, and only transient AWS
+failures raise (so that Lambda retries and the DLQ take over)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ami_governance.adapters.ec2 import Ec2Images
+from tests.conftest import load_event
+from tests.integration.conftest import ACCOUNT, PUBLIC_AMI, create_image_event, state_event, tags_event
+from tests.support import recording_api_calls
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "ami-governance:"
+
+
+def metric_names(capsys) -> list[str]:
+    """Names of the EMF metrics the invocation printed."""
+    names = []
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith('{"_aws"'):
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                names.extend(metric["Name"] for metric in directive["Metrics"])
+    return names
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda e: e.pop("detail"), "detail"),
+        (lambda e: e["detail"].pop("eventName"), "detail.eventName"),
+        (lambda e: e["detail"].update(eventTime="yesterday"), "detail.eventTime"),
+        (lambda e: e["detail"].update(userIdentity="root"), "detail.userIdentity"),
+        (lambda e: e["detail"]["requestParameters"].update(resourcesSet={"items": [{"id": "ami-1"}]}),
+         "detail.requestParameters.resourcesSet.items.0.resourceId"),
+    ],
+)
+def test_malformed_event_is_rejected_without_raising(estate, invoke, capsys, mutate, problem):
+    event = tags_event("create_tags_approval", ["ami-0a1b2c3d4e5f60718"], {"Owner": "x"})
+    mutate(event)
+
+    with recording_api_calls() as api:
+        result = invoke(event)
+
+    assert result["status"] == "rejected"
+    assert problem in result["reason"]
+    assert [op for op in api.operations() if op != "GetParameter"] == []
+    assert "MalformedEvents" in metric_names(capsys)
+
+
+def test_malformed_state_change_is_rejected(estate, invoke, capsys):
+    event = state_event("not-an-ami")
+
+    result = invoke(event)
+
+    assert result["status"] == "rejected"
+    assert "detail.ImageId" in result["reason"]
+    assert "MalformedEvents" in metric_names(capsys)
+
+
+def test_non_dict_event_is_ignored(estate, invoke, capsys):
+    assert invoke([1, 2, 3])["status"] == "ignored"  # type: ignore[arg-type]
+    assert "UnsupportedEvents" in metric_names(capsys)
+
+
+def test_unsupported_detail_type_is_ignored(estate, invoke, capsys):
+    event = load_event("ami_state_available")
+    event["detail-type"] = "EC2 Instance State-change Notification"
+
+    result = invoke(event)
+
+    assert result["status"] == "ignored"
+    assert "EC2 Instance State-change Notification" in result["reason"]
+    assert "UnsupportedEvents" in metric_names(capsys)
+
+
+def test_failed_call_is_ignored(estate, invoke, capsys):
+    event = load_event("create_image_failed")
+    event["account"] = ACCOUNT
+
+    result = invoke(event)
+
+    assert result == {"status": "ignored", "event_id": "c0ffee00-1111-4a4a-8b8b-000000000003",
+                      "reason": "the call failed with InvalidAMIName.Duplicate", "images": []}
+    assert "FailedCallEvents" in metric_names(capsys)
+
+
+def test_missing_response_elements_means_nothing_to_do_yet(estate, invoke, capsys):
+    event = load_event("create_image")
+    event["account"] = ACCOUNT
+    event["detail"]["eventName"] = "ImportImage"
+    event["detail"]["responseElements"] = None
+
+    result = invoke(event)
+
+    assert result["status"] == "ignored"
+    assert result["reason"] == "ImportImage response names no image yet"
+    assert "EventsWithoutImage" in metric_names(capsys)
+
+
+def test_region_outside_the_policy_is_refused(estate, invoke, capsys):
+    image_id, instance_id = estate.create_image("test image", region="ap-south-1")
+    event = create_image_event(image_id, instance_id, awsRegion="ap-south-1")
+
+    with recording_api_calls() as api:
+        result = invoke(event)
+
+    assert result["reason"] == "region ap-south-1 is not governed by the policy"
+    assert api.operations("ec2") == []
+    assert estate.tags_of(image_id, region="ap-south-1") == {}
+    assert "UngovernedRegionEvents" in metric_names(capsys)
+
+
+def test_event_from_another_account_is_refused(estate, invoke, capsys):
+    image_id, instance_id = estate.create_image("test image")
+    event = create_image_event(image_id, instance_id)
+    event["account"] = "999988887777"
+
+    result = invoke(event)
+
+    assert result["reason"] == "event from account 999988887777, this deployment governs 123456789012"
+    assert estate.tags_of(image_id) == {}
+    assert "ForeignAccountEvents" in metric_names(capsys)
+
+
+def test_image_owned_by_another_account_is_not_touched(estate, invoke, capsys):
+    # Given a CreateTags on a public AMI that another account owns
+    event = tags_event("create_tags_approval", [PUBLIC_AMI], {"Owner": "me"})
+
+    result = invoke(event)
+
+    assert result["images"][0]["result"] == "foreign-image"
+    assert not any(key.startswith(PREFIX) for key in estate.tags_of(PUBLIC_AMI))
+    assert "ForeignImages" in metric_names(capsys)
+
+
+def test_image_deregistered_before_the_event_is_handled(estate, invoke, capsys):
+    image_id, instance_id = estate.create_image("test image")
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    result = invoke(create_image_event(image_id, instance_id))
+
+    assert result["images"][0]["result"] == "gone"
+    assert estate.inventory_item(image_id)["state"]["S"] == "gone-before-evaluation"
+    assert estate.notices() == []
+    assert "ImagesGone" in metric_names(capsys)
+
+
+def test_unknown_image_id_is_gone_not_an_error(estate, invoke):
+    result = invoke(state_event("ami-0123456789abcdef0"))
+
+    assert result["images"][0]["result"] == "gone"
+
+
+def test_throttling_is_raised_so_that_the_event_is_retried(estate, invoke, monkeypatch, capsys):
+    image_id, instance_id = estate.create_image("test image")
+
+    def throttled(self, image_id):
+        raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}},
+                          "DescribeImages")
+
+    monkeypatch.setattr(Ec2Images, "describe_image", throttled)
+
+    with pytest.raises(ClientError, match="RequestLimitExceeded"):
+        invoke(create_image_event(image_id, instance_id))
+    assert estate.tags_of(image_id) == {}
+    assert "AwsErrors" in metric_names(capsys)
+
+
+def test_server_error_on_tag_write_is_raised_and_nothing_is_notified(estate, invoke, monkeypatch):
+    image_id, instance_id = estate.create_image("test image")
+
+    def unavailable(self, resource_ids, tags):
+        raise ClientError({"Error": {"Code": "Unavailable", "Message": "Service unavailable"}}, "CreateTags")
+
+    monkeypatch.setattr(Ec2Images, "create_tags", unavailable)
+
+    with pytest.raises(ClientError, match="Unavailable"):
+        invoke(create_image_event(image_id, instance_id, name="test image"))
+    assert estate.notices() == []
+
+
+def test_bad_policy_in_the_parameter_fails_loudly(estate, invoke):
+    import boto3
+
+    from ami_governance.models.policy import PolicyError
+    from ami_governance.services import wiring
+
+    boto3.client("ssm", region_name="us-east-1").put_parameter(
+        Name="/ami-governance/policy", Value='{"mode": "strict"}', Type="String", Overwrite=True
+    )
+    wiring.reset()
+
+    with pytest.raises(PolicyError, match="mode: Input should be 'audit' or 'enforce'"):
+        invoke(state_event("ami-0123456789abcdef0"))
