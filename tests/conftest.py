@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ POLICY_FILE = REPO_ROOT / "governance-policy.yaml"
 
 
 @pytest.fixture(autouse=True)
-def _aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -29,7 +28,6 @@ def _aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    yield
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -81,9 +81,11 @@ class Estate:
                 sqs.delete_message(QueueUrl=self.inbox_url, ReceiptHandle=message["ReceiptHandle"])
 
     def inventory_item(self, image_id: str, region: str = HOME) -> dict[str, Any] | None:
-        item = boto3.client("dynamodb", region_name=HOME).get_item(
-            TableName=TABLE, Key={"image_id": {"S": image_id}, "region": {"S": region}}
-        ).get("Item")
+        item = (
+            boto3.client("dynamodb", region_name=HOME)
+            .get_item(TableName=TABLE, Key={"image_id": {"S": image_id}, "region": {"S": region}})
+            .get("Item")
+        )
         return item
 
 
@@ -111,7 +113,10 @@ def estate(monkeypatch: pytest.MonkeyPatch, default_policy: GovernancePolicy) ->
         dynamodb = boto3.client("dynamodb", region_name=HOME)
         dynamodb.create_table(
             TableName=TABLE,
-            KeySchema=[{"AttributeName": "image_id", "KeyType": "HASH"}, {"AttributeName": "region", "KeyType": "RANGE"}],
+            KeySchema=[
+                {"AttributeName": "image_id", "KeyType": "HASH"},
+                {"AttributeName": "region", "KeyType": "RANGE"},
+            ],
             AttributeDefinitions=[
                 {"AttributeName": "image_id", "AttributeType": "S"},
                 {"AttributeName": "region", "AttributeType": "S"},
@@ -142,7 +147,9 @@ def invoke() -> Callable[[dict[str, Any]], dict[str, Any]]:
     return run
 
 
-def create_image_event(image_id: str, instance_id: str, name: str | None = None, **detail_changes: Any) -> dict[str, Any]:
+def create_image_event(
+    image_id: str, instance_id: str, name: str | None = None, **detail_changes: Any
+) -> dict[str, Any]:
     """The sample CreateImage CloudTrail event, pointed at an AMI that exists in moto."""
     event = load_event("create_image")
     event["account"] = ACCOUNT
@@ -155,7 +162,9 @@ def create_image_event(image_id: str, instance_id: str, name: str | None = None,
     return event
 
 
-def tags_event(name: str, resource_ids: list[str], tags: dict[str, str], event_name: str = "CreateTags") -> dict[str, Any]:
+def tags_event(
+    name: str, resource_ids: list[str], tags: dict[str, str], event_name: str = "CreateTags"
+) -> dict[str, Any]:
     event = load_event(name)
     event["account"] = ACCOUNT
     detail = event["detail"]

@@ -36,8 +36,10 @@ def metric_names(capsys) -> list[str]:
         (lambda e: e["detail"].pop("eventName"), "detail.eventName"),
         (lambda e: e["detail"].update(eventTime="yesterday"), "detail.eventTime"),
         (lambda e: e["detail"].update(userIdentity="root"), "detail.userIdentity"),
-        (lambda e: e["detail"]["requestParameters"].update(resourcesSet={"items": [{"id": "ami-1"}]}),
-         "detail.requestParameters.resourcesSet.items.0.resourceId"),
+        (
+            lambda e: e["detail"]["requestParameters"].update(resourcesSet={"items": [{"id": "ami-1"}]}),
+            "detail.requestParameters.resourcesSet.items.0.resourceId",
+        ),
     ],
 )
 def test_malformed_event_is_rejected_without_raising(estate, invoke, capsys, mutate, problem):
@@ -85,8 +87,12 @@ def test_failed_call_is_ignored(estate, invoke, capsys):
 
     result = invoke(event)
 
-    assert result == {"status": "ignored", "event_id": "c0ffee00-1111-4a4a-8b8b-000000000003",
-                      "reason": "the call failed with InvalidAMIName.Duplicate", "images": []}
+    assert result == {
+        "status": "ignored",
+        "event_id": "c0ffee00-1111-4a4a-8b8b-000000000003",
+        "reason": "the call failed with InvalidAMIName.Duplicate",
+        "images": [],
+    }
     assert "FailedCallEvents" in metric_names(capsys)
 
 
@@ -161,8 +167,9 @@ def test_throttling_is_raised_so_that_the_event_is_retried(estate, invoke, monke
     image_id, instance_id = estate.create_image("test image")
 
     def throttled(self, image_id):
-        raise ClientError({"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}},
-                          "DescribeImages")
+        raise ClientError(
+            {"Error": {"Code": "RequestLimitExceeded", "Message": "Request limit exceeded."}}, "DescribeImages"
+        )
 
     monkeypatch.setattr(Ec2Images, "describe_image", throttled)
 

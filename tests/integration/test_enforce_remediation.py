@@ -71,6 +71,7 @@ def test_enforce_does_not_remediate_twice(estate, invoke, policy_with):
 
     second = invoke(event)
 
+    assert image_state(estate, image_id) == "disabled"
     assert second["images"][0]["remediation"] is None
     assert estate.notices() == []
 
@@ -130,10 +131,14 @@ def test_enforce_deprecate_calls_enable_image_deprecation(estate, invoke, policy
         "Tags": [],
         "BlockDeviceMappings": [],
     }
-    stubber.add_response("describe_images", {"Images": [image]}, {"ImageIds": [image["ImageId"]],
-                                                                 "IncludeDisabled": True, "IncludeDeprecated": True})
-    stubber.add_response("enable_image_deprecation", {"Return": True},
-                         {"ImageId": image["ImageId"], "DeprecateAt": ANY})
+    stubber.add_response(
+        "describe_images",
+        {"Images": [image]},
+        {"ImageIds": [image["ImageId"]], "IncludeDisabled": True, "IncludeDeprecated": True},
+    )
+    stubber.add_response(
+        "enable_image_deprecation", {"Return": True}, {"ImageId": image["ImageId"], "DeprecateAt": ANY}
+    )
     stubber.add_response("create_tags", {}, {"Resources": [image["ImageId"]], "Tags": ANY})
     images = Ec2Images("us-east-1")
     images._ec2 = ec2

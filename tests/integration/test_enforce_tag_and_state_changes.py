@@ -64,8 +64,9 @@ def test_deleting_a_required_tag_makes_the_image_non_compliant(estate, invoke):
 def test_our_own_tag_writes_do_not_loop(estate, invoke):
     # Given the CreateTags event that our own verdict write produces
     image_id = judged_non_compliant_image(estate, invoke)
-    echo = tags_event("create_tags_approval", [image_id], {f"{PREFIX}compliance": "non-compliant",
-                                                           f"{PREFIX}violations": "naming"})
+    echo = tags_event(
+        "create_tags_approval", [image_id], {f"{PREFIX}compliance": "non-compliant", f"{PREFIX}violations": "naming"}
+    )
 
     # When it arrives, nothing is read or written
     with recording_api_calls() as api:

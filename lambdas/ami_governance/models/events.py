@@ -111,10 +111,7 @@ class CloudTrailDetail(_Lenient):
         if spec_set is None:
             return {}
         return {
-            tag.key: tag.value or ""
-            for spec in spec_set.items
-            if spec.resource_type == "image"
-            for tag in spec.tags
+            tag.key: tag.value or "" for spec in spec_set.items if spec.resource_type == "image" for tag in spec.tags
         }
 
     def image_ids_in_resources(self) -> list[str]:
@@ -133,7 +130,7 @@ class CloudTrailDetail(_Lenient):
         return [tag.key for tag in tag_set.items] if tag_set else []
 
 
-class CloudTrailImageEvent(EventBridgeModel):  # type: ignore[misc]
+class CloudTrailImageEvent(EventBridgeModel):
     detail_type: Literal["AWS API Call via CloudTrail"] = Field(alias="detail-type")
     detail: CloudTrailDetail
 
@@ -145,7 +142,7 @@ class AmiStateDetail(_Lenient):
     error_message: str | None = Field(default=None, alias="ErrorMessage")
 
 
-class AmiStateChangeEvent(EventBridgeModel):  # type: ignore[misc]
+class AmiStateChangeEvent(EventBridgeModel):
     detail_type: Literal["EC2 AMI State Change"] = Field(alias="detail-type")
     detail: AmiStateDetail
 

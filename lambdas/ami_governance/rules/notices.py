@@ -41,17 +41,22 @@ def violation_notice(
             "creator": creator.principal_arn,
             "creator_session": creator.session_arn,
             "mode": policy.mode.value,
-            "violations": [{"kind": v.kind.value, "subject": v.subject, "problem": v.message} for v in verdict.violations],
+            "violations": [
+                {"kind": v.kind.value, "subject": v.subject, "problem": v.message} for v in verdict.violations
+            ],
             "warnings": [{"kind": w.kind.value, "problem": w.message} for w in verdict.warnings],
             "how_to_fix": [v.fix for v in verdict.violations],
-            "remediation": remediation if policy.mode is Mode.ENFORCE else f"none (audit mode; {describe_intended(policy)})",
+            "remediation": remediation
+            if policy.mode is Mode.ENFORCE
+            else f"none (audit mode; {describe_intended(policy)})",
             "event_id": event_id,
         },
     )
 
 
-def resolved_notice(policy: GovernancePolicy, image: ImageFacts, verdict: Verdict, remediation: str,
-                    event_id: str) -> Notice:
+def resolved_notice(
+    policy: GovernancePolicy, image: ImageFacts, verdict: Verdict, remediation: str, event_id: str
+) -> Notice:
     return Notice(
         subject=_subject(f"AMI {image.image_id} in {image.region} is now {verdict.status.value}"),
         body={

@@ -75,14 +75,18 @@ def plan_remediation(
     grace = timedelta(days=policy.remediation.grace_period_days)
     action = policy.remediation.action
     if action is RemediationAction.DISABLE:
-        return RemediationPlan((Ec2Action.DISABLE_IMAGE,), tag_value="disabled", summary="disabled the AMI",
-                               counts_against_cap=True)
+        return RemediationPlan(
+            (Ec2Action.DISABLE_IMAGE,), tag_value="disabled", summary="disabled the AMI", counts_against_cap=True
+        )
     if action is RemediationAction.DEPRECATE:
         at = (now + max(grace, MIN_DEPRECATION_LEAD)).replace(second=0, microsecond=0)
         stamp = at.strftime("%Y-%m-%dT%H:%MZ")
         return RemediationPlan(
-            (Ec2Action.ENABLE_DEPRECATION,), deprecate_at=at, tag_value=f"deprecated {stamp}",
-            summary=f"deprecated the AMI as of {stamp}", counts_against_cap=True,
+            (Ec2Action.ENABLE_DEPRECATION,),
+            deprecate_at=at,
+            tag_value=f"deprecated {stamp}",
+            summary=f"deprecated the AMI as of {stamp}",
+            counts_against_cap=True,
         )
     deadline = (now + grace).strftime("%Y-%m-%dT%H:%M:%SZ")
     return RemediationPlan(
@@ -96,8 +100,9 @@ def _plan_undo(applied: str | None) -> RemediationPlan:
     if applied == "disabled":
         return RemediationPlan((Ec2Action.ENABLE_IMAGE,), tag_value=NONE_VALUE, summary="re-enabled the AMI")
     if applied == "deprecated":
-        return RemediationPlan((Ec2Action.DISABLE_DEPRECATION,), tag_value=NONE_VALUE,
-                               summary="cancelled the deprecation")
+        return RemediationPlan(
+            (Ec2Action.DISABLE_DEPRECATION,), tag_value=NONE_VALUE, summary="cancelled the deprecation"
+        )
     if applied == "deregister-after":
         return RemediationPlan(tag_value=NONE_VALUE, summary="cancelled the scheduled deregistration")
     return NOTHING

@@ -201,8 +201,13 @@ class EnforcementService:
             self.inventory.record(
                 detail.image_id,
                 event.region,
-                {"account": event.account, "state": "failed", "error_message": detail.error_message,
-                 "recorded_at": _iso(self.now()), "last_event_id": event.id},
+                {
+                    "account": event.account,
+                    "state": "failed",
+                    "error_message": detail.error_message,
+                    "recorded_at": _iso(self.now()),
+                    "last_event_id": event.id,
+                },
             )
             return EventOutcome("handled", event.id, images=[ImageOutcome(detail.image_id, event.region, "failed")])
         if detail.state != "available":
@@ -234,8 +239,11 @@ class EnforcementService:
         if image is None:
             logger.info("AMI is gone before it could be judged", extra=log)
             self.count("ImagesGone")
-            self.inventory.record(image_id, region, {"state": "gone-before-evaluation", "recorded_at": _iso(self.now()),
-                                                     "last_event_id": event_id})
+            self.inventory.record(
+                image_id,
+                region,
+                {"state": "gone-before-evaluation", "recorded_at": _iso(self.now()), "last_event_id": event_id},
+            )
             return ImageOutcome(image_id, region, "gone")
         if image.owner_id != self.account_id:
             logger.warning("AMI owned by another account is not governed here", extra={**log, "owner": image.owner_id})
@@ -245,7 +253,10 @@ class EnforcementService:
         subject = subject_from(self.policy, image.name, image.tags, requested_tags, provenance)
         verdict = evaluate(self.policy, subject)
         plan = plan_remediation(
-            self.policy, image, verdict, self.now(),
+            self.policy,
+            image,
+            verdict,
+            self.now(),
             cap_reached=self._remediations >= self.policy.remediation.max_images_per_event,
         )
         self._remediate(images, image, plan)
@@ -267,8 +278,14 @@ class EnforcementService:
             for violation in verdict.violations:
                 self.count("Violations", kind=violation.kind.value)
         outcome = ImageOutcome(
-            image.image_id, region, "evaluated", verdict.status.value,
-            [v.short for v in verdict.violations], sorted(change.to_write), notified, plan.summary or None,
+            image.image_id,
+            region,
+            "evaluated",
+            verdict.status.value,
+            [v.short for v in verdict.violations],
+            sorted(change.to_write),
+            notified,
+            plan.summary or None,
         )
         logger.info("AMI judged", extra={**log, **asdict(outcome)})
         return outcome

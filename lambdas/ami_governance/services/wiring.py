@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 
 from ami_governance.adapters.ec2 import Ec2Images
@@ -37,12 +36,9 @@ def reset() -> None:
     from ami_governance.adapters.clients import reset_clients
     from ami_governance.adapters.policy_store import _parse
 
-    parameters.clear_caches()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
 
     _images_in.cache_clear()
     settings.cache_clear()
     _parse.cache_clear()
     reset_clients()
-
-
-AccountOf = Callable[[object], str]

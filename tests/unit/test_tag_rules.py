@@ -1,0 +1,122 @@
+"""Pure rules for system tags: provenance, verdict summaries within AWS limits, echo detection, diffs."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ami_governance.models.events import CloudTrailImageEvent
+from ami_governance.models.image import ComplianceStatus, Verdict, Violation, ViolationKind
+from ami_governance.models.policy import load_policy_file
+from ami_governance.rules.tags import (
+    only_system_tags_changed,
+    provenance_tags,
+    subject_from,
+    summarise,
+    tags_to_write,
+    verdict_tags,
+)
+from tests.conftest import POLICY_FILE, load_event
+
+POLICY = load_policy_file(POLICY_FILE)
+P = "ami-governance:"
+
+
+def test_provenance_of_create_image_by_an_assumed_role():
+    detail = CloudTrailImageEvent.model_validate(load_event("create_image")).detail
+
+    assert provenance_tags(POLICY, detail) == {
+        f"{P}created-at": "2026-11-20T09:14:03Z",
+        f"{P}created-by-event": "c0ffee00-1111-4a4a-8b8b-000000000001",
+        f"{P}created-by": "arn:aws:iam::111122223333:role/PlatformEngineer",
+        f"{P}created-by-session": "arn:aws:sts::111122223333:assumed-role/PlatformEngineer/jdoe",
+        f"{P}source-instance": "i-0abc1234def567890",
+        f"{P}no-reboot": "true",
+    }
+
+
+def test_provenance_of_copy_image_names_the_source():
+    detail = CloudTrailImageEvent.model_validate(load_event("copy_image")).detail
+
+    tags = provenance_tags(POLICY, detail)
+
+    assert tags[f"{P}source-image"] == "us-east-1/ami-0a1b2c3d4e5f60718"
+    assert f"{P}source-instance" not in tags
+    assert f"{P}no-reboot" not in tags
+
+
+def test_provenance_of_an_iam_user_has_no_session_tag():
+    event = load_event("register_image")
+    event["detail"]["userIdentity"] = {
+        "type": "IAMUser",
+        "arn": "arn:aws:iam::111122223333:user/ci",
+        "accountId": "111122223333",
+    }
+    detail = CloudTrailImageEvent.model_validate(event).detail
+
+    tags = provenance_tags(POLICY, detail)
+
+    assert tags[f"{P}created-by"] == "arn:aws:iam::111122223333:user/ci"
+    assert f"{P}created-by-session" not in tags
+
+
+def test_verdict_tags():
+    violation = Violation(ViolationKind.MISSING_TAG, "Owner", "tag Owner is missing", "add it")
+
+    assert verdict_tags(POLICY, Verdict(ComplianceStatus.NON_COMPLIANT, (violation,))) == {
+        f"{P}compliance": "non-compliant",
+        f"{P}violations": "missing-tag:Owner",
+        f"{P}warnings": "none",
+    }
+    assert verdict_tags(POLICY, Verdict(ComplianceStatus.EXEMPT, exemption="tag x=y")) == {
+        f"{P}compliance": "exempt",
+        f"{P}exemption": "tag x=y",
+    }
+
+
+def test_summary_drops_whole_items_and_counts_them():
+    items = [f"missing-tag:{'K' * 60}{i}" for i in range(10)]
+
+    text = summarise(items)
+
+    assert len(text) <= 256
+    assert text.endswith("; +7 more")
+    assert text.startswith(items[0])
+
+
+@given(st.lists(st.text(min_size=1, max_size=400), max_size=60))
+def test_summary_always_fits_a_tag_value(items):
+    assert len(summarise(items)) <= 256
+
+
+def test_only_our_own_keys_count_as_an_echo():
+    assert only_system_tags_changed(POLICY, [f"{P}compliance", f"{P}violations"])
+    assert not only_system_tags_changed(POLICY, [f"{P}compliance", "Owner"])
+    assert not only_system_tags_changed(POLICY, [f"{P}exempt"])  # set by people, not by us
+    assert not only_system_tags_changed(POLICY, [])
+
+
+def test_only_changed_tags_are_written():
+    current = {"a": "1", "b": "2"}
+
+    assert tags_to_write(current, {"a": "1", "b": "3", "c": "4"}).to_write == {"b": "3", "c": "4"}
+    assert not tags_to_write(current, {"a": "1"})
+
+
+def test_subject_prefers_image_tags_and_reads_provenance_back_from_tags():
+    subject = subject_from(
+        POLICY,
+        "n",
+        image_tags={
+            "Owner": "image",
+            f"{P}created-by": "arn:aws:iam::1:role/R",
+            f"{P}no-reboot": "true",
+            f"{P}exempt": "true",
+            f"{P}compliance": "compliant",
+        },
+        requested_tags={"Owner": "event", "Environment": "dev"},
+    )
+
+    assert subject.tags == {"Owner": "image", "Environment": "dev", f"{P}exempt": "true"}
+    assert subject.creator.principal_arn == "arn:aws:iam::1:role/R"
+    assert subject.no_reboot is True
