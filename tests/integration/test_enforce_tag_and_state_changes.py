@@ -38,6 +38,7 @@ def test_fixing_the_tags_clears_the_violation(estate, invoke):
     assert tags[f"{PREFIX}violations"] == "none"
     notices = estate.notices()
     assert [n["body"]["kind"] for n in notices] == ["ami-compliance-restored"]
+    assert estate.inventory_item(image_id)["compliance"]["S"] == "compliant"
 
 
 def test_provenance_survives_re_evaluation(estate, invoke):

@@ -107,6 +107,9 @@ class TagRule(_Strict):
             return "one of " + ", ".join(self.values)
         return f"matching {self.pattern}"
 
+    def describe_value(self) -> str:
+        return self.describe() if self.values is not None else f"a value {self.describe()}"
+
 
 class Exemptions(_Strict):
     tags: dict[str, str] = Field(default_factory=dict, description="Any one of these key=value tags exempts.")

@@ -75,7 +75,7 @@ def check_required_tags(policy: GovernancePolicy, subject: EvaluationSubject) ->
                     ViolationKind.TAG_VALUE,
                     key,
                     f"tag {key}={value!r} is not {rule.describe()}",
-                    f"set tag {key} to a value {rule.describe()}",
+                    f"set tag {key} to {rule.describe_value()}",
                 )
             )
     return violations

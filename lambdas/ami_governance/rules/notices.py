@@ -31,7 +31,9 @@ def violation_notice(
 ) -> Notice:
     count = len(verdict.violations)
     return Notice(
-        subject=_subject(f"AMI {image.image_id} in {image.region} is non-compliant ({count} violations)"),
+        subject=_subject(
+            f"AMI {image.image_id} in {image.region} is non-compliant ({count} violation{'' if count == 1 else 's'})"
+        ),
         body={
             "kind": "ami-non-compliant",
             "image_id": image.image_id,

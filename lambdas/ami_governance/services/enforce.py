@@ -186,7 +186,10 @@ class EnforcementService:
             self.count("OwnTagEventsIgnored")
             return EventOutcome("ignored", detail.event_id, "only governance tags changed")
         images = self.images_in(detail.aws_region)
-        outcomes = [self._judge(images, image_id, detail.aws_region, detail.event_id) for image_id in image_ids]
+        outcomes = [
+            self._judge(images, image_id, detail.aws_region, detail.event_id, record_verdict_change=True)
+            for image_id in image_ids
+        ]
         return EventOutcome("handled", detail.event_id, images=outcomes)
 
     def _on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
@@ -228,6 +231,7 @@ class EnforcementService:
         requested_tags: Mapping[str, str] | None = None,
         provenance: Mapping[str, str] | None = None,
         record_inventory: bool = False,
+        record_verdict_change: bool = False,
     ) -> ImageOutcome:
         log = {"image_id": image_id, "region": region, "event_id": event_id}
         try:
@@ -271,6 +275,10 @@ class EnforcementService:
         notified = self._notify(image, verdict, subject.creator, plan, event_id)
         if record_inventory:
             self._record_available(images, image, verdict, event_id)
+        elif record_verdict_change and change:
+            # A re-evaluation changed the verdict: keep the inventory's copy current. (A new AMI's
+            # first verdict reaches the inventory with its `available` event.)
+            self.inventory.record(image.image_id, region, self._verdict_fields(verdict, event_id))
 
         self.count("ImagesEvaluated")
         if verdict.status is ComplianceStatus.NON_COMPLIANT:
@@ -339,14 +347,19 @@ class EnforcementService:
                 "snapshot_ids": list(image.snapshot_ids),
                 "source_image_id": image.source_image_id,
                 "source_region": image.source_region,
-                "compliance": verdict.status.value,
-                "violations": [v.short for v in verdict.violations],
                 "created_by": image.tags.get(self.policy.tag_key(SystemTag.CREATED_BY)),
                 "creation_date": image.creation_date,
-                "recorded_at": _iso(self.now()),
-                "last_event_id": event_id,
+                **self._verdict_fields(verdict, event_id),
             },
         )
+
+    def _verdict_fields(self, verdict: Verdict, event_id: str) -> dict[str, Any]:
+        return {
+            "compliance": verdict.status.value,
+            "violations": [v.short for v in verdict.violations],
+            "recorded_at": _iso(self.now()),
+            "last_event_id": event_id,
+        }
 
 
 def _event_id(raw_event: Any) -> str | None:
