@@ -47,6 +47,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from ami_governance.models.policy import load_policy_file  # noqa: E402
+from tests.support import create_home_resources, read_notices  # noqa: E402
 
 PREFIX_WIDTH = 4
 
@@ -94,38 +95,6 @@ def create_tags_event(image_id: str, tags: dict[str, str]) -> dict[str, Any]:
     return event
 
 
-def deploy(policy_json: str) -> str:
-    """Create what the home stack would: parameter, table, topic. Returns the SQS inbox URL for notices."""
-    boto3.client("ssm").put_parameter(Name="/ami-governance/policy", Value=policy_json, Type="String")
-    boto3.client("dynamodb").create_table(
-        TableName="ami-governance-inventory",
-        KeySchema=[{"AttributeName": "image_id", "KeyType": "HASH"}, {"AttributeName": "region", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "image_id", "AttributeType": "S"},
-            {"AttributeName": "region", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    sns, sqs = boto3.client("sns"), boto3.client("sqs")
-    topic_arn = sns.create_topic(Name="ami-governance")["TopicArn"]
-    os.environ["NOTIFICATION_TOPIC_ARN"] = topic_arn
-    inbox = sqs.create_queue(QueueName="demo-inbox")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
-    return str(inbox)
-
-
-def drain_notices(inbox: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    notices = []
-    while batch := sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            envelope = json.loads(message["Body"])
-            notices.append({"subject": envelope["Subject"], "body": json.loads(envelope["Message"])})
-            sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
-    return notices
-
-
 def emitted_metrics(stdout: str) -> str:
     """Summarise the CloudWatch EMF lines the handler printed, e.g. 'Violations[missing-tag]=3'."""
     totals: Counter[str] = Counter()
@@ -156,7 +125,7 @@ def deliver(handler: Any, event: dict[str, Any], inbox: str, what: str) -> None:
             say(f"violations: {', '.join(image['violations'])}", PREFIX_WIDTH)
         if image["tags_written"]:
             say(f"tags written: {len(image['tags_written'])}", PREFIX_WIDTH)
-    for notice in drain_notices(inbox):
+    for notice in read_notices(inbox):
         say(f"SNS notice: {notice['subject']}", PREFIX_WIDTH)
         for fix in notice["body"].get("how_to_fix", []):
             say(f"- {fix}", PREFIX_WIDTH + 2)
@@ -181,7 +150,11 @@ def main() -> None:
     with mock_aws():
         from handlers.enforce import handler
 
-        inbox = deploy(policy.model_dump_json())
+        resources = create_home_resources(
+            policy.model_dump_json(), os.environ["POLICY_PARAMETER_NAME"], os.environ["INVENTORY_TABLE_NAME"]
+        )
+        os.environ["NOTIFICATION_TOPIC_ARN"] = resources.topic_arn
+        inbox = resources.inbox_url
         say(f"Policy: {policy.mode.value} mode, naming {policy.naming.pattern if policy.naming else '(none)'}")
         say(f"        required tags: {', '.join(policy.required_tags)}")
         say()

@@ -14,6 +14,7 @@ from moto import mock_aws
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy
 from ami_governance.services import wiring
 from tests.conftest import POLICY_FILE, load_event
+from tests.support import create_home_resources, read_notices
 
 ACCOUNT = "123456789012"  # moto's default account
 HOME = "us-east-1"
@@ -68,17 +69,8 @@ class Estate:
         return {t["Key"]: t["Value"] for t in images[0].get("Tags", [])} if images else {}
 
     def notices(self) -> list[dict[str, Any]]:
-        """Every SNS notice published so far (delivered to an SQS inbox subscribed raw)."""
-        sqs = boto3.client("sqs", region_name=HOME)
-        notices = []
-        while True:
-            batch = sqs.receive_message(QueueUrl=self.inbox_url, MaxNumberOfMessages=10).get("Messages", [])
-            if not batch:
-                return notices
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                notices.append({"subject": envelope.get("Subject"), "body": json.loads(envelope["Message"])})
-                sqs.delete_message(QueueUrl=self.inbox_url, ReceiptHandle=message["ReceiptHandle"])
+        """Every SNS notice published since the last call."""
+        return read_notices(self.inbox_url)
 
     def inventory_item(self, image_id: str, region: str = HOME) -> dict[str, Any] | None:
         item = (
@@ -110,30 +102,11 @@ def policy_with(default_policy: GovernancePolicy) -> Callable[..., GovernancePol
 def estate(monkeypatch: pytest.MonkeyPatch, default_policy: GovernancePolicy) -> Iterator[Estate]:
     with mock_aws():
         wiring.reset()
-        dynamodb = boto3.client("dynamodb", region_name=HOME)
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "image_id", "KeyType": "HASH"},
-                {"AttributeName": "region", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "image_id", "AttributeType": "S"},
-                {"AttributeName": "region", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        topic_arn = boto3.client("sns", region_name=HOME).create_topic(Name="ami-governance")["TopicArn"]
-        sqs = boto3.client("sqs", region_name=HOME)
-        inbox_url = sqs.create_queue(QueueName="notices")["QueueUrl"]
-        inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        boto3.client("sns", region_name=HOME).subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
+        resources = create_home_resources(default_policy.model_dump_json(), POLICY_PARAMETER, TABLE, HOME)
         monkeypatch.setenv("POLICY_PARAMETER_NAME", POLICY_PARAMETER)
         monkeypatch.setenv("INVENTORY_TABLE_NAME", TABLE)
-        monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", topic_arn)
-        estate = Estate(topic_arn=topic_arn, inbox_url=inbox_url)
-        estate.set_policy(default_policy)
-        yield estate
+        monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", resources.topic_arn)
+        yield Estate(topic_arn=resources.topic_arn, inbox_url=resources.inbox_url)
         wiring.reset()
 
 

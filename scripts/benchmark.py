@@ -1,0 +1,181 @@
+"""`make bench`: the figures the README quotes, measured on this machine.
+
+- AWS API calls per event, cold and warm, counted at botocore's lowest level while the real enforce
+  handler runs against moto;
+- import time of the handler module against a bare `import boto3` (median of fresh interpreters),
+  and of the domain modules the first invocation imports lazily;
+- peak memory of an interpreter after those imports;
+- the Lambda code asset: what `Code.from_asset("lambdas")` packages, raw and zipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+IMPORT_RUNS = 15
+
+
+def fresh_interpreter_ms(statement: str) -> float:
+    """Median wall time of `statement` in fresh interpreters (what a Lambda cold start pays)."""
+    code = f"import time; t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambdas'}", "POWERTOOLS_TRACE_DISABLED": "1"}
+    samples = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout)
+        for _ in range(IMPORT_RUNS)
+    ]
+    return statistics.median(samples)
+
+
+def peak_rss_mib(statement: str) -> float:
+    code = f"{statement}; import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambdas'}", "POWERTOOLS_TRACE_DISABLED": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    return int(out) / 1024
+
+
+def asset_size() -> tuple[int, int, int]:
+    """Files, bytes and zipped bytes of the lambdas/ asset (the stack excludes caches the same way)."""
+    buffer = io.BytesIO()
+    files = raw = 0
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted((ROOT / "lambdas").rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            files += 1
+            raw += path.stat().st_size
+            archive.write(path, path.relative_to(ROOT / "lambdas"))
+    return files, raw, len(buffer.getvalue())
+
+
+def api_calls_per_event() -> list[tuple[str, str]]:  # noqa: PLR0915 - one scenario script, read top to bottom
+    """(scenario, calls) rows, from the real handler on moto."""
+    from tests.conftest import load_event
+    from tests.support import create_home_resources, recording_api_calls
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="1",
+        POWERTOOLS_METRICS_NAMESPACE="AmiGovernance",
+        POWERTOOLS_SERVICE_NAME="ami-governance",
+        POWERTOOLS_LOG_LEVEL="ERROR",
+        POLICY_PARAMETER_NAME="/ami-governance/policy",
+        INVENTORY_TABLE_NAME="inventory",
+    )
+    import contextlib
+
+    import boto3
+    from moto import mock_aws
+
+    from ami_governance.models.policy import load_policy_file
+
+    rows: list[tuple[str, str]] = []
+    with mock_aws():
+        policy_json = load_policy_file(ROOT / "governance-policy.yaml").model_dump_json()
+        resources = create_home_resources(policy_json, "/ami-governance/policy", "inventory")
+        os.environ["NOTIFICATION_TOPIC_ARN"] = resources.topic_arn
+        from handlers.enforce import handler
+
+        class Context:
+            function_name = "enforce"
+            memory_limit_in_mb = 256
+            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:enforce"
+            aws_request_id = "bench"
+
+        ec2 = boto3.client("ec2")
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+
+        def create_event(name: str, tags: dict[str, str]) -> dict[str, Any]:
+            specs = [{"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+            image_id = ec2.create_image(InstanceId=instance, Name=name, TagSpecifications=specs if tags else [])
+            image_id = image_id["ImageId"]
+            event = load_event("create_image")
+            event["account"] = "123456789012"
+            event["detail"]["responseElements"]["imageId"] = image_id
+            event["detail"]["requestParameters"].update(instanceId=instance, name=name)
+            event["detail"]["requestParameters"]["tagSpecificationSet"]["items"][0]["tags"] = [
+                {"key": k, "value": v} for k, v in tags.items()
+            ]
+            return event
+
+        def measure(scenario: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+            event = make()
+            with recording_api_calls() as api, contextlib.redirect_stdout(io.StringIO()):
+                handler(event, Context())
+            counts = api.by_operation()
+            rows.append((scenario, f"{len(api.calls)} ({', '.join(f'{k} {v}' for k, v in counts.items()) or '-'})"))
+            return event
+
+        good = {"Owner": "payments-team", "Environment": "prod", "CostCenter": "CC-1042"}
+        measure("CreateImage, cold (first invocation)", lambda: create_event("payments-api-al2023-1.0.0", good))
+        compliant = measure("CreateImage, compliant, warm", lambda: create_event("payments-api-al2023-1.0.1", good))
+        bad = measure("CreateImage, non-compliant, warm", lambda: create_event("scratch image", {}))
+        measure("Same CreateImage again (duplicate delivery)", lambda: bad)
+        image_id = compliant["detail"]["responseElements"]["imageId"]
+        available = load_event("ami_state_available")
+        available["account"] = "123456789012"
+        available["detail"]["ImageId"] = image_id
+        measure("AMI State Change available (1 snapshot)", lambda: available)
+        bad_id = bad["detail"]["responseElements"]["imageId"]
+        ec2.create_tags(Resources=[bad_id], Tags=[{"Key": k, "Value": v} for k, v in good.items()])
+        fix = load_event("create_tags_mixed_resources")
+        fix["account"] = "123456789012"
+        fix["detail"]["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": bad_id}]
+        measure("CreateTags fixing a non-compliant AMI", lambda: fix)
+        echo = json.loads(json.dumps(fix))
+        echo["detail"]["requestParameters"]["tagSet"]["items"] = [{"key": "ami-governance:compliance", "value": "x"}]
+        measure("CreateTags echo of our own verdict tags", lambda: echo)
+    return rows
+
+
+def main() -> None:
+    boto3_ms = fresh_interpreter_ms("import boto3")
+    handler_ms = fresh_interpreter_ms("import boto3, handlers.enforce")
+    first_call_ms = fresh_interpreter_ms("import boto3, handlers.enforce, ami_governance.services.wiring")
+    traced_ms = fresh_interpreter_ms(
+        "import boto3, handlers.enforce, ami_governance.services.wiring; "
+        "from aws_lambda_powertools import Tracer; Tracer()"
+    )
+    boto3_rss = peak_rss_mib("import boto3")
+    handler_rss = peak_rss_mib("import boto3, handlers.enforce, ami_governance.services.wiring")
+    files, raw, zipped = asset_size()
+    calls = api_calls_per_event()
+
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; medians of {IMPORT_RUNS} fresh interpreters\n")
+    print("| measure | value |")
+    print("| --- | --- |")
+    print(f"| `import boto3` | {boto3_ms:.0f} ms |")
+    print(f"| `import handlers.enforce` (boto3 included) | {handler_ms:.0f} ms ({handler_ms / boto3_ms:.2f}x boto3) |")
+    print(
+        f"| + domain modules loaded by the first invocation | {first_call_ms:.0f} ms "
+        f"({first_call_ms / boto3_ms:.2f}x boto3) |"
+    )
+    print(
+        f"| + Powertools Tracer (X-Ray SDK) built by the first invocation | {traced_ms:.0f} ms "
+        f"({traced_ms / boto3_ms:.2f}x boto3) |"
+    )
+    print(f"| peak RSS after `import boto3` | {boto3_rss:.0f} MiB |")
+    print(f"| peak RSS after handler + domain imports | {handler_rss:.0f} MiB |")
+    print(f"| Lambda code asset (`lambdas/`) | {files} files, {raw / 1024:.0f} KiB, {zipped / 1024:.0f} KiB zipped |")
+    print()
+    print("| event | AWS API calls |")
+    print("| --- | --- |")
+    for scenario, text in calls:
+        print(f"| {scenario} | {text} |")
+
+
+if __name__ == "__main__":
+    main()
