@@ -48,12 +48,13 @@ def image(**tags):
         (policy(), image(), GOOD, (), None),
         (policy(), image(**{f"{P}remediation": "disabled"}), GOOD, (Ec2Action.ENABLE_IMAGE,), "none"),
         (
-            policy(mode="audit"),
+            policy(action="disable"),
             image(**{f"{P}remediation": "deprecated 2026-12-04T10:30Z"}),
             GOOD,
             (Ec2Action.DISABLE_DEPRECATION,),
             "none",
         ),
+        (policy(mode="audit"), image(**{f"{P}remediation": "disabled"}), GOOD, (), None),
         (
             policy(),
             image(**{f"{P}remediation": "deregister-after 2026-12-04T10:30:45Z"}),

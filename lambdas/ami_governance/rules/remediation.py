@@ -61,9 +61,12 @@ def plan_remediation(
 ) -> RemediationPlan:
     current = image.tags.get(policy.tag_key(SystemTag.REMEDIATION))
     applied = _applied(current)
+    if policy.mode is not Mode.ENFORCE:
+        # Audit mode changes nothing but tags, undoing included (and its role has no EC2 write rights).
+        return NOTHING
     if verdict.status is not ComplianceStatus.NON_COMPLIANT:
         return _plan_undo(applied)
-    if policy.mode is not Mode.ENFORCE or policy.remediation.action is RemediationAction.NONE:
+    if policy.remediation.action is RemediationAction.NONE:
         return NOTHING
     if applied is not None:
         return NOTHING  # already remediated: a repeated event must not act twice

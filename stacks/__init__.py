@@ -1,0 +1,1 @@
+"""CDK stacks and constructs of AMI governance. Composition only: no business logic lives here."""

@@ -1,0 +1,95 @@
+"""The one place that builds an EventBridge rule with its target, retry policy and dead-letter queue."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any, cast
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+DEFAULT_RETRY_ATTEMPTS = 4
+DEFAULT_MAX_EVENT_AGE = Duration.hours(2)
+
+
+def to_event_pattern(data: Mapping[str, Any]) -> events.EventPattern:
+    """An `events.EventPattern` from plain pattern data (see stacks/event_patterns.py)."""
+    known = {"source", "detail-type", "detail", "account", "region", "resources", "id", "time", "version"}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unsupported top-level event pattern keys: {sorted(unknown)}")
+    data = copy.deepcopy(dict(data))
+    return events.EventPattern(
+        source=data.get("source"),
+        detail_type=data.get("detail-type"),
+        detail=data.get("detail"),
+        account=data.get("account"),
+        region=data.get("region"),
+        resources=data.get("resources"),
+        id=data.get("id"),
+        time=data.get("time"),
+        version=data.get("version"),
+    )
+
+
+class RoutedRule(Construct):
+    """A rule on `event_bus` with exactly one target: a Lambda function or another event bus.
+
+    The target always gets a retry policy and a dead-letter queue, so an event that cannot be delivered
+    ends up in an alarmed queue instead of being dropped.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        event_bus: events.IEventBus,
+        event_pattern: Mapping[str, Any],
+        description: str,
+        dead_letter_queue: sqs.IQueue,
+        function: lambda_.IFunction | None = None,
+        target_bus: events.IEventBus | None = None,
+        target_bus_role: iam.IRole | None = None,
+        retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
+        max_event_age: Duration = DEFAULT_MAX_EVENT_AGE,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if (function is None) == (target_bus is None):
+            raise ValueError("a routed rule needs exactly one of 'function' or 'target_bus'")
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            event_bus=event_bus,
+            event_pattern=to_event_pattern(event_pattern),
+            description=description,
+        )
+        if function is not None:
+            self.rule.add_target(
+                targets.LambdaFunction(
+                    function,
+                    dead_letter_queue=dead_letter_queue,
+                    retry_attempts=retry_attempts,
+                    max_event_age=max_event_age,
+                )
+            )
+        elif target_bus is not None:
+            self.rule.add_target(
+                targets.EventBus(target_bus, dead_letter_queue=dead_letter_queue, role=target_bus_role)
+            )
+            # CloudFormation accepts a RetryPolicy on event-bus targets, but the CDK EventBus target does not
+            # expose it (aws/aws-cdk#28735); set it on the one target this rule has.
+            cfn_rule = cast(events.CfnRule, self.rule.node.default_child)
+            cfn_rule.add_property_override(
+                "Targets.0.RetryPolicy",
+                {
+                    "MaximumRetryAttempts": retry_attempts,
+                    "MaximumEventAgeInSeconds": int(max_event_age.to_seconds()),
+                },
+            )

@@ -1,0 +1,79 @@
+"""EventBridge event patterns as plain data: the stacks build rules from them and the tests assert on them.
+
+Forwarding patterns (default bus of every governed region -> governance bus) are deliberately broad, so that
+later capabilities (replicate, clean up) need new rules on the governance bus only, never a forwarder redeploy.
+Enforce patterns (governance bus -> enforce Lambda) are narrow. Forwarded events keep `source: aws.ec2`, so the
+same field paths work on both buses.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+EventPatternData = dict[str, Any]
+
+EC2_SOURCE: Final = "aws.ec2"
+EC2_EVENT_SOURCE: Final = "ec2.amazonaws.com"
+CLOUDTRAIL_DETAIL_TYPE: Final = "AWS API Call via CloudTrail"
+AMI_STATE_CHANGE_DETAIL_TYPE: Final = "EC2 AMI State Change"
+
+# Calls that bring a new AMI into existence (the AMI is still pending when the call's event arrives).
+IMAGE_CREATING_CALLS: Final = ("CreateImage", "RegisterImage", "CopyImage", "ImportImage", "CreateRestoreImageTask")
+# Calls that change an existing AMI's lifecycle or sharing.
+IMAGE_LIFECYCLE_CALLS: Final = (
+    "DeregisterImage",
+    "DisableImage",
+    "EnableImage",
+    "EnableImageDeprecation",
+    "DisableImageDeprecation",
+    "ModifyImageAttribute",
+)
+TAG_CALLS: Final = ("CreateTags", "DeleteTags")
+# Every state the AMI state-change event reports; enforce needs only the end of creation.
+IMAGE_CREATION_END_STATES: Final = ("available", "failed")
+
+
+def _cloudtrail_ec2_call(event_names: tuple[str, ...], **detail: Any) -> EventPatternData:
+    return {
+        "source": [EC2_SOURCE],
+        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+        "detail": {"eventSource": [EC2_EVENT_SOURCE], "eventName": list(event_names), **detail},
+    }
+
+
+# CreateTags/DeleteTags name any mix of resource types. EventBridge matches a pattern on a field inside an
+# array of objects if ANY element matches, so this selects calls that touch at least one AMI.
+_TOUCHES_AN_AMI: Final[dict[str, Any]] = {"resourcesSet": {"items": {"resourceId": [{"prefix": "ami-"}]}}}
+# Failed calls carry errorCode (and a null responseElements): nothing happened to an AMI.
+_SUCCEEDED: Final[list[dict[str, bool]]] = [{"exists": False}]
+
+FORWARD_IMAGE_CALLS: Final = _cloudtrail_ec2_call(IMAGE_CREATING_CALLS + IMAGE_LIFECYCLE_CALLS)
+FORWARD_IMAGE_TAG_CALLS: Final = _cloudtrail_ec2_call(TAG_CALLS, requestParameters=_TOUCHES_AN_AMI)
+FORWARD_IMAGE_STATE_CHANGES: Final[EventPatternData] = {
+    "source": [EC2_SOURCE],
+    "detail-type": [AMI_STATE_CHANGE_DETAIL_TYPE],
+}
+
+# Rule id suffix -> pattern, for the default bus of every governed region.
+FORWARDING_PATTERNS: Final[dict[str, EventPatternData]] = {
+    "ImageCalls": FORWARD_IMAGE_CALLS,
+    "ImageTagCalls": FORWARD_IMAGE_TAG_CALLS,
+    "ImageStateChanges": FORWARD_IMAGE_STATE_CHANGES,
+}
+
+ENFORCE_ON_IMAGE_CREATED: Final = _cloudtrail_ec2_call(IMAGE_CREATING_CALLS, errorCode=_SUCCEEDED)
+ENFORCE_ON_IMAGE_TAGS_CHANGED: Final = _cloudtrail_ec2_call(
+    TAG_CALLS, errorCode=_SUCCEEDED, requestParameters=_TOUCHES_AN_AMI
+)
+ENFORCE_ON_IMAGE_CREATION_ENDED: Final[EventPatternData] = {
+    "source": [EC2_SOURCE],
+    "detail-type": [AMI_STATE_CHANGE_DETAIL_TYPE],
+    "detail": {"State": list(IMAGE_CREATION_END_STATES)},
+}
+
+# Rule id suffix -> pattern, for the governance bus, targeting the enforce Lambda.
+ENFORCE_PATTERNS: Final[dict[str, EventPatternData]] = {
+    "ImageCreated": ENFORCE_ON_IMAGE_CREATED,
+    "ImageTagsChanged": ENFORCE_ON_IMAGE_TAGS_CHANGED,
+    "ImageCreationEnded": ENFORCE_ON_IMAGE_CREATION_ENDED,
+}

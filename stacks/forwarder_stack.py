@@ -1,0 +1,25 @@
+"""A regional forwarder stack: AMI events of one governed region go to the governance bus in the home region."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_events as events
+from constructs import Construct
+
+from stacks.constructs.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
+from stacks.constructs.ami_event_forwarder import AmiEventForwarder
+from stacks.resource_names import governance_bus_arn
+
+
+class AmiGovernanceForwarderStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, home_region: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # By ARN, not by reference: CloudFormation cannot reference another region's stack.
+        self.governance_bus_arn = governance_bus_arn(home_region, self.account)
+        governance_bus = events.EventBus.from_event_bus_arn(self, "GovernanceBus", self.governance_bus_arn)
+        # The DLQ must be in this region (a rule's DLQ is in the rule's region). Its alarm has no action: alarm
+        # actions can only reach an SNS topic in the alarm's own region, and the topic lives in the home region.
+        self.dead_letters = AlarmedDeadLetterQueue(self, "ForwardingDeadLetters", purpose="forwarding AMI events")
+        AmiEventForwarder(self, "Forwarder", target_bus=governance_bus, dead_letter_queue=self.dead_letters.queue)

@@ -1,0 +1,189 @@
+"""The home stack: governance bus, enforce Lambda, inventory, notifications, policy parameter, DLQs, alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_ssm as ssm
+from constructs import Construct
+
+from ami_governance.models.policy import GovernancePolicy, PolicyError
+from stacks.constructs.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
+from stacks.constructs.ami_event_forwarder import AmiEventForwarder
+from stacks.constructs.governed_function import GovernedFunction
+from stacks.constructs.routed_rule import RoutedRule
+from stacks.event_patterns import ENFORCE_PATTERNS
+from stacks.nag import acknowledge, wildcard_action_finding
+from stacks.permissions import attach_policy, enforce_permissions
+from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME
+
+# SSM standard parameters hold up to 4 KB, advanced ones up to 8 KB.
+STANDARD_PARAMETER_MAX_BYTES = 4096
+ADVANCED_PARAMETER_MAX_BYTES = 8192
+
+
+def policy_parameter_tier(policy_json: str) -> ssm.ParameterTier:
+    size = len(policy_json.encode("utf-8"))
+    if size > ADVANCED_PARAMETER_MAX_BYTES:
+        # Fail the synth with a one-line policy error rather than the deployment with an SSM error.
+        raise PolicyError(f"policy: {size} bytes as JSON; the SSM parameter that carries it holds at most 8192")
+    return ssm.ParameterTier.ADVANCED if size > STANDARD_PARAMETER_MAX_BYTES else ssm.ParameterTier.STANDARD
+
+
+class AmiGovernanceHomeStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, policy: GovernancePolicy, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        self.governance_bus = events.EventBus(self, "GovernanceBus", event_bus_name=GOVERNANCE_BUS_NAME)
+
+        notifications_key = kms.Key(
+            self,
+            "NotificationsKey",
+            description="Encrypts the AMI governance notification topic",
+            enable_key_rotation=True,
+        )
+        self.notifications = sns.Topic(
+            self,
+            "Notifications",
+            display_name="AMI governance",
+            master_key=notifications_key,
+            enforce_ssl=True,
+        )
+        self._let_alarms_publish(notifications_key)
+
+        self.inventory = dynamodb.Table(
+            self,
+            "Inventory",
+            partition_key=dynamodb.Attribute(name="image_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="region", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # Lineage cannot be rebuilt once AMIs are deregistered: keep it when the stack goes.
+            removal_policy=RemovalPolicy.RETAIN,
+            deletion_protection=True,
+        )
+
+        policy_json = policy.model_dump_json()
+        self.policy_parameter = ssm.StringParameter(
+            self,
+            "PolicyParameter",
+            parameter_name=POLICY_PARAMETER_NAME,
+            description="AMI governance policy (JSON), validated at synth by the model the Lambdas use",
+            string_value=policy_json,
+            tier=policy_parameter_tier(policy_json),
+        )
+
+        self.rule_dead_letters = AlarmedDeadLetterQueue(
+            self, "RuleTargetDeadLetters", purpose="EventBridge rule targets", alarm_topic=self.notifications
+        )
+        self.invoke_dead_letters = AlarmedDeadLetterQueue(
+            self, "AsyncInvokeDeadLetters", purpose="Lambda asynchronous invocations", alarm_topic=self.notifications
+        )
+
+        self.enforce = GovernedFunction(
+            self,
+            "Enforce",
+            handler="handlers.enforce.handler",
+            description="AMI governance: check new and changed AMIs against the policy, tag, notify, remediate",
+            environment={
+                "POLICY_PARAMETER_NAME": self.policy_parameter.parameter_name,
+                "INVENTORY_TABLE_NAME": self.inventory.table_name,
+                "NOTIFICATION_TOPIC_ARN": self.notifications.topic_arn,
+            },
+            dead_letter_queue=self.invoke_dead_letters.queue,
+        )
+        self._grant_enforce(policy)
+        self._alarm_on_errors(self.enforce, "enforce")
+
+        for name, pattern in ENFORCE_PATTERNS.items():
+            RoutedRule(
+                self,
+                f"Enforce{name}",
+                event_bus=self.governance_bus,
+                event_pattern=pattern,
+                description=f"AMI governance: {name} -> enforce",
+                function=self.enforce.function,
+                dead_letter_queue=self.rule_dead_letters.queue,
+            )
+
+        # The home region is governed too: its default-bus AMI events reach the governance bus like any other's.
+        AmiEventForwarder(
+            self, "Forwarder", target_bus=self.governance_bus, dead_letter_queue=self.rule_dead_letters.queue
+        )
+
+    def _let_alarms_publish(self, key: kms.IKey) -> None:
+        # CloudWatch alarm actions publish as the cloudwatch.amazonaws.com service: it needs the topic policy
+        # (which enforce_ssl makes explicit) and the key policy to allow it, for this account's alarms only.
+        alarm_arns = self.format_arn(
+            service="cloudwatch", resource="alarm", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+        )
+        cloudwatch_principal = iam.ServicePrincipal("cloudwatch.amazonaws.com")
+        self.notifications.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarms",
+                principals=[cloudwatch_principal],
+                actions=["sns:Publish"],
+                resources=[self.notifications.topic_arn],
+                conditions={
+                    "ArnLike": {"aws:SourceArn": alarm_arns},
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                },
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarmsToPublish",
+                principals=[cloudwatch_principal],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, '*' means this key
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+
+    def _grant_enforce(self, policy: GovernancePolicy) -> None:
+        role = self.enforce.role
+        attach_policy(self, "EnforceEc2Permissions", role, enforce_permissions(policy, self.account))
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RecordInventory",
+                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                resources=[self.inventory.table_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadPolicy", actions=["ssm:GetParameter"], resources=[self.policy_parameter.parameter_arn]
+            )
+        )
+        # sns:Publish on the topic, plus kms:Decrypt and kms:GenerateDataKey* on its key.
+        self.notifications.grant_publish(role)
+        acknowledge(
+            role,
+            wildcard_action_finding("kms:GenerateDataKey*"),
+            "Publishing to a KMS-encrypted topic needs kms:GenerateDataKey* (GenerateDataKey and its "
+            "WithoutPlaintext variant); the statement is limited to the topic's own key.",
+        )
+
+    def _alarm_on_errors(self, function: GovernedFunction, name: str) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            f"{name.capitalize()}Errors",
+            alarm_description=f"The {name} Lambda failed; failed events are retried and then dead-lettered.",
+            metric=function.function.metric_errors(period=Duration.minutes(5), statistic=cloudwatch.Stats.SUM),
+            threshold=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.notifications))

@@ -1,0 +1,163 @@
+"""Least privilege of the enforce Lambda: in the synthesized templates, and per remediation action."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk.assertions import Template
+
+from ami_governance.models.policy import GovernancePolicy
+from stacks.permissions import Permission, attach_policy, enforce_permissions
+
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+REMEDIATION_ACTIONS = {
+    "ec2:DisableImage",
+    "ec2:EnableImage",
+    "ec2:EnableImageDeprecation",
+    "ec2:DisableImageDeprecation",
+    "ec2:DeregisterImage",
+}
+
+
+def _enforce_statements(template: Template) -> list[dict[str, Any]]:
+    functions = template.find_resources("AWS::Lambda::Function")
+    [role_id] = [
+        f["Properties"]["Role"]["Fn::GetAtt"][0]
+        for f in functions.values()
+        if f["Properties"]["Handler"].endswith("enforce.handler")
+    ]
+    statements: list[dict[str, Any]] = []
+    for policy in template.find_resources("AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements if s["Effect"] == "Allow" for a in _as_list(s["Action"])}
+
+
+def _resolved_statements(policy: GovernancePolicy) -> list[dict[str, Any]]:
+    stack = Stack(App(), "Probe")
+    return [stack.resolve(p.statement.to_statement_json()) for p in enforce_permissions(policy, stack.account)]
+
+
+def test_create_tags_is_scoped_to_images_and_snapshots_of_governed_regions(audit_app: Any) -> None:
+    # Given the enforce role's statements
+    statements = _enforce_statements(audit_app.template(audit_app.home))
+    [tagging] = [s for s in statements if s.get("Sid") == "WriteOwnTagNamespaceOnly"]
+
+    # Then tagging covers images and this account's snapshots in each governed region, own prefix only
+    regions = audit_app.policy.governed_regions
+    assert sorted(_as_list(tagging["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
+    expected = [f"arn:aws:ec2:{r}::image/*" for r in regions] + [
+        {"Fn::Join": ["", [f"arn:aws:ec2:{r}:", {"Ref": "AWS::AccountId"}, ":snapshot/*"]]} for r in regions
+    ]
+    assert tagging["Resource"] == expected
+    assert tagging["Condition"] == {
+        "ForAllValues:StringLike": {"aws:TagKeys": [f"{audit_app.policy.tag_prefix}*"]},
+        "Null": {"aws:TagKeys": "false"},
+    }
+
+
+def test_the_protection_tag_is_out_of_reach(audit_app: Any) -> None:
+    # Given the enforce role's statements, then it may neither set nor remove the protection tag
+    statements = _enforce_statements(audit_app.template(audit_app.home))
+    [deny] = [s for s in statements if s["Effect"] == "Deny"]
+    assert sorted(_as_list(deny["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
+    assert deny["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": [audit_app.policy.protection_tag_key]}}
+
+
+def test_describe_images_is_limited_to_governed_regions(audit_app: Any) -> None:
+    statements = _enforce_statements(audit_app.template(audit_app.home))
+    [describe] = [s for s in statements if s.get("Sid") == "DescribeImagesInGovernedRegions"]
+    assert describe["Action"] == "ec2:DescribeImages"
+    assert describe["Resource"] == "*"
+    assert describe["Condition"] == {"StringEquals": {"aws:RequestedRegion": list(audit_app.policy.governed_regions)}}
+
+
+def test_only_unavoidable_actions_run_on_every_resource(audit_app: Any) -> None:
+    # Given every Allow statement on '*' in the home stack's policies
+    statements = [
+        s
+        for p in audit_app.template(audit_app.home).find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    on_everything = {
+        a for s in statements if s["Effect"] == "Allow" and s["Resource"] == "*" for a in _as_list(s["Action"])
+    }
+
+    # Then they are the actions that support no resource-level permissions (the cdk-nag acknowledgments say so)
+    assert on_everything == {"ec2:DescribeImages", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def test_audit_mode_grants_no_remediation(audit_app: Any) -> None:
+    # Given the audit-mode app, then no remediation action is allowed, whatever the configured action
+    assert audit_app.policy.remediation.action.value == "disable"
+    assert _allowed_actions(_enforce_statements(audit_app.template(audit_app.home))) & REMEDIATION_ACTIONS == set()
+
+
+def test_enforce_disable_grants_disable_and_enable_on_unprotected_images(enforce_disable_app: Any) -> None:
+    # Given an app built from an enforce-mode policy whose remediation is 'disable'
+    policy = enforce_disable_app.policy
+    statements = _enforce_statements(enforce_disable_app.template(enforce_disable_app.home))
+
+    # Then DisableImage (never on a protected image) and the two undo actions are granted on governed image
+    # ARNs, only
+    assert _allowed_actions(statements) & REMEDIATION_ACTIONS == {
+        "ec2:DisableImage",
+        "ec2:EnableImage",
+        "ec2:DisableImageDeprecation",
+    }
+    images = [f"arn:aws:ec2:{r}::image/*" for r in policy.governed_regions]
+    [remediate] = [s for s in statements if s.get("Sid") == "RemediateUnprotectedImages"]
+    assert remediate["Action"] == "ec2:DisableImage"
+    assert remediate["Resource"] == images
+    assert remediate["Condition"] == {"Null": {f"aws:ResourceTag/{policy.protection_tag_key}": "true"}}
+    [undo] = [s for s in statements if s.get("Sid") == "UndoRemediation"]
+    assert undo["Action"] == ["ec2:DisableImageDeprecation", "ec2:EnableImage"]
+    assert undo["Resource"] == images
+
+
+@pytest.mark.parametrize(
+    ("mode", "action", "expected"),
+    [
+        ("enforce", "deprecate", {"ec2:EnableImageDeprecation", "ec2:DisableImageDeprecation", "ec2:EnableImage"}),
+        ("enforce", "disable", {"ec2:DisableImage", "ec2:EnableImage", "ec2:DisableImageDeprecation"}),
+        # deregister only tags a deadline for now; a later scheduled sweep deregisters.
+        ("enforce", "deregister", set()),
+        ("enforce", "none", set()),
+        ("audit", "deprecate", set()),
+    ],
+)
+def test_remediation_permissions_follow_the_policy(
+    mode: str, action: str, expected: set[str], make_policy: Callable[..., GovernancePolicy]
+) -> None:
+    # Given a policy with this mode and remediation action
+    policy = make_policy(mode=mode, remediation={"action": action})
+
+    # When the enforce permissions are derived from it
+    statements = _resolved_statements(policy)
+
+    # Then exactly the matching remediation actions are allowed
+    assert _allowed_actions(statements) & REMEDIATION_ACTIONS == expected
+
+
+def test_wildcard_without_a_reason_is_refused() -> None:
+    # Given a statement with a wildcard resource and no reason
+    stack = Stack(App(), "Probe")
+    role = iam.Role(stack, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    statement = iam.PolicyStatement(sid="Careless", actions=["ec2:DescribeSnapshots"], resources=["*"])
+
+    # When attaching it, then it is refused
+    with pytest.raises(ValueError, match="wildcard but no reason"):
+        attach_policy(stack, "Policy", role, [Permission(statement)])

@@ -1,0 +1,115 @@
+"""Event patterns against real-shaped sample events, with moto's EventBridge matcher (completed in conftest)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stacks.event_patterns import ENFORCE_PATTERNS, FORWARDING_PATTERNS
+
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+
+Matcher = Callable[[dict[str, Any], dict[str, Any]], bool]
+
+# sample event -> (enforce rules it must reach, forwarding rules it must pass); everything else must not match.
+EXPECTED_ROUTES: dict[str, tuple[set[str], set[str]]] = {
+    "create_image.json": ({"ImageCreated"}, {"ImageCalls"}),
+    "create_image_console_untagged.json": ({"ImageCreated"}, {"ImageCalls"}),
+    "copy_image.json": ({"ImageCreated"}, {"ImageCalls"}),
+    "register_image.json": ({"ImageCreated"}, {"ImageCalls"}),
+    # A failed call is forwarded (forwarding is broad) but enforce ignores it: no AMI came of it.
+    "create_image_failed.json": (set(), {"ImageCalls"}),
+    "create_tags_mixed_resources.json": ({"ImageTagsChanged"}, {"ImageTagCalls"}),
+    "create_tags_approval.json": ({"ImageTagsChanged"}, {"ImageTagCalls"}),
+    "ami_state_available.json": ({"ImageCreationEnded"}, {"ImageStateChanges"}),
+    "ami_state_failed.json": ({"ImageCreationEnded"}, {"ImageStateChanges"}),
+    # Deregistration is for clean-up (a later capability): forwarded now, so no forwarder redeploy is needed then.
+    "ami_state_deregistered.json": (set(), {"ImageStateChanges"}),
+    "deregister_image.json": (set(), {"ImageCalls"}),
+}
+
+
+def _routes(patterns: dict[str, dict[str, Any]], event: dict[str, Any], matches: Matcher) -> set[str]:
+    return {name for name, pattern in patterns.items() if matches(pattern, event)}
+
+
+@pytest.mark.parametrize("event_file", sorted(EXPECTED_ROUTES))
+def test_sample_event_reaches_exactly_the_expected_rules(
+    event_file: str, load_event: Callable[[str], dict[str, Any]], matches: Matcher
+) -> None:
+    # Given a real-shaped AMI event
+    event = load_event(event_file)
+    expected_enforce, expected_forwarding = EXPECTED_ROUTES[event_file]
+
+    # When it is matched against every forwarding and every enforce pattern
+    enforce = _routes(ENFORCE_PATTERNS, event, matches)
+    forwarding = _routes(FORWARDING_PATTERNS, event, matches)
+
+    # Then it reaches exactly the expected rules
+    assert enforce == expected_enforce
+    assert forwarding == expected_forwarding
+
+
+def test_every_sample_event_is_covered() -> None:
+    # Given the sample events directory
+    samples = {path.name for path in EVENTS_DIR.glob("*.json")}
+
+    # When compared with the routing table, then every sample has an expected route (new samples are routed on
+    # purpose) and every routed sample exists
+    assert samples == set(EXPECTED_ROUTES)
+
+
+def test_tag_change_without_an_ami_is_neither_forwarded_nor_enforced(
+    load_event: Callable[[str], dict[str, Any]], matches: Matcher
+) -> None:
+    # Given a CreateTags call on a volume and an instance only
+    event = copy.deepcopy(load_event("create_tags_mixed_resources.json"))
+    event["detail"]["requestParameters"]["resourcesSet"]["items"] = [
+        {"resourceId": "vol-0f9e1b2c3d4e5f6a7"},
+        {"resourceId": "i-0dc224bad2cb08740"},
+    ]
+
+    # When matched, then no rule takes it
+    assert _routes(ENFORCE_PATTERNS, event, matches) == set()
+    assert _routes(FORWARDING_PATTERNS, event, matches) == set()
+
+
+def test_failed_tag_change_is_forwarded_but_not_enforced(
+    load_event: Callable[[str], dict[str, Any]], matches: Matcher
+) -> None:
+    # Given a CreateTags call on an AMI that failed
+    event = copy.deepcopy(load_event("create_tags_approval.json"))
+    event["detail"]["errorCode"] = "Client.UnauthorizedOperation"
+    event["detail"]["responseElements"] = None
+
+    # When matched, then only forwarding takes it
+    assert _routes(ENFORCE_PATTERNS, event, matches) == set()
+    assert _routes(FORWARDING_PATTERNS, event, matches) == {"ImageTagCalls"}
+
+
+@pytest.mark.parametrize("state", ["available", "failed", "deregistered", "disabled"])
+def test_every_ami_state_change_is_forwarded(
+    state: str, load_event: Callable[[str], dict[str, Any]], matches: Matcher
+) -> None:
+    # Given an AMI state change in any state
+    event = copy.deepcopy(load_event("ami_state_available.json"))
+    event["detail"]["State"] = state
+
+    # When matched against forwarding, then it is forwarded; enforce takes only the end of creation
+    assert _routes(FORWARDING_PATTERNS, event, matches) == {"ImageStateChanges"}
+    assert bool(_routes(ENFORCE_PATTERNS, event, matches)) == (state in {"available", "failed"})
+
+
+def test_every_enforce_event_is_also_forwarded(load_event: Callable[[str], dict[str, Any]], matches: Matcher) -> None:
+    # Given every sample event that enforce handles
+    handled = [name for name, (enforce, _) in EXPECTED_ROUTES.items() if enforce]
+
+    # When matched against forwarding, then each is forwarded (otherwise it could never reach the home bus)
+    for name in handled:
+        assert _routes(FORWARDING_PATTERNS, load_event(name), matches), name

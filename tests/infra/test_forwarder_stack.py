@@ -1,0 +1,99 @@
+"""The regional forwarder stacks and how the app lays out stacks across regions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Template
+
+from stacks.event_patterns import FORWARDING_PATTERNS
+from stacks.resource_names import HOME_STACK_NAME, forwarder_stack_name
+
+pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+
+def _home_bus_arn(home_region: str) -> dict[str, Any]:
+    return {
+        "Fn::Join": ["", [f"arn:aws:events:{home_region}:", {"Ref": "AWS::AccountId"}, ":event-bus/ami-governance"]]
+    }
+
+
+def test_one_home_stack_and_one_forwarder_per_other_governed_region(audit_app: Any) -> None:
+    # Given the app built from the policy
+    policy = audit_app.policy
+    by_name = {stack.stack_name: stack for stack in audit_app.stacks}
+
+    # Then the home stack is in the home region and every other governed region has a forwarder there
+    expected = {HOME_STACK_NAME} | {forwarder_stack_name(r) for r in policy.governed_regions if r != policy.home_region}
+    assert set(by_name) == expected
+    assert by_name[HOME_STACK_NAME].region == policy.home_region
+    for region in policy.governed_regions:
+        if region != policy.home_region:
+            forwarder = by_name[forwarder_stack_name(region)]
+            assert forwarder.region == region
+            # Deployed after the home stack, whose bus its rules target.
+            assert by_name[HOME_STACK_NAME] in forwarder.dependencies
+
+
+def test_forwarder_rules_send_the_forwarding_patterns_to_the_home_bus(
+    forwarder_template: Template, audit_app: Any
+) -> None:
+    # Given the forwarder's rules
+    rules = [r["Properties"] for r in forwarder_template.find_resources("AWS::Events::Rule").values()]
+
+    # Then they sit on the default bus with the forwarding patterns and target the home bus by its fixed ARN
+    assert sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules) == sorted(
+        json.dumps(p, sort_keys=True) for p in FORWARDING_PATTERNS.values()
+    )
+    for rule in rules:
+        assert rule["EventBusName"] == "default"
+        [target] = rule["Targets"]
+        assert target["Arn"] == _home_bus_arn(audit_app.policy.home_region)
+        assert "RoleArn" in target
+        assert target["RetryPolicy"] == {"MaximumRetryAttempts": 4, "MaximumEventAgeInSeconds": 7200}
+        dlq_id = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
+        assert dlq_id in forwarder_template.find_resources("AWS::SQS::Queue")
+
+
+def test_forwarding_role_may_only_put_events_on_the_home_bus(forwarder_template: Template, audit_app: Any) -> None:
+    # Given the forwarder's IAM policies
+    statements = [
+        s
+        for p in forwarder_template.find_resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+    # Then the only permission is events:PutEvents on the home bus
+    assert statements == [
+        {"Action": "events:PutEvents", "Effect": "Allow", "Resource": _home_bus_arn(audit_app.policy.home_region)}
+    ]
+    forwarder_template.has_resource_properties(
+        "AWS::IAM::Role",
+        {
+            "AssumeRolePolicyDocument": {
+                "Statement": [
+                    {
+                        "Action": "sts:AssumeRole",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+                    }
+                ]
+            }
+        },
+    )
+
+
+def test_forwarder_dead_letter_queue_is_encrypted_tls_only_and_alarmed(forwarder_template: Template) -> None:
+    [(queue_id, queue)] = forwarder_template.find_resources("AWS::SQS::Queue").items()
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    [alarm] = forwarder_template.find_resources("AWS::CloudWatch::Alarm").values()
+    assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+
+
+def test_forwarder_has_no_cross_stack_reference(forwarder_template: Template) -> None:
+    # Given the forwarder template, then nothing is imported from another stack (impossible across regions)
+    assert "Fn::ImportValue" not in json.dumps(forwarder_template.to_json())
