@@ -98,10 +98,30 @@ def test_mixed_resources_only_amis_are_judged(estate, invoke):
     for image_id in (first, second):
         estate.ec2().create_tags(Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in GOOD_TAGS.items()])
 
-    result = invoke(tags_event("create_tags_mixed_resources", resources, GOOD_TAGS))
+    with recording_api_calls() as api:
+        result = invoke(tags_event("create_tags_mixed_resources", resources, GOOD_TAGS))
 
+    # Then both AMIs are judged, read in a single DescribeImages call
     assert [outcome["image_id"] for outcome in result["images"]] == [first, second]
     assert all(outcome["compliance"] == "compliant" for outcome in result["images"])
+    assert api.operations("ec2").count("DescribeImages") == 1
+
+
+def test_one_deregistered_ami_among_several_does_not_hide_the_others(estate, invoke):
+    # Given a CreateTags event naming a live AMI and one deregistered since
+    live = judged_non_compliant_image(estate, invoke)
+    gone = judged_non_compliant_image(estate, invoke)
+    estate.ec2().deregister_image(ImageId=gone)
+    estate.ec2().create_tags(Resources=[live], Tags=[{"Key": k, "Value": v} for k, v in GOOD_TAGS.items()])
+
+    result = invoke(tags_event("create_tags_approval", [gone, live, "ami-0123456789abcdef0"], GOOD_TAGS))
+
+    assert [(o["image_id"], o["result"]) for o in result["images"]] == [
+        (gone, "gone"),
+        (live, "evaluated"),
+        ("ami-0123456789abcdef0", "gone"),
+    ]
+    assert estate.tags_of(live)[f"{PREFIX}compliance"] == "compliant"
 
 
 def test_available_image_records_snapshots_in_inventory_and_tags_them(estate, invoke):

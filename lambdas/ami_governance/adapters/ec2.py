@@ -14,6 +14,8 @@ from ami_governance.models.image import ImageFacts
 
 # CreateTags accepts up to 1000 resource ids per call; we never need more for one AMI's snapshots.
 MAX_RESOURCES_PER_TAG_CALL = 1000
+# Image ids per DescribeImages call when one event names several AMIs.
+DESCRIBE_BATCH = 100
 
 
 class MalformedImageId(ValueError):
@@ -61,6 +63,27 @@ class Ec2Images:
             raise
         images = response.get("Images", [])
         return to_image_facts(images[0], self.region) if images else None
+
+    def describe_images(self, image_ids: Sequence[str]) -> dict[str, ImageFacts | None]:
+        """Several images in as few calls as possible; None for each one that is gone or malformed."""
+        found: dict[str, ImageFacts | None] = {}
+        for start in range(0, len(image_ids), DESCRIBE_BATCH):
+            batch = list(image_ids[start : start + DESCRIBE_BATCH])
+            try:
+                response = self._ec2.describe_images(ImageIds=batch, IncludeDisabled=True, IncludeDeprecated=True)
+            except ClientError as error:
+                if error_code(error) not in IMAGE_GONE_CODES | {"InvalidAMIID.Malformed"}:
+                    raise
+                # One unknown id fails the whole request: fall back to one call per id for this batch.
+                for image_id in batch:
+                    try:
+                        found[image_id] = self.describe_image(image_id)
+                    except MalformedImageId:
+                        found[image_id] = None
+                continue
+            for raw in response.get("Images", []):
+                found[raw["ImageId"]] = to_image_facts(raw, self.region)
+        return {image_id: found.get(image_id) for image_id in image_ids}
 
     def create_tags(self, resource_ids: Sequence[str], tags: Mapping[str, str]) -> None:
         if not resource_ids or not tags:

@@ -47,6 +47,7 @@ logger = Logger(child=True)
 
 class ImageStore(Protocol):
     def describe_image(self, image_id: str) -> ImageFacts | None: ...
+    def describe_images(self, image_ids: list[str]) -> dict[str, ImageFacts | None]: ...
     def create_tags(self, resource_ids: list[str], tags: Mapping[str, str]) -> None: ...
     def disable_image(self, image_id: str) -> None: ...
     def enable_image(self, image_id: str) -> None: ...
@@ -186,8 +187,11 @@ class EnforcementService:
             self.count("OwnTagEventsIgnored")
             return EventOutcome("ignored", detail.event_id, "only governance tags changed")
         images = self.images_in(detail.aws_region)
+        described = images.describe_images(image_ids)  # one call for all the AMIs of the event
         outcomes = [
-            self._judge(images, image_id, detail.aws_region, detail.event_id, record_verdict_change=True)
+            self._judge(
+                images, image_id, detail.aws_region, detail.event_id, described=described, record_verdict_change=True
+            )
             for image_id in image_ids
         ]
         return EventOutcome("handled", detail.event_id, images=outcomes)
@@ -230,12 +234,13 @@ class EnforcementService:
         event_id: str,
         requested_tags: Mapping[str, str] | None = None,
         provenance: Mapping[str, str] | None = None,
+        described: Mapping[str, ImageFacts | None] | None = None,
         record_inventory: bool = False,
         record_verdict_change: bool = False,
     ) -> ImageOutcome:
         log = {"image_id": image_id, "region": region, "event_id": event_id}
         try:
-            image = images.describe_image(image_id)
+            image = described[image_id] if described is not None else images.describe_image(image_id)
         except MalformedImageId:
             logger.error("Malformed image id in event", extra=log)
             self.count("MalformedEvents")

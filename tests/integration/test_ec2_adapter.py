@@ -1,0 +1,95 @@
+"""The EC2 adapter's handling of AWS answers that moto does not reproduce (botocore Stubber, which still
+validates every request against the real EC2 model)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+
+from ami_governance.adapters.ec2 import Ec2Images, MalformedImageId
+
+pytestmark = pytest.mark.integration
+
+FLAGS = {"IncludeDisabled": True, "IncludeDeprecated": True}
+
+
+def image(image_id):
+    return {"ImageId": image_id, "OwnerId": "123456789012", "Name": "n", "State": "available"}
+
+
+@pytest.fixture
+def stubbed():
+    client = boto3.client("ec2", region_name="eu-west-1")
+    images = Ec2Images("eu-west-1")
+    images._ec2 = client
+    with Stubber(client) as stubber:
+        yield images, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_batch_with_an_unknown_id_falls_back_to_one_call_per_id(stubbed):
+    # AWS fails a whole DescribeImages request when one of its ids no longer exists.
+    images, stubber = stubbed
+    ids = ["ami-0aaaaaaaaaaaaaaa1", "ami-0aaaaaaaaaaaaaaa2"]
+    stubber.add_client_error("describe_images", "InvalidAMIID.NotFound", expected_params={"ImageIds": ids, **FLAGS})
+    stubber.add_response("describe_images", {"Images": [image(ids[0])]}, {"ImageIds": [ids[0]], **FLAGS})
+    stubber.add_client_error(
+        "describe_images", "InvalidAMIID.NotFound", expected_params={"ImageIds": [ids[1]], **FLAGS}
+    )
+
+    found = images.describe_images(ids)
+
+    assert found[ids[0]] is not None
+    assert found[ids[0]].region == "eu-west-1"
+    assert found[ids[1]] is None
+
+
+def test_unavailable_image_is_gone(stubbed):
+    images, stubber = stubbed
+    stubber.add_client_error("describe_images", "InvalidAMIID.Unavailable")
+
+    assert images.describe_image("ami-0aaaaaaaaaaaaaaa1") is None
+
+
+def test_malformed_id_is_bad_input(stubbed):
+    images, stubber = stubbed
+    stubber.add_client_error("describe_images", "InvalidAMIID.Malformed")
+
+    with pytest.raises(MalformedImageId):
+        images.describe_image("ami-nothex")
+
+
+def test_other_errors_propagate(stubbed):
+    images, stubber = stubbed
+    stubber.add_client_error("describe_images", "UnauthorizedOperation", http_status_code=403)
+
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        images.describe_images(["ami-0aaaaaaaaaaaaaaa1"])
+
+
+def test_snapshots_and_lineage_are_read_from_the_image():
+    from ami_governance.adapters.ec2 import to_image_facts
+
+    facts = to_image_facts(
+        {
+            "ImageId": "ami-1",
+            "OwnerId": "123456789012",
+            "Name": "n",
+            "State": "available",
+            "SourceImageId": "ami-0",
+            "SourceImageRegion": "us-east-1",
+            "BlockDeviceMappings": [
+                {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-1"}},
+                {"DeviceName": "/dev/sdb", "VirtualName": "ephemeral0"},
+                {"DeviceName": "/dev/sdc", "Ebs": {"SnapshotId": "snap-2"}},
+            ],
+            "Tags": [{"Key": "Owner", "Value": "x"}],
+        },
+        "eu-west-1",
+    )
+
+    assert facts.snapshot_ids == ("snap-1", "snap-2")
+    assert (facts.source_image_id, facts.source_region) == ("ami-0", "us-east-1")
+    assert facts.tags == {"Owner": "x"}
