@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CDK := node_modules/.bin/cdk
 export CDK_DISABLE_VERSION_CHECK := 1
+# jsii prints a large banner on Node.js 20 at every synth; the CDK itself works there.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: setup demo test lint typecheck unit integration infra synth bench clean
 
