@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import statistics
 import subprocess
@@ -58,42 +57,30 @@ def asset_size() -> tuple[int, int, int]:
     return files, raw, len(buffer.getvalue())
 
 
-def api_calls_per_event() -> list[tuple[str, str]]:  # noqa: PLR0915 - one scenario script, read top to bottom
+def api_calls_per_event() -> list[tuple[str, str]]:
     """(scenario, calls) rows, from the real handler on moto."""
-    from tests.conftest import load_event
-    from tests.support import create_home_resources, recording_api_calls
-
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        POWERTOOLS_TRACE_DISABLED="1",
-        POWERTOOLS_METRICS_NAMESPACE="AmiGovernance",
-        POWERTOOLS_SERVICE_NAME="ami-governance",
-        POWERTOOLS_LOG_LEVEL="ERROR",
-        POLICY_PARAMETER_NAME="/ami-governance/policy",
-        INVENTORY_TABLE_NAME="inventory",
-    )
     import contextlib
 
     import boto3
     from moto import mock_aws
 
     from ami_governance.models.policy import load_policy_file
+    from tests.support import (
+        LOCAL_LAMBDA_ENVIRONMENT,
+        FakeLambdaContext,
+        create_home_resources,
+        create_image_event,
+        recording_api_calls,
+        state_event,
+        tags_event,
+    )
 
+    os.environ.update(LOCAL_LAMBDA_ENVIRONMENT, POWERTOOLS_LOG_LEVEL="ERROR")
     rows: list[tuple[str, str]] = []
     with mock_aws():
-        policy_json = load_policy_file(ROOT / "governance-policy.yaml").model_dump_json()
-        resources = create_home_resources(policy_json, "/ami-governance/policy", "inventory")
+        resources = create_home_resources(load_policy_file(ROOT / "governance-policy.yaml").model_dump_json())
         os.environ["NOTIFICATION_TOPIC_ARN"] = resources.topic_arn
         from handlers.enforce import handler
-
-        class Context:
-            function_name = "enforce"
-            memory_limit_in_mb = 256
-            invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:enforce"
-            aws_request_id = "bench"
 
         ec2 = boto3.client("ec2")
         instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
@@ -101,20 +88,12 @@ def api_calls_per_event() -> list[tuple[str, str]]:  # noqa: PLR0915 - one scena
         def create_event(name: str, tags: dict[str, str]) -> dict[str, Any]:
             specs = [{"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
             image_id = ec2.create_image(InstanceId=instance, Name=name, TagSpecifications=specs if tags else [])
-            image_id = image_id["ImageId"]
-            event = load_event("create_image")
-            event["account"] = "123456789012"
-            event["detail"]["responseElements"]["imageId"] = image_id
-            event["detail"]["requestParameters"].update(instanceId=instance, name=name)
-            event["detail"]["requestParameters"]["tagSpecificationSet"]["items"][0]["tags"] = [
-                {"key": k, "value": v} for k, v in tags.items()
-            ]
-            return event
+            return create_image_event(image_id["ImageId"], instance, name, tags)
 
         def measure(scenario: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
             event = make()
             with recording_api_calls() as api, contextlib.redirect_stdout(io.StringIO()):
-                handler(event, Context())
+                handler(event, FakeLambdaContext())
             counts = api.by_operation()
             rows.append((scenario, f"{len(api.calls)} ({', '.join(f'{k} {v}' for k, v in counts.items()) or '-'})"))
             return event
@@ -124,19 +103,13 @@ def api_calls_per_event() -> list[tuple[str, str]]:  # noqa: PLR0915 - one scena
         compliant = measure("CreateImage, compliant, warm", lambda: create_event("payments-api-al2023-1.0.1", good))
         bad = measure("CreateImage, non-compliant, warm", lambda: create_event("scratch image", {}))
         measure("Same CreateImage again (duplicate delivery)", lambda: bad)
-        image_id = compliant["detail"]["responseElements"]["imageId"]
-        available = load_event("ami_state_available")
-        available["account"] = "123456789012"
-        available["detail"]["ImageId"] = image_id
+        available = state_event(compliant["detail"]["responseElements"]["imageId"])
         measure("AMI State Change available (1 snapshot)", lambda: available)
         bad_id = bad["detail"]["responseElements"]["imageId"]
         ec2.create_tags(Resources=[bad_id], Tags=[{"Key": k, "Value": v} for k, v in good.items()])
-        fix = load_event("create_tags_mixed_resources")
-        fix["account"] = "123456789012"
-        fix["detail"]["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": bad_id}]
+        fix = tags_event("create_tags_mixed_resources", [bad_id], good)
         measure("CreateTags fixing a non-compliant AMI", lambda: fix)
-        echo = json.loads(json.dumps(fix))
-        echo["detail"]["requestParameters"]["tagSet"]["items"] = [{"key": "ami-governance:compliance", "value": "x"}]
+        echo = tags_event("create_tags_mixed_resources", [bad_id], {"ami-governance:compliance": "x"})
         measure("CreateTags echo of our own verdict tags", lambda: echo)
     return rows
 

@@ -12,7 +12,6 @@ What it does, through the real enforce handler and real boto3 calls:
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
@@ -27,72 +26,30 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"  # moto's account
-EVENTS = ROOT / "tests" / "events"
-os.environ.update(
-    AWS_ACCESS_KEY_ID="demo",
-    AWS_SECRET_ACCESS_KEY="demo",
-    AWS_DEFAULT_REGION=REGION,
-    AWS_REGION=REGION,
-    POWERTOOLS_TRACE_DISABLED="1",
-    POWERTOOLS_SERVICE_NAME="ami-governance",
-    POWERTOOLS_METRICS_NAMESPACE="AmiGovernance",
-    POWERTOOLS_LOG_LEVEL="WARNING",
-    POLICY_PARAMETER_NAME="/ami-governance/policy",
-    INVENTORY_TABLE_NAME="ami-governance-inventory",
+from tests.support import (  # noqa: E402
+    HOME_REGION,
+    LOCAL_LAMBDA_ENVIRONMENT,
+    FakeLambdaContext,
+    create_home_resources,
+    create_image_event,
+    read_notices,
+    state_event,
+    tags_event,
 )
+
+REGION = HOME_REGION
+os.environ.update(LOCAL_LAMBDA_ENVIRONMENT, POWERTOOLS_LOG_LEVEL="WARNING")
 
 import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from ami_governance.models.policy import load_policy_file  # noqa: E402
-from tests.support import create_home_resources, read_notices  # noqa: E402
 
 PREFIX_WIDTH = 4
 
 
-class LambdaContext:
-    function_name = "ami-governance-enforce"
-    memory_limit_in_mb = 256
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ami-governance-enforce"
-    aws_request_id = "demo"
-
-
 def say(text: str = "", indent: int = 0) -> None:
     print(" " * indent + text)
-
-
-def sample(name: str) -> dict[str, Any]:
-    return copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
-
-
-def create_image_event(image_id: str, instance_id: str, name: str, tags: dict[str, str]) -> dict[str, Any]:
-    event = sample("create_image")
-    event["account"] = ACCOUNT
-    params = event["detail"]["requestParameters"]
-    params.update(instanceId=instance_id, name=name)
-    params["tagSpecificationSet"]["items"] = (
-        [{"resourceType": "image", "tags": [{"key": k, "value": v} for k, v in tags.items()]}] if tags else []
-    )
-    event["detail"]["responseElements"]["imageId"] = image_id
-    return event
-
-
-def available_event(image_id: str) -> dict[str, Any]:
-    event = sample("ami_state_available")
-    event["account"] = ACCOUNT
-    event["resources"] = [f"arn:aws:ec2:{REGION}::image/{image_id}"]
-    event["detail"]["ImageId"] = image_id
-    return event
-
-
-def create_tags_event(image_id: str, tags: dict[str, str]) -> dict[str, Any]:
-    event = sample("create_tags_mixed_resources")
-    event["account"] = ACCOUNT
-    event["detail"]["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": image_id}]
-    event["detail"]["requestParameters"]["tagSet"]["items"] = [{"key": k, "value": v} for k, v in tags.items()]
-    return event
 
 
 def emitted_metrics(stdout: str) -> str:
@@ -116,7 +73,7 @@ def deliver(handler: Any, event: dict[str, Any], inbox: str, what: str) -> None:
     if "eventID" in event["detail"]:
         event["detail"].update(eventID=str(uuid.uuid4()), eventTime=now)
     with redirect_stdout(io.StringIO()) as stdout:
-        result = handler(event, LambdaContext())
+        result = handler(event, FakeLambdaContext())
     say(f"→ {what}")
     for image in result["images"]:
         verdict = image["compliance"] or image["result"]
@@ -150,9 +107,7 @@ def main() -> None:
     with mock_aws():
         from handlers.enforce import handler
 
-        resources = create_home_resources(
-            policy.model_dump_json(), os.environ["POLICY_PARAMETER_NAME"], os.environ["INVENTORY_TABLE_NAME"]
-        )
+        resources = create_home_resources(policy.model_dump_json())
         os.environ["NOTIFICATION_TOPIC_ARN"] = resources.topic_arn
         inbox = resources.inbox_url
         say(f"Policy: {policy.mode.value} mode, naming {policy.naming.pattern if policy.naming else '(none)'}")
@@ -190,12 +145,17 @@ def main() -> None:
             inbox,
             f"CloudTrail CreateImage {bad}",
         )
-        deliver(handler, available_event(good), inbox, f"EC2 AMI State Change {good} available")
-        deliver(handler, available_event(bad), inbox, f"EC2 AMI State Change {bad} available")
+        deliver(handler, state_event(good), inbox, f"EC2 AMI State Change {good} available")
+        deliver(handler, state_event(bad), inbox, f"EC2 AMI State Change {bad} available")
 
         fix = {"Owner": "payments-team", "Environment": "dev", "CostCenter": "CC-1042"}
         ec2.create_tags(Resources=[bad], Tags=[{"Key": k, "Value": v} for k, v in fix.items()])
-        deliver(handler, create_tags_event(bad, fix), inbox, f"CloudTrail CreateTags {bad} (owner adds the tags)")
+        deliver(
+            handler,
+            tags_event("create_tags_mixed_resources", [bad], fix),
+            inbox,
+            f"CloudTrail CreateTags {bad} (owner adds the tags)",
+        )
         say()
         say("Where things stand (DescribeImages tags and the inventory table):")
         show_image(good)

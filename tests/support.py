@@ -1,14 +1,98 @@
-"""Test and benchmark helpers that are not fixtures."""
+"""Helpers shared by the tests, `make demo` and `make bench`: the local Lambda environment, real-shaped
+events pointed at resources that exist in moto, the home-stack resources on moto, and an API-call recorder."""
 
 from __future__ import annotations
 
+import copy
+import json
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import botocore.client
+
+EVENTS_DIR = Path(__file__).parent / "events"
+MOTO_ACCOUNT = "123456789012"
+HOME_REGION = "us-east-1"
+POLICY_PARAMETER = "/ami-governance/policy"
+INVENTORY_TABLE = "ami-governance-inventory"
+
+# What the Lambda runtime and the stack give the function, minus what depends on created resources.
+LOCAL_LAMBDA_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": HOME_REGION,
+    "AWS_REGION": HOME_REGION,
+    "POWERTOOLS_TRACE_DISABLED": "1",
+    "POWERTOOLS_SERVICE_NAME": "ami-governance",
+    "POWERTOOLS_METRICS_NAMESPACE": "AmiGovernance",
+    "POLICY_PARAMETER_NAME": POLICY_PARAMETER,
+    "INVENTORY_TABLE_NAME": INVENTORY_TABLE,
+}
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "ami-governance-enforce"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{HOME_REGION}:{MOTO_ACCOUNT}:function:ami-governance-enforce"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of a real-shaped sample event from tests/events/."""
+    return copy.deepcopy(json.loads((EVENTS_DIR / f"{name}.json").read_text()))
+
+
+def create_image_event(
+    image_id: str,
+    instance_id: str,
+    name: str | None = None,
+    tags: dict[str, str] | None = None,
+    **detail_changes: Any,
+) -> dict[str, Any]:
+    """The sample CreateImage CloudTrail event, pointed at an AMI that exists in moto. `tags` replaces the
+    image tags the call requested (the sample requests Owner, Environment and CostCenter)."""
+    event = load_event("create_image")
+    event["account"] = MOTO_ACCOUNT
+    detail = event["detail"]
+    detail["responseElements"]["imageId"] = image_id
+    detail["requestParameters"]["instanceId"] = instance_id
+    if name is not None:
+        detail["requestParameters"]["name"] = name
+    if tags is not None:
+        detail["requestParameters"]["tagSpecificationSet"]["items"] = (
+            [{"resourceType": "image", "tags": [{"key": k, "value": v} for k, v in tags.items()]}] if tags else []
+        )
+    detail.update(detail_changes)
+    return event
+
+
+def tags_event(
+    sample: str, resource_ids: list[str], tags: dict[str, str], event_name: str = "CreateTags"
+) -> dict[str, Any]:
+    """A CreateTags/DeleteTags CloudTrail event from `sample`, naming these resources and tags."""
+    event = load_event(sample)
+    event["account"] = MOTO_ACCOUNT
+    detail = event["detail"]
+    detail["eventName"] = event_name
+    detail["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": r} for r in resource_ids]
+    detail["requestParameters"]["tagSet"]["items"] = [{"key": k, "value": v} for k, v in tags.items()]
+    return event
+
+
+def state_event(image_id: str, state: str = "available", region: str = HOME_REGION) -> dict[str, Any]:
+    """An `EC2 AMI State Change` event for this image."""
+    event = load_event("ami_state_available")
+    event["account"] = MOTO_ACCOUNT
+    event["region"] = region
+    event["resources"] = [f"arn:aws:ec2:{region}::image/{image_id}"]
+    event["detail"].update(ImageId=image_id, State=state)
+    return event
 
 
 class ApiCallRecorder:
@@ -56,7 +140,10 @@ class HomeResources:
 
 
 def create_home_resources(
-    policy_json: str, parameter_name: str, table_name: str, region: str = "us-east-1"
+    policy_json: str,
+    parameter_name: str = POLICY_PARAMETER,
+    table_name: str = INVENTORY_TABLE,
+    region: str = HOME_REGION,
 ) -> HomeResources:
     """On an already-started moto: what the home stack provides to the enforce Lambda (policy
     parameter, inventory table, topic), plus an SQS inbox subscribed to the topic so notices can be read.
@@ -77,10 +164,8 @@ def create_home_resources(
     return HomeResources(topic_arn=str(topic_arn), inbox_url=str(inbox_url))
 
 
-def read_notices(inbox_url: str, region: str = "us-east-1") -> list[dict[str, Any]]:
+def read_notices(inbox_url: str, region: str = HOME_REGION) -> list[dict[str, Any]]:
     """Every SNS notice delivered to the inbox so far, as {"subject", "body"}; the inbox is emptied."""
-    import json
-
     import boto3
 
     sqs = boto3.client("sqs", region_name=region)

@@ -13,24 +13,26 @@ from moto import mock_aws
 
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy
 from ami_governance.services import wiring
-from tests.conftest import POLICY_FILE, load_event
-from tests.support import create_home_resources, read_notices
+from tests.conftest import POLICY_FILE
+from tests.support import (
+    INVENTORY_TABLE,
+    MOTO_ACCOUNT,
+    POLICY_PARAMETER,
+    FakeLambdaContext,
+    create_home_resources,
+    create_image_event,
+    read_notices,
+    state_event,
+    tags_event,
+)
 
-ACCOUNT = "123456789012"  # moto's default account
+__all__ = ["ACCOUNT", "PUBLIC_AMI", "create_image_event", "state_event", "tags_event"]
+
+ACCOUNT = MOTO_ACCOUNT
 HOME = "us-east-1"
-OTHER = "eu-west-1"
-POLICY_PARAMETER = "/ami-governance/policy"
-TABLE = "ami-governance-inventory"
+TABLE = INVENTORY_TABLE
 # One of moto's built-in public AMIs, owned by another account (listing them all is slow).
 PUBLIC_AMI = "ami-12c6146b"
-
-
-@dataclass
-class LambdaContextStub:
-    function_name: str = "ami-governance-enforce"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{HOME}:{ACCOUNT}:function:ami-governance-enforce"
-    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
 
 
 @dataclass
@@ -103,8 +105,6 @@ def estate(monkeypatch: pytest.MonkeyPatch, default_policy: GovernancePolicy) ->
     with mock_aws():
         wiring.reset()
         resources = create_home_resources(default_policy.model_dump_json(), POLICY_PARAMETER, TABLE, HOME)
-        monkeypatch.setenv("POLICY_PARAMETER_NAME", POLICY_PARAMETER)
-        monkeypatch.setenv("INVENTORY_TABLE_NAME", TABLE)
         monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", resources.topic_arn)
         yield Estate(topic_arn=resources.topic_arn, inbox_url=resources.inbox_url)
         wiring.reset()
@@ -115,42 +115,6 @@ def invoke() -> Callable[[dict[str, Any]], dict[str, Any]]:
     from handlers.enforce import handler
 
     def run(event: dict[str, Any]) -> dict[str, Any]:
-        return handler(event, LambdaContextStub())  # type: ignore[arg-type]
+        return handler(event, FakeLambdaContext())  # type: ignore[arg-type]
 
     return run
-
-
-def create_image_event(
-    image_id: str, instance_id: str, name: str | None = None, **detail_changes: Any
-) -> dict[str, Any]:
-    """The sample CreateImage CloudTrail event, pointed at an AMI that exists in moto."""
-    event = load_event("create_image")
-    event["account"] = ACCOUNT
-    detail = event["detail"]
-    detail["responseElements"]["imageId"] = image_id
-    detail["requestParameters"]["instanceId"] = instance_id
-    if name is not None:
-        detail["requestParameters"]["name"] = name
-    detail.update(detail_changes)
-    return event
-
-
-def tags_event(
-    name: str, resource_ids: list[str], tags: dict[str, str], event_name: str = "CreateTags"
-) -> dict[str, Any]:
-    event = load_event(name)
-    event["account"] = ACCOUNT
-    detail = event["detail"]
-    detail["eventName"] = event_name
-    detail["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": r} for r in resource_ids]
-    detail["requestParameters"]["tagSet"]["items"] = [{"key": k, "value": v} for k, v in tags.items()]
-    return event
-
-
-def state_event(image_id: str, state: str = "available", region: str = HOME) -> dict[str, Any]:
-    event = load_event("ami_state_available")
-    event["account"] = ACCOUNT
-    event["region"] = region
-    event["resources"] = [f"arn:aws:ec2:{region}::image/{image_id}"]
-    event["detail"].update(ImageId=image_id, State=state)
-    return event
