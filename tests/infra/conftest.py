@@ -31,9 +31,9 @@ _silence_jsii_node_warnings()
 
 from aws_cdk import App, Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
-from moto.events.models import EventPattern  # noqa: E402
 
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy  # noqa: E402
+from emulator.matcher import pattern_matches  # noqa: E402
 from stacks.app_builder import build_app  # noqa: E402
 from stacks.nag import add_nag_checks  # noqa: E402
 from stacks.resource_names import HOME_STACK_NAME, forwarder_stack_name  # noqa: E402
@@ -107,37 +107,6 @@ def forwarder_region(audit_app: BuiltApp) -> str:
 @pytest.fixture(scope="session")
 def forwarder_template(audit_app: BuiltApp, forwarder_region: str) -> Template:
     return audit_app.template(audit_app.forwarder(forwarder_region))
-
-
-class _EventBridgeMatcher(EventPattern):
-    """moto's EventBridge pattern matcher, completed where moto 5.2 falls short.
-
-    EventBridge matches a pattern field inside an array of objects (CreateTags'
-    `requestParameters.resourcesSet.items[].resourceId`) if any element matches; moto does not descend into
-    arrays of objects. Flattening such arrays into lists of leaf values gives moto's matcher the same view.
-    """
-
-    @staticmethod
-    def _flatten_dict(node: Any, prefix: str = "", result: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = {} if result is None else result
-        if not isinstance(node, dict):
-            return result
-        for key, value in node.items():
-            path = f"{prefix}.{key}" if prefix else key
-            if isinstance(value, dict) and value:
-                _EventBridgeMatcher._flatten_dict(value, path, result)
-            elif isinstance(value, list) and any(isinstance(item, dict) for item in value):
-                for item in value:
-                    for leaf_path, leaf in _EventBridgeMatcher._flatten_dict(item, path).items():
-                        result.setdefault(leaf_path, []).extend(leaf if isinstance(leaf, list) else [leaf])
-            else:
-                result[path] = value
-        return result
-
-
-def pattern_matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
-    # moto types events as its own TypedDict; any real-shaped event dict is fine at run time.
-    return _EventBridgeMatcher(json.dumps(pattern), pattern).matches_event(event)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,65 @@
+"""`python -m emulator` (what `make emulator` runs): the governance stack on a local AWS endpoint."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from emulator.assembly import REPO_ROOT, AssemblyError
+from emulator.deployer import DeployError
+from emulator.server import GovernanceEmulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=4566, help="port (default 4566; 0 picks a free one)")
+    parser.add_argument("--policy", type=Path, default=REPO_ROOT / "governance-policy.yaml", help="policy file")
+    parser.add_argument("--cdk-out", type=Path, help="deploy this cloud assembly instead of synthesizing")
+    parser.add_argument("--workdir", type=Path, help="where the assembly and function logs go (default: a temp dir)")
+    parser.add_argument(
+        "--principal",
+        action="append",
+        default=[],
+        metavar="ACCESS_KEY=ARN",
+        help="the principal CloudTrail names for calls signed with ACCESS_KEY (repeatable)",
+    )
+    parser.add_argument("--pending-seconds", type=float, default=0.0, help="delay before an AMI reports available")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    principals = dict(item.split("=", 1) for item in args.principal)
+    emulator = GovernanceEmulator(
+        host=args.host,
+        port=args.port,
+        policy_file=args.policy,
+        cdk_out=args.cdk_out,
+        workdir=args.workdir,
+        principals=principals,
+        pending_seconds=args.pending_seconds,
+    )
+    try:
+        emulator.start()
+    except (AssemblyError, DeployError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        emulator.stop()
+        return 1
+    functions = ", ".join(f.name for f in emulator.functions.all()) if emulator.functions else ""
+    print(f"AMI governance emulator on {emulator.endpoint_url} (any credentials; region per request)", flush=True)
+    print(f"stacks: {', '.join(s.name for s in emulator.stacks)}; functions: {functions}", flush=True)
+    print(f"function logs: {emulator.workdir / 'logs'}", flush=True)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,381 @@
+"""Deploy synthesized CloudFormation templates into the emulator: a small translator of the resource types the
+stacks use.
+
+Why not moto's own CloudFormation? It would create the Lambda functions in moto's Lambda, which needs Docker to
+invoke them, and it accepts resource types it does not implement. This translator creates every resource through
+the emulator's AWS API (so a user sees them with any client), runs the functions itself (see functions.py), and
+refuses a resource type it does not know, so a stack change that the emulator cannot honour fails loudly.
+IAM and resource policies are created where moto has them but are not enforced: moto does not evaluate IAM.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from emulator.assembly import StackArtifact
+from emulator.functions import FunctionRegistry, FunctionSpec
+
+PARTITION = "aws"
+URL_SUFFIX = "amazonaws.com"
+# Resource types whose only effect is access control, which the emulator does not enforce.
+ACCESS_CONTROL_TYPES = frozenset(
+    {
+        "AWS::IAM::Policy",
+        "AWS::SQS::QueuePolicy",
+        "AWS::SNS::TopicPolicy",
+        "AWS::Lambda::Permission",
+        "AWS::CDK::Metadata",
+    }
+)
+
+
+class DeployError(RuntimeError):
+    pass
+
+
+@dataclass
+class Physical:
+    """A created resource: what `Ref` returns and the attributes `Fn::GetAtt` can read."""
+
+    ref: str
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class DeployedStack:
+    name: str
+    region: str
+    resources: dict[str, Physical] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+class StackDeployer:
+    def __init__(self, endpoint_url: str, account_id: str, functions: FunctionRegistry) -> None:
+        self.endpoint_url = endpoint_url
+        self.account_id = account_id
+        self.functions = functions
+        self._session = boto3.session.Session()
+        self._clients: dict[tuple[str, str], Any] = {}
+
+    def client(self, service: str, region: str) -> Any:
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self._session.client(  # type: ignore[call-overload]
+                service,
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id="emulator-deployer",
+                aws_secret_access_key="emulator",
+            )
+        return self._clients[key]
+
+    # ---- orchestration -----------------------------------------------------------------------
+
+    def deploy(self, stack: StackArtifact) -> DeployedStack:
+        deployed = DeployedStack(stack.name, stack.region)
+        resources: dict[str, Any] = stack.template.get("Resources", {})
+        for logical_id in _creation_order(resources):
+            definition = resources[logical_id]
+            resource_type = definition["Type"]
+            if resource_type in ACCESS_CONTROL_TYPES:
+                deployed.skipped[logical_id] = f"{resource_type}: access control is not enforced by the emulator"
+                deployed.resources[logical_id] = Physical(ref=logical_id)
+                continue
+            create = self._creators().get(resource_type)
+            if create is None:
+                raise DeployError(
+                    f"{stack.name}/{logical_id}: resource type {resource_type} is not supported by the emulator"
+                )
+            properties = _Resolver(self, stack, deployed).resolve(definition.get("Properties", {}))
+            try:
+                deployed.resources[logical_id] = create(stack, deployed, logical_id, properties)
+            except Exception as error:
+                raise DeployError(f"{stack.name}/{logical_id} ({resource_type}): {error}") from error
+        return deployed
+
+    def _creators(self) -> dict[str, Callable[[StackArtifact, DeployedStack, str, dict[str, Any]], Physical]]:
+        return {
+            "AWS::Events::EventBus": self._event_bus,
+            "AWS::Events::Rule": self._rule,
+            "AWS::SQS::Queue": self._queue,
+            "AWS::SNS::Topic": self._topic,
+            "AWS::KMS::Key": self._kms_key,
+            "AWS::DynamoDB::Table": self._table,
+            "AWS::SSM::Parameter": self._parameter,
+            "AWS::Logs::LogGroup": self._log_group,
+            "AWS::IAM::Role": self._role,
+            "AWS::Lambda::Function": self._function,
+            "AWS::Lambda::EventInvokeConfig": self._event_invoke_config,
+            "AWS::CloudWatch::Alarm": self._alarm,
+        }
+
+    def _name(self, stack: StackArtifact, logical_id: str, limit: int = 64) -> str:
+        # CloudFormation names unnamed resources <stack>-<logical id>-<random>; the emulator drops the random part.
+        return f"{stack.name}-{logical_id}"[:limit]
+
+    def _arn(self, service: str, region: str, resource: str, account: str | None = None) -> str:
+        return f"arn:{PARTITION}:{service}:{region}:{self.account_id if account is None else account}:{resource}"
+
+    # ---- resource types ----------------------------------------------------------------------
+
+    def _event_bus(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props["Name"]
+        arn = self.client("events", stack.region).create_event_bus(Name=name)["EventBusArn"]
+        return Physical(name, {"Arn": arn, "Name": name})
+
+    def _rule(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        events = self.client("events", stack.region)
+        name = props.get("Name") or self._name(stack, logical_id)
+        bus = props.get("EventBusName", "default")
+        rule: dict[str, Any] = {"Name": name, "EventBusName": bus, "State": props.get("State", "ENABLED")}
+        if "EventPattern" in props:
+            pattern = props["EventPattern"]
+            rule["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
+        if "ScheduleExpression" in props:
+            rule["ScheduleExpression"] = props["ScheduleExpression"]
+        if "Description" in props:
+            rule["Description"] = props["Description"]
+        arn = events.put_rule(**rule)["RuleArn"]
+        targets = props.get("Targets", [])
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        return Physical(name if bus == "default" else f"{bus}|{name}", {"Arn": arn})
+
+    def _queue(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("QueueName") or self._name(stack, logical_id, 80)
+        attributes = {
+            key: str(props[key]) for key in ("MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds") if key in props
+        }
+        sqs = self.client("sqs", stack.region)
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = self._arn("sqs", stack.region, name)
+        return Physical(url, {"Arn": arn, "QueueName": name, "QueueUrl": url})
+
+    def _topic(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("TopicName") or self._name(stack, logical_id, 256)
+        attributes = {
+            key: str(props[key]) for key in ("DisplayName", "KmsMasterKeyId") if key in props
+        }
+        arn = self.client("sns", stack.region).create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        return Physical(arn, {"TopicArn": arn, "TopicName": name})
+
+    def _kms_key(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        kms = self.client("kms", stack.region)
+        request: dict[str, Any] = {"Description": props.get("Description", logical_id)}
+        if "KeyPolicy" in props:
+            request["Policy"] = json.dumps(props["KeyPolicy"])
+        metadata = kms.create_key(**request)["KeyMetadata"]
+        if props.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=metadata["KeyId"])
+        return Physical(metadata["KeyId"], {"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]})
+
+    def _table(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("TableName") or self._name(stack, logical_id, 255)
+        request: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PROVISIONED"),
+        }
+        if "ProvisionedThroughput" in props:
+            request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        if "DeletionProtectionEnabled" in props:
+            request["DeletionProtectionEnabled"] = bool(props["DeletionProtectionEnabled"])
+        description = self.client("dynamodb", stack.region).create_table(**request)["TableDescription"]
+        return Physical(name, {"Arn": description["TableArn"]})
+
+    def _parameter(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("Name") or f"CFN-{self._name(stack, logical_id)}"
+        request = {"Name": name, "Value": props["Value"], "Type": props["Type"], "Overwrite": True}
+        for key in ("Description", "Tier"):
+            if key in props:
+                request[key] = props[key]
+        self.client("ssm", stack.region).put_parameter(**request)
+        return Physical(name, {"Type": props["Type"], "Value": props["Value"]})
+
+    def _log_group(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("LogGroupName") or self._name(stack, logical_id, 512)
+        logs = self.client("logs", stack.region)
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in props:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+        return Physical(name, {"Arn": self._arn("logs", stack.region, f"log-group:{name}:*")})
+
+    def _role(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("RoleName") or self._name(stack, logical_id)
+        request = {"RoleName": name, "AssumeRolePolicyDocument": json.dumps(props["AssumeRolePolicyDocument"])}
+        if "Description" in props:
+            request["Description"] = props["Description"]
+        arn = self.client("iam", stack.region).create_role(**request)["Role"]["Arn"]
+        return Physical(name, {"Arn": arn, "RoleId": name})
+
+    def _function(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("FunctionName") or self._name(stack, logical_id)
+        code_key = props.get("Code", {}).get("S3Key")
+        code_dir = stack.assets.get(str(code_key))
+        if code_dir is None:
+            raise DeployError(f"code asset {code_key!r} is not in the cloud assembly")
+        arn = self._arn("lambda", stack.region, f"function:{name}")
+        self.functions.register(
+            FunctionSpec(
+                name=name,
+                arn=arn,
+                region=stack.region,
+                handler=props["Handler"],
+                code_dir=code_dir,
+                environment={k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()},
+                role_arn=str(props.get("Role", "")),
+                timeout_seconds=int(props.get("Timeout", 3)),
+                dead_letter_arn=props.get("DeadLetterConfig", {}).get("TargetArn"),
+                runtime=str(props.get("Runtime", "")),
+            )
+        )
+        return Physical(name, {"Arn": arn})
+
+    def _event_invoke_config(
+        self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]
+    ) -> Physical:
+        function = self.functions.get(str(props["FunctionName"]))
+        if "MaximumRetryAttempts" in props:
+            function.retry_attempts = int(props["MaximumRetryAttempts"])
+        return Physical(f"{function.name}-config")
+
+    def _alarm(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("AlarmName") or self._name(stack, logical_id, 255)
+        keys = (
+            "AlarmDescription", "ComparisonOperator", "EvaluationPeriods", "MetricName", "Namespace", "Period",
+            "Statistic", "Threshold", "Dimensions", "AlarmActions", "TreatMissingData", "DatapointsToAlarm",
+        )  # fmt: skip
+        request = {key: props[key] for key in keys if key in props}
+        for key in ("EvaluationPeriods", "Period", "DatapointsToAlarm"):
+            if key in request:
+                request[key] = int(request[key])
+        if "Threshold" in request:
+            request["Threshold"] = float(request["Threshold"])
+        self.client("cloudwatch", stack.region).put_metric_alarm(AlarmName=name, **request)
+        return Physical(name, {"Arn": self._arn("cloudwatch", stack.region, f"alarm:{name}")})
+
+
+class _Resolver:
+    """CloudFormation intrinsic functions over the resources deployed so far."""
+
+    def __init__(self, deployer: StackDeployer, stack: StackArtifact, deployed: DeployedStack) -> None:
+        self.deployer = deployer
+        self.stack = stack
+        self.deployed = deployed
+
+    def pseudo(self, name: str) -> str:
+        values = {
+            "AWS::AccountId": self.deployer.account_id,
+            "AWS::Region": self.stack.region,
+            "AWS::Partition": PARTITION,
+            "AWS::URLSuffix": URL_SUFFIX,
+            "AWS::StackName": self.stack.name,
+        }
+        if name not in values:
+            raise DeployError(f"{self.stack.name}: unsupported reference {name}")
+        return values[name]
+
+    def resolve(self, node: Any) -> Any:
+        if isinstance(node, list):
+            return [self.resolve(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1:
+            (key, value), = node.items()
+            if key == "Ref":
+                return self._ref(value)
+            if key == "Fn::GetAtt":
+                logical_id, attribute = value if isinstance(value, list) else value.split(".", 1)
+                return self._resource(logical_id).attributes[attribute]
+            if key == "Fn::Join":
+                separator, parts = value
+                return separator.join(str(self.resolve(part)) for part in parts)
+            if key == "Fn::Sub":
+                return self._sub(value)
+            if key == "Fn::Select":
+                index, items = value
+                return self.resolve(items)[int(index)]
+            if key == "Fn::Split":
+                separator, text = value
+                return str(self.resolve(text)).split(separator)
+            if key.startswith("Fn::"):
+                raise DeployError(f"{self.stack.name}: intrinsic {key} is not supported by the emulator")
+        return {key: self.resolve(value) for key, value in node.items()}
+
+    def _ref(self, name: str) -> str:
+        if name.startswith("AWS::"):
+            return self.pseudo(name)
+        return self._resource(name).ref
+
+    def _resource(self, logical_id: str) -> Physical:
+        if logical_id not in self.deployed.resources:
+            raise DeployError(f"{self.stack.name}: {logical_id} is referenced before it exists")
+        return self.deployed.resources[logical_id]
+
+    def _sub(self, value: Any) -> str:
+        import re
+
+        text, variables = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name:
+                logical_id, attribute = name.split(".", 1)
+                return self._resource(logical_id).attributes[attribute]
+            return self._ref(name)
+
+        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+
+
+def _references(node: Any) -> set[str]:
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str) and not value.startswith("AWS::"):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else value.split(".", 1)[0])
+            elif key == "Fn::Sub":
+                import re
+
+                text = value if isinstance(value, str) else value[0]
+                found.update(n.split(".", 1)[0] for n in re.findall(r"\$\{([^}!]+)\}", text) if not n.startswith("AWS::"))
+                if not isinstance(value, str):
+                    found.update(_references(value[1]))
+            else:
+                found.update(_references(value))
+    elif isinstance(node, list):
+        for item in node:
+            found.update(_references(item))
+    return found
+
+
+def _creation_order(resources: dict[str, Any]) -> list[str]:
+    """Logical ids so that every resource comes after what it references or depends on."""
+    ordered: list[str] = []
+    done: set[str] = set()
+
+    def visit(logical_id: str, trail: tuple[str, ...]) -> None:
+        if logical_id in done:
+            return
+        if logical_id in trail:
+            raise DeployError(f"dependency cycle: {' -> '.join((*trail, logical_id))}")
+        definition = resources[logical_id]
+        depends = definition.get("DependsOn", [])
+        needs = _references(definition.get("Properties", {})) | set([depends] if isinstance(depends, str) else depends)
+        for dependency in sorted(needs & resources.keys()):
+            visit(dependency, (*trail, logical_id))
+        done.add(logical_id)
+        ordered.append(logical_id)
+
+    for logical_id in resources:
+        visit(logical_id, ())
+    return ordered

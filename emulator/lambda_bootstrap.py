@@ -1,0 +1,66 @@
+"""The runtime inside an emulated Lambda's worker process (run as a script, never imported).
+
+Like the Lambda Python runtime: the code directory is the import root (and the working directory), the handler
+is imported once at start ("init"), and each request on stdin is one invocation. Replies go to the file
+descriptor given as the first argument, so whatever the handler prints (logs, EMF metrics) cannot corrupt them.
+"""
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+
+reply_fd, code_dir, handler_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+sys.path[0] = code_dir  # the script's own directory is not the function's: only the asset is importable
+os.chdir(code_dir)
+replies = os.fdopen(reply_fd, "w", buffering=1)
+
+
+class LambdaContext:
+    def __init__(self, request_id: str, deadline: float) -> None:
+        self.function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = os.environ["EMULATOR_FUNCTION_ARN"]
+        self.memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
+        self.aws_request_id = request_id
+        self.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = "emulator"
+        self._deadline = deadline
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.time()) * 1000))
+
+
+def error(error_type: str, message: str, trace: list[str] | None = None) -> dict:
+    return {"ok": False, "errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
+
+
+init_error = None
+handler = None
+module_name, _, function_name = handler_path.rpartition(".")
+try:
+    module = importlib.import_module(module_name)
+except Exception as exc:  # noqa: BLE001 - reported to the caller exactly as Lambda reports it
+    init_error = error("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}")
+else:
+    handler = getattr(module, function_name, None)
+    if handler is None:
+        init_error = error("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+
+for line in sys.stdin:
+    request = json.loads(line)
+    if init_error is not None:
+        replies.write(json.dumps(init_error) + "\n")
+        continue
+    context = LambdaContext(request.get("request_id") or str(uuid.uuid4()), time.time() + request["timeout"])
+    try:
+        result = handler(request["event"], context)
+        reply = {"ok": True, "result": result}
+    except Exception as exc:  # noqa: BLE001
+        reply = error(type(exc).__name__, str(exc), traceback.format_exception(exc))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    replies.write(json.dumps(reply, default=str) + "\n")

@@ -1,0 +1,245 @@
+"""EventBridge routing as in the cloud: buses and rules read from the emulator's EventBridge, matched with
+EventBridge pattern semantics, targets delivered asynchronously with their retry policy and dead-letter queue.
+
+Lambda targets are invoked asynchronously: a function error is retried `MaximumRetryAttempts` times (the
+function's EventInvokeConfig), then the event goes to the function's dead-letter queue with Lambda's message
+attributes (RequestID, ErrorCode, ErrorMessage). A target EventBridge cannot deliver to (an unknown function, a
+missing bus) is retried per the rule target's RetryPolicy and then sent to the target's dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from moto.events.models import events_backends
+
+from emulator.functions import FunctionRegistry
+from emulator.matcher import pattern_matches
+
+# Real retries back off for minutes; the emulator keeps the count and shortens the wait.
+RETRY_DELAY_SECONDS = 0.05
+MAX_TARGET_RETRIES = 3
+
+
+@dataclass
+class Invocation:
+    """One delivery attempt of an event to a target, as `POST /_governance/drain` reports it."""
+
+    event_id: str
+    detail_type: str
+    rule: str
+    target: str
+    attempt: int
+    outcome: str  # success | error | dead-lettered | delivered
+    duration_ms: float = 0.0
+    error: str | None = None
+    result: Any = None
+
+
+@dataclass
+class LoggedEvent:
+    time: str
+    region: str
+    bus: str
+    event_id: str
+    source: str
+    detail_type: str
+    rules: list[str]
+    event: dict[str, Any]
+
+
+@dataclass(order=True)
+class _Job:
+    due: float
+    sequence: int
+    run: Callable[[], None] = field(compare=False)
+
+
+class Router:
+    def __init__(self, account: str, functions: FunctionRegistry, send_sqs: Callable[..., None]) -> None:
+        self.account = account
+        self.functions = functions
+        self.send_sqs = send_sqs
+        self.events: list[LoggedEvent] = []
+        self._completed: list[Invocation] = []
+        self._jobs: list[_Job] = []
+        self._sequence = itertools.count()
+        self._condition = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._thread = threading.Thread(target=self._work, name="eventbridge-router", daemon=True)
+        self._thread.start()
+
+    # ---- putting events ----------------------------------------------------------------------
+
+    def put(self, region: str, bus: str, event: dict[str, Any], delay: float = 0.0) -> None:
+        """Put `event` on `bus` in `region`; rules are evaluated when it is its turn (as EventBridge does)."""
+        self._schedule(delay, lambda: self._route(region, bus, event))
+
+    def _schedule(self, delay: float, run: Callable[[], None]) -> None:
+        with self._condition:
+            heapq.heappush(self._jobs, _Job(time.monotonic() + delay, next(self._sequence), run))
+            self._condition.notify_all()
+
+    # ---- the worker --------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            with self._condition:
+                while not self._stopping and (not self._jobs or self._jobs[0].due > time.monotonic()):
+                    timeout = None if not self._jobs else max(0.0, self._jobs[0].due - time.monotonic())
+                    self._condition.wait(timeout)
+                if self._stopping:
+                    return
+                job = heapq.heappop(self._jobs)
+                self._busy = True
+            try:
+                job.run()
+            finally:
+                with self._condition:
+                    self._busy = False
+                    self._condition.notify_all()
+
+    def drain(self, timeout: float = 60.0) -> list[Invocation]:
+        """Block until every queued event and retry has been handled; what ran since the last drain."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while self._jobs or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"events still pending after {timeout} s")
+                self._condition.wait(remaining)
+            completed, self._completed = self._completed, []
+        return completed
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        self._thread.join(5)
+
+    # ---- matching ----------------------------------------------------------------------------
+
+    def _rules(self, region: str, bus: str) -> list[Any]:
+        backend = events_backends[self.account][region]
+        event_bus = backend.event_buses.get(bus)
+        return [] if event_bus is None else list(event_bus.rules.values())
+
+    def _route(self, region: str, bus: str, event: dict[str, Any]) -> None:
+        matched = []
+        for rule in self._rules(region, bus):
+            pattern = rule.event_pattern.get_pattern()
+            if rule.state != "ENABLED" or not pattern or not pattern_matches(pattern, event):
+                continue
+            matched.append(rule.name)
+            for target in rule.targets:
+                self._deliver(rule.name, target, event, attempt=0)
+        self.events.append(
+            LoggedEvent(event.get("time", ""), region, bus, event.get("id", ""), event.get("source", ""),
+                        event.get("detail-type", ""), matched, event)  # fmt: skip
+        )
+
+    def fire_schedules(self) -> list[str]:
+        """Deliver a `Scheduled Event` to the targets of every scheduled rule now (`POST /_governance/schedule`)."""
+        fired = []
+        for region, backend in events_backends[self.account].items():
+            for bus in list(backend.event_buses):
+                for rule in self._rules(region, bus):
+                    if not rule.scheduled_expression or rule.state != "ENABLED":
+                        continue
+                    fired.append(rule.name)
+                    event = {
+                        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                        "source": "aws.events", "account": self.account, "time": _now(), "region": region,
+                        "resources": [rule.arn], "detail": {},
+                    }  # fmt: skip
+                    for target in rule.targets:
+                        self._schedule(0.0, lambda r=rule.name, t=target, e=event: self._deliver(r, t, e, attempt=0))
+        return fired
+
+    # ---- delivery ----------------------------------------------------------------------------
+
+    def _deliver(self, rule: str, target: dict[str, Any], event: dict[str, Any], attempt: int) -> None:
+        arn = target["Arn"]
+        service, region, resource = arn.split(":")[2], arn.split(":")[3], arn.split(":", 5)[5]
+        if service == "lambda":
+            function = self.functions.find(arn)
+            if function is None:
+                self._target_failed(rule, target, event, attempt, "ResourceNotFoundException", f"no function {arn}")
+                return
+            # Lambda accepts the asynchronous invocation; the function runs when it is its turn.
+            self._schedule(0.0, lambda: self._invoke(rule, function, event, attempt=0))
+        elif service == "events" and resource.startswith("event-bus/"):
+            bus = resource.removeprefix("event-bus/")
+            if events_backends[self.account][region].event_buses.get(bus) is None:
+                self._target_failed(rule, target, event, attempt, "ResourceNotFoundException", f"no event bus {arn}")
+                return
+            self._record(Invocation(event["id"], event.get("detail-type", ""), rule, arn, attempt, "delivered"))
+            self.put(region, bus, event)
+        elif service == "sqs":
+            self.send_sqs(arn, json.dumps(event))
+            self._record(Invocation(event["id"], event.get("detail-type", ""), rule, arn, attempt, "delivered"))
+        else:
+            self._target_failed(rule, target, event, attempt, "UnsupportedTarget", f"the emulator cannot deliver to {arn}")
+
+    def _target_failed(
+        self, rule: str, target: dict[str, Any], event: dict[str, Any], attempt: int, code: str, message: str
+    ) -> None:
+        retries = min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)), MAX_TARGET_RETRIES)
+        if attempt < retries:
+            self._record(Invocation(event["id"], event.get("detail-type", ""), rule, target["Arn"], attempt, "error",
+                                    error=f"{code}: {message}"))  # fmt: skip
+            self._schedule(RETRY_DELAY_SECONDS, lambda: self._deliver(rule, target, event, attempt + 1))
+            return
+        dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
+        if dead_letter:
+            self.send_sqs(
+                dead_letter,
+                json.dumps(event),
+                {"RULE_ARN": rule, "TARGET_ARN": target["Arn"], "ERROR_CODE": code, "ERROR_MESSAGE": message},
+            )
+        self._record(Invocation(event["id"], event.get("detail-type", ""), rule, target["Arn"], attempt,
+                                "dead-lettered" if dead_letter else "dropped", error=f"{code}: {message}"))  # fmt: skip
+
+    def _invoke(self, rule: str, function: Any, event: dict[str, Any], attempt: int) -> None:
+        request_id = str(uuid.uuid4())
+        result = self.functions.invoke(function, event)
+        error = None if result.ok else f"{result.error_type}: {result.error_message}"
+        self._record(
+            Invocation(event["id"], event.get("detail-type", ""), rule, function.name, attempt,
+                       "success" if result.ok else "error", result.duration_ms, error, result.result)  # fmt: skip
+        )
+        if result.ok:
+            return
+        if attempt < function.retry_attempts:
+            self._schedule(RETRY_DELAY_SECONDS, lambda: self._invoke(rule, function, event, attempt + 1))
+            return
+        if function.dead_letter_arn:
+            self.send_sqs(
+                function.dead_letter_arn,
+                json.dumps(event),
+                {"RequestID": request_id, "ErrorCode": "200", "ErrorMessage": error or ""},
+            )
+            self._record(Invocation(event["id"], event.get("detail-type", ""), rule, function.name, attempt,
+                                    "dead-lettered", error=error))  # fmt: skip
+
+    def _record(self, invocation: Invocation) -> None:
+        with self._condition:
+            self._completed.append(invocation)
+
+    def event_log(self) -> list[dict[str, Any]]:
+        return [asdict(entry) for entry in self.events]
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

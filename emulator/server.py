@@ -1,0 +1,253 @@
+"""The emulator's HTTP endpoint: moto's server, CloudTrail emulation around it, and the `/_governance` API.
+
+    POST /_governance/drain      block until every queued event is handled; JSON list of what ran
+    GET  /_governance/events     the event log: every event put on a bus, with the rules it matched
+    POST /_governance/schedule   fire the scheduled rules now
+    GET  /_governance/functions  the deployed functions (name, handler, environment)
+    POST /_governance/principals {"<access key>": "<principal ARN>", ...}: who CloudTrail says made a call
+    GET  /_governance/health     200 once the stack is deployed
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.events.models import EventsBackend
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from emulator.assembly import read_assembly, synthesize
+from emulator.cloudtrail import (
+    RECORDED_CALLS,
+    STATE_AFTER_CALL,
+    ApiCall,
+    PrincipalBook,
+    cloudtrail_event,
+    image_of_call,
+    nest,
+    parse_query,
+    state_change_event,
+)
+from emulator.deployer import DeployedStack, StackDeployer
+from emulator.functions import FunctionRegistry, FunctionSpec
+from emulator.router import Router
+
+ACCOUNT = "123456789012"  # moto's account
+CONTROL_PREFIX = "/_governance/"
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+
+
+class GovernanceEmulator:
+    """moto's server with the governance stack deployed into it. `start()` synthesizes (or reads `cdk_out`),
+    serves on `host:port` (port 0 picks a free one) and deploys every stack of the assembly."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4566,
+        policy_file: Path | None = None,
+        cdk_out: Path | None = None,
+        workdir: Path | None = None,
+        principals: Mapping[str, str] | None = None,
+        pending_seconds: float = 0.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.policy_file = policy_file
+        self.cdk_out = cdk_out
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="ami-governance-emulator-"))
+        self.pending_seconds = pending_seconds
+        self.principals = PrincipalBook(ACCOUNT, principals)
+        self.stacks: list[DeployedStack] = []
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.functions: FunctionRegistry | None = None
+        self.router: Router | None = None
+        self._ready = False
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> GovernanceEmulator:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per AWS call
+        assembly_dir = self.cdk_out or synthesize(self.workdir / "cdk.out", self.policy_file)
+        artifacts = read_assembly(assembly_dir)
+        app = _GovernanceApp(DomainDispatcherApplication(create_backend_app), self)
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator-http", daemon=True)
+        self._thread.start()
+        self.functions = FunctionRegistry(self.endpoint_url, self.workdir / "logs", self._function_access_key)
+        self.router = Router(ACCOUNT, self.functions, self._send_sqs)
+        _route_put_events_through(self.router)
+        deployer = StackDeployer(self.endpoint_url, ACCOUNT, self.functions)
+        self.stacks = [deployer.deploy(artifact) for artifact in artifacts]
+        self._ready = True
+        return self
+
+    def stop(self) -> None:
+        if self.router is not None:
+            self.router.stop()
+        if self.functions is not None:
+            self.functions.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    # ---- wiring ------------------------------------------------------------------------------
+
+    def _function_access_key(self, spec: FunctionSpec) -> str:
+        key = f"lambda-{spec.name}"
+        role = spec.role_arn.rsplit("/", 1)[-1] or spec.name
+        self.principals.add(key, f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{spec.name}")
+        return key
+
+    def _send_sqs(self, queue_arn: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
+        region, name = queue_arn.split(":")[3], queue_arn.rsplit(":", 1)[-1]
+        sqs = boto3.session.Session().client(  # type: ignore[call-overload]
+            "sqs", region_name=region, endpoint_url=self.endpoint_url,
+            aws_access_key_id="emulator-eventbridge", aws_secret_access_key="emulator",
+        )  # fmt: skip
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        message_attributes = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=message_attributes)
+
+    def record_call(self, call: ApiCall, status: int, response_body: str) -> None:
+        """CloudTrail: the call's event on its region's default bus, then the AMI's state change if any."""
+        assert self.router is not None
+        event = cloudtrail_event(call, ACCOUNT, status, response_body)
+        self.router.put(call.region, "default", event)
+        state = STATE_AFTER_CALL.get(call.action)
+        image_id = image_of_call(event)
+        if status < 400 and state and image_id:
+            delay = self.pending_seconds if state == "available" and call.action != "EnableImage" else 0.0
+            change = state_change_event(image_id, state, call.region, ACCOUNT, event["detail"]["requestID"])
+            self.router.put(call.region, "default", change, delay=delay)
+
+    # ---- control API -------------------------------------------------------------------------
+
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+        assert self.router is not None and self.functions is not None
+        route = path.removeprefix(CONTROL_PREFIX).strip("/")
+        if route == "health" and method == "GET":
+            return (200, {"ready": self._ready}) if self._ready else (503, {"ready": False})
+        if route == "drain" and method == "POST":
+            timeout = float(json.loads(body or b"{}").get("timeout", 60))
+            return 200, [asdict(invocation) for invocation in self.router.drain(timeout)]
+        if route == "events" and method == "GET":
+            return 200, self.router.event_log()
+        if route == "schedule" and method == "POST":
+            return 200, {"fired": self.router.fire_schedules()}
+        if route == "functions" and method == "GET":
+            return 200, [
+                {"name": f.name, "arn": f.arn, "handler": f.handler, "environment": f.environment,
+                 "code": str(f.code_dir), "log": str(self.workdir / "logs" / f"{f.name}.log")}
+                for f in self.functions.all()
+            ]  # fmt: skip
+        if route == "principals" and method == "POST":
+            for access_key, arn in json.loads(body or b"{}").items():
+                self.principals.add(access_key, arn)
+            return 200, {"ok": True}
+        return 404, {"error": f"no such control route: {method} {path}"}
+
+
+class _GovernanceApp:
+    """WSGI middleware in front of moto: the control API, and CloudTrail records of the EC2 calls it serves."""
+
+    def __init__(self, moto_app: Callable[..., Iterable[bytes]], emulator: GovernanceEmulator) -> None:
+        self.moto_app = moto_app
+        self.emulator = emulator
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(CONTROL_PREFIX):
+            status, payload = self.emulator.control(environ["REQUEST_METHOD"], path, body)
+            data = json.dumps(payload, default=str).encode()
+            start_response(f"{status} {'OK' if status < 400 else 'ERROR'}", [("Content-Type", "application/json")])
+            return [data]
+        call = self._recorded_ec2_call(environ, body)
+        if call is None:
+            return self.moto_app(environ, start_response)
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, headers, exc_info)
+
+        chunks = list(self.moto_app(environ, capture))
+        response = b"".join(chunks)
+        self.emulator.record_call(call, captured.get("status", 500), response.decode("utf-8", "replace"))
+        return [response]
+
+    def _recorded_ec2_call(self, environ: dict[str, Any], body: bytes) -> ApiCall | None:
+        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None or match.group(3) != "ec2":
+            return None
+        text = body.decode("utf-8", "replace") if body else environ.get("QUERY_STRING", "")
+        params = parse_query(text)
+        action = params.get("Action", "")
+        if action not in RECORDED_CALLS:
+            return None
+        access_key, region = match.group(1), match.group(2)
+        return ApiCall(
+            action=action,
+            region=region,
+            params=nest({k: v for k, v in params.items() if k not in ("Action", "Version")}),
+            caller=self.emulator.principals.caller(access_key),
+            user_agent=environ.get("HTTP_USER_AGENT", ""),
+            source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
+        )
+
+
+def _route_put_events_through(router: Router) -> None:
+    """PutEvents through the API goes to the emulator's router (moto would drop Lambda targets)."""
+
+    def put_events(backend: EventsBackend, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for entry in entries:
+            missing = [key for key in ("Source", "DetailType", "Detail") if not entry.get(key)]
+            if missing:
+                results.append({"ErrorCode": "InvalidArgument", "ErrorMessage": f"{missing[0]} is required"})
+                continue
+            try:
+                detail = json.loads(entry["Detail"])
+            except ValueError:
+                results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
+                continue
+            bus = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
+            event = {
+                "version": "0", "id": _uuid(), "detail-type": entry["DetailType"], "source": entry["Source"],
+                "account": backend.account_id, "time": _now(), "region": backend.region_name,
+                "resources": entry.get("Resources", []), "detail": detail,
+            }  # fmt: skip
+            router.put(backend.region_name, bus, event)
+            results.append({"EventId": event["id"]})
+        return results
+
+    EventsBackend.put_events = put_events  # type: ignore[method-assign,assignment]
+
+
+def _uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
