@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from ami_governance.adapters.ec2 import Ec2Images
+from ami_governance.adapters.notifications import Notifier
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, PUBLIC_AMI, create_image_event, state_event, tags_event
 from tests.support import recording_api_calls
@@ -179,17 +180,65 @@ def test_throttling_is_raised_so_that_the_event_is_retried(estate, invoke, monke
     assert "AwsErrors" in metric_names(capsys)
 
 
-def test_server_error_on_tag_write_is_raised_and_nothing_is_notified(estate, invoke, monkeypatch):
+def test_server_error_on_tag_write_is_raised_and_the_retry_completes_the_work(estate, invoke, monkeypatch):
+    # Given EC2 failing the verdict tag write once
     image_id, instance_id = estate.create_image("test image")
+    event = create_image_event(image_id, instance_id, name="test image")
+    real_create_tags = Ec2Images.create_tags
+    monkeypatch.setattr(Ec2Images, "create_tags", unavailable_once(real_create_tags, "CreateTags"))
 
-    def unavailable(self, resource_ids, tags):
-        raise ClientError({"Error": {"Code": "Unavailable", "Message": "Service unavailable"}}, "CreateTags")
+    # When the event fails, and Lambda retries it
+    with pytest.raises(ClientError, match="Unavailable"):
+        invoke(event)
+    invoke(event)
 
-    monkeypatch.setattr(Ec2Images, "create_tags", unavailable)
+    # Then the verdict is on the AMI and the notice went out (at least once: the retry repeats it)
+    assert estate.tags_of(image_id)[f"{PREFIX}compliance"] == "non-compliant"
+    assert {n["body"]["image_id"] for n in estate.notices()} == {image_id}
+
+
+def test_a_notice_that_failed_to_publish_is_published_by_the_retry(estate, invoke, monkeypatch):
+    # Given SNS failing once: the notice is published before the verdict tags are written, so that a retry
+    # still finds the AMI unjudged and publishes again instead of concluding that nothing changed
+    image_id, instance_id = estate.create_image("test image")
+    event = create_image_event(image_id, instance_id, name="test image")
+    monkeypatch.setattr(Notifier, "publish", unavailable_once(Notifier.publish, "Publish"))
 
     with pytest.raises(ClientError, match="Unavailable"):
-        invoke(create_image_event(image_id, instance_id, name="test image"))
-    assert estate.notices() == []
+        invoke(event)
+    assert estate.tags_of(image_id) == {}
+    retry = invoke(event)
+
+    assert retry["images"][0]["notified"] is not None
+    assert [n["body"]["image_id"] for n in estate.notices()] == [image_id]
+
+
+def unavailable_once(real, operation):
+    calls = []
+
+    def flaky(self, *args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ClientError({"Error": {"Code": "Unavailable", "Message": "Service unavailable"}}, operation)
+        return real(self, *args)
+
+    return flaky
+
+
+def test_ami_at_the_tag_limit_is_still_judged_and_announced(estate, invoke):
+    # Given an AMI that already carries 47 user tags (EC2 allows 50)
+    tags = {f"Team{i}": "x" for i in range(47)}
+    image_id, instance_id = estate.create_image("test image", tags)
+
+    # When it is judged
+    result = invoke(create_image_event(image_id, instance_id, name="test image"))
+
+    # Then the verdict tags that matter most fit, the rest is left out and counted, and the notice goes out
+    written = estate.tags_of(image_id)
+    assert len(written) == 50
+    assert written[f"{PREFIX}compliance"] == "non-compliant"
+    assert f"{PREFIX}violations" in written
+    assert result["images"][0]["notified"] is not None
 
 
 def test_bad_policy_in_the_parameter_fails_loudly(estate, invoke):

@@ -97,7 +97,7 @@ def test_non_compliant_image_is_tagged_and_announced_once(estate, invoke):
 
 def test_duplicate_event_writes_nothing_and_notifies_nobody(estate, invoke):
     # Given a non-compliant AMI already judged once
-    image_id, instance_id = estate.create_image("test image")
+    image_id, instance_id = estate.create_image("test image", GOOD_TAGS)
     event = create_image_event(image_id, instance_id, name="test image")
     invoke(event)
     estate.notices()

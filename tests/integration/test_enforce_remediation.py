@@ -53,14 +53,15 @@ def test_enforce_disable_then_fixing_tags_re_enables(estate, invoke, policy_with
     assert image_state(estate, image_id) == "disabled"
     assert estate.tags_of(image_id)[f"{PREFIX}remediation"] == "disabled"
     [notice] = estate.notices()
-    assert notice["body"]["remediation"] == "disabled the AMI"
+    assert notice["body"]["remediation"].startswith("disabled the AMI")
 
     # When the owner fixes the tags, the AMI is enabled again and the remediation is cleared
     estate.ec2().create_tags(Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in GOOD_TAGS.items()])
     invoke(tags_event("create_tags_approval", [image_id], GOOD_TAGS))
     assert image_state(estate, image_id) == "available"
     assert estate.tags_of(image_id)[f"{PREFIX}remediation"] == "none"
-    assert [n["body"]["remediation"] for n in estate.notices()] == ["re-enabled the AMI"]
+    [restored] = estate.notices()
+    assert restored["body"]["remediation"].startswith("re-enabled the AMI")
 
 
 def test_enforce_does_not_remediate_twice(estate, invoke, policy_with):
@@ -127,7 +128,7 @@ def test_enforce_deprecate_calls_enable_image_deprecation(estate, invoke, policy
         "ImageId": "ami-0a1b2c3d4e5f60718",
         "OwnerId": "123456789012",
         "Name": "bad name",
-        "State": "pending",
+        "State": "available",
         "Tags": [],
         "BlockDeviceMappings": [],
     }

@@ -24,19 +24,38 @@ def policy(mode="enforce", action="disable", days=7):
     return parse_policy(document)
 
 
-def image(**tags):
-    return ImageFacts("ami-1", "us-east-1", "123456789012", "n", "available", tags=dict(tags))
+def image(state="available", deprecated=False, **tags):
+    return ImageFacts(
+        "ami-1",
+        "us-east-1",
+        "123456789012",
+        "n",
+        state,
+        tags=dict(tags),
+        deprecation_time="2026-12-04T10:30:00.000Z" if deprecated else None,
+    )
+
+
+DISABLED_BY_US = {f"{P}remediation": "disabled"}
+DEPRECATED_BY_US = {f"{P}remediation": "deprecated 2026-12-04T10:30Z"}
 
 
 @pytest.mark.parametrize(
     ("the_policy", "the_image", "verdict", "actions", "tag"),
     [
+        # audit mode and "none" never act
         (policy(mode="audit"), image(), BAD, (), None),
+        (policy(mode="audit"), image(state="disabled", **DISABLED_BY_US), GOOD, (), None),
         (policy(action="none"), image(), BAD, (), None),
+        # remediate according to what the AMI is, not only what the tag says
         (policy(), image(), BAD, (Ec2Action.DISABLE_IMAGE,), "disabled"),
-        (policy(), image(**{f"{P}remediation": "disabled"}), BAD, (), None),
+        (policy(), image(state="disabled", **DISABLED_BY_US), BAD, (), None),
+        (policy(), image(state="disabled"), BAD, (), None),
+        (policy(), image(**DISABLED_BY_US), BAD, (Ec2Action.DISABLE_IMAGE,), "disabled"),  # re-enabled by hand
+        (policy(), image(state="pending"), BAD, (), None),  # waits for `available`
         (policy(), image(**{f"{P}protected": "yes"}), BAD, (), f"skipped: protected by {P}protected"),
         (policy(action="deprecate"), image(), BAD, (Ec2Action.ENABLE_DEPRECATION,), "deprecated 2026-12-04T10:30Z"),
+        (policy(action="deprecate"), image(deprecated=True), BAD, (), None),
         (
             policy(action="deprecate", days=0),
             image(),
@@ -45,16 +64,18 @@ def image(**tags):
             "deprecated 2026-11-27T10:35Z",
         ),
         (policy(action="deregister"), image(), BAD, (), "deregister-after 2026-12-04T10:30:45Z"),
+        # undo only what this system did and is still in force
         (policy(), image(), GOOD, (), None),
-        (policy(), image(**{f"{P}remediation": "disabled"}), GOOD, (Ec2Action.ENABLE_IMAGE,), "none"),
+        (policy(), image(state="disabled", **DISABLED_BY_US), GOOD, (Ec2Action.ENABLE_IMAGE,), "none"),
+        (policy(), image(state="disabled"), GOOD, (), None),  # disabled by someone else: not ours to undo
+        (policy(), image(**DISABLED_BY_US), GOOD, (), "none"),  # already enabled by hand: just clear the record
         (
             policy(action="disable"),
-            image(**{f"{P}remediation": "deprecated 2026-12-04T10:30Z"}),
+            image(deprecated=True, **DEPRECATED_BY_US),
             GOOD,
             (Ec2Action.DISABLE_DEPRECATION,),
             "none",
         ),
-        (policy(mode="audit"), image(**{f"{P}remediation": "disabled"}), GOOD, (), None),
         (
             policy(),
             image(**{f"{P}remediation": "deregister-after 2026-12-04T10:30:45Z"}),

@@ -9,6 +9,7 @@ from ami_governance.models.events import CloudTrailImageEvent
 from ami_governance.models.image import ComplianceStatus, Verdict, Violation, ViolationKind
 from ami_governance.models.policy import load_policy_file
 from ami_governance.rules.tags import (
+    inherited_system_tags,
     only_system_tags_changed,
     provenance_tags,
     subject_from,
@@ -99,8 +100,52 @@ def test_only_our_own_keys_count_as_an_echo():
 def test_only_changed_tags_are_written():
     current = {"a": "1", "b": "2"}
 
-    assert tags_to_write(current, {"a": "1", "b": "3", "c": "4"}).to_write == {"b": "3", "c": "4"}
-    assert not tags_to_write(current, {"a": "1"})
+    assert tags_to_write(POLICY, current, {"a": "1", "b": "3", "c": "4"}).to_write == {"b": "3", "c": "4"}
+    assert not tags_to_write(POLICY, current, {"a": "1"})
+
+
+def test_stale_verdict_keys_and_inherited_keys_are_deleted():
+    current = {f"{P}compliance": "exempt", f"{P}exemption": "tag x=y", f"{P}source-instance": "i-1", "Owner": "me"}
+    desired = {f"{P}compliance": "non-compliant", f"{P}violations": "naming"}
+
+    change = tags_to_write(POLICY, current, desired, obsolete={f"{P}source-instance"})
+
+    assert change.to_delete == {f"{P}exemption", f"{P}source-instance"}
+    assert change.to_write == desired
+
+
+def test_tag_budget_keeps_the_verdict_and_drops_provenance_first():
+    # Given an AMI with 47 user tags: room for 3 new keys only
+    current = {f"Key{i}": "v" for i in range(47)}
+    desired = {
+        f"{P}compliance": "non-compliant",
+        f"{P}violations": "naming",
+        f"{P}created-by": "arn",
+        f"{P}created-at": "t",
+        f"{P}no-reboot": "true",
+        f"{P}remediation": "disabled",
+    }
+
+    change = tags_to_write(POLICY, current, desired)
+
+    assert set(change.to_write) == {f"{P}compliance", f"{P}remediation", f"{P}violations"}
+    assert set(change.dropped) == {f"{P}created-by", f"{P}created-at", f"{P}no-reboot"}
+
+
+def test_replacing_values_at_the_limit_costs_nothing():
+    current = {f"Key{i}": "v" for i in range(49)} | {f"{P}compliance": "compliant"}
+
+    change = tags_to_write(POLICY, current, {f"{P}compliance": "non-compliant"})
+
+    assert change.to_write == {f"{P}compliance": "non-compliant"}
+    assert change.dropped == ()
+
+
+def test_tags_without_our_image_id_are_inherited():
+    copied = {f"{P}compliance": "exempt", f"{P}image-id": "ami-source", f"{P}exempt": "true", "Owner": "x"}
+
+    assert inherited_system_tags(POLICY, copied, "ami-copy") == {f"{P}compliance", f"{P}image-id"}
+    assert inherited_system_tags(POLICY, {**copied, f"{P}image-id": "ami-copy"}, "ami-copy") == set()
 
 
 def test_subject_prefers_image_tags_and_reads_provenance_back_from_tags():

@@ -22,6 +22,10 @@ class MalformedImageId(ValueError):
     """EC2 rejected an image id as malformed: bad input, not worth a retry."""
 
 
+class TagLimitExceeded(RuntimeError):
+    """The resource already has the maximum number of tags: permanent until someone removes some."""
+
+
 def to_image_facts(raw: Mapping[str, Any], region: str) -> ImageFacts:
     snapshots = tuple(
         mapping["Ebs"]["SnapshotId"]
@@ -88,10 +92,21 @@ class Ec2Images:
     def create_tags(self, resource_ids: Sequence[str], tags: Mapping[str, str]) -> None:
         if not resource_ids or not tags:
             return
-        self._ec2.create_tags(
-            Resources=list(resource_ids)[:MAX_RESOURCES_PER_TAG_CALL],
-            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
-        )
+        try:
+            self._ec2.create_tags(
+                Resources=list(resource_ids)[:MAX_RESOURCES_PER_TAG_CALL],
+                Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+            )
+        except ClientError as error:
+            if error_code(error) == "TagLimitExceeded":
+                raise TagLimitExceeded(str(error)) from error
+            raise
+
+    def delete_tags(self, resource_ids: Sequence[str], keys: Sequence[str]) -> None:
+        """Delete these keys, whatever their value (a key is always named: no key would delete every tag)."""
+        if not resource_ids or not keys:
+            return
+        self._ec2.delete_tags(Resources=list(resource_ids), Tags=[{"Key": key} for key in keys])
 
     def disable_image(self, image_id: str) -> None:
         self._ec2.disable_image(ImageId=image_id)

@@ -15,7 +15,8 @@ class Inventory:
 
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None:
         """Set `fields` on the item (creating it); attributes written by other capabilities survive."""
-        values = {k: v for k, v in fields.items() if v not in (None, "", [])}
+        # Empty lists are written (a compliant AMI has no violations); None and "" mean "unknown, leave as is".
+        values = {k: v for k, v in fields.items() if v is not None and v != ""}
         if not values:
             return
         names = {f"#f{i}": key for i, key in enumerate(values)}

@@ -44,12 +44,16 @@ class RemediationPlan:
 NOTHING = RemediationPlan()
 
 
-def _applied(tag_value: str | None) -> str | None:
-    """The remediation currently in force according to the tag: 'disabled', 'deprecated', 'deregister-after'."""
+def _recorded(tag_value: str | None) -> str | None:
+    """What this system recorded doing: 'disabled', 'deprecated', 'deregister-after' (or None)."""
     if not tag_value:
         return None
     head = tag_value.split(" ", 1)[0]
     return head if head in {"disabled", "deprecated", "deregister-after"} else None
+
+
+# States in which EC2 accepts DisableImage / EnableImageDeprecation; a pending AMI waits for `available`.
+REMEDIABLE_STATES = frozenset({"available", "disabled"})
 
 
 def plan_remediation(
@@ -59,27 +63,39 @@ def plan_remediation(
     now: datetime,
     cap_reached: bool = False,
 ) -> RemediationPlan:
+    """The plan follows what the AMI *is* (state, deprecation time), not only what the tag says we did: an AMI
+    someone re-enabled by hand is disabled again, and only what this system did is ever undone."""
     current = image.tags.get(policy.tag_key(SystemTag.REMEDIATION))
-    applied = _applied(current)
+    recorded = _recorded(current)
     if policy.mode is not Mode.ENFORCE:
         # Audit mode changes nothing but tags, undoing included (and its role has no EC2 write rights).
         return NOTHING
     if verdict.status is not ComplianceStatus.NON_COMPLIANT:
-        return _plan_undo(applied)
-    if policy.remediation.action is RemediationAction.NONE:
+        return _plan_undo(recorded, image)
+    action = policy.remediation.action
+    if action is RemediationAction.NONE:
         return NOTHING
-    if applied is not None:
+    in_force = {
+        RemediationAction.DISABLE: image.state == "disabled",
+        RemediationAction.DEPRECATE: image.deprecation_time is not None,
+        RemediationAction.DEREGISTER: recorded == "deregister-after",
+    }[action]
+    if in_force:
         return NOTHING  # already remediated: a repeated event must not act twice
     if policy.protection_tag_key in image.tags:
         value = f"skipped: protected by {policy.protection_tag_key}"
         return NOTHING if current == value else RemediationPlan(tag_value=value, summary=value)
+    if image.state not in REMEDIABLE_STATES:
+        return RemediationPlan(summary=f"deferred: the AMI is {image.state}; applied once it is available")
     if cap_reached:
         return RemediationPlan(summary="skipped: blast-radius cap for this event reached", notes=("cap",))
     grace = timedelta(days=policy.remediation.grace_period_days)
-    action = policy.remediation.action
     if action is RemediationAction.DISABLE:
         return RemediationPlan(
-            (Ec2Action.DISABLE_IMAGE,), tag_value="disabled", summary="disabled the AMI", counts_against_cap=True
+            (Ec2Action.DISABLE_IMAGE,),
+            tag_value="disabled",
+            summary="disabled the AMI (DisableImage also removes its launch permissions)",
+            counts_against_cap=True,
         )
     if action is RemediationAction.DEPRECATE:
         at = (now + max(grace, MIN_DEPRECATION_LEAD)).replace(second=0, microsecond=0)
@@ -99,15 +115,22 @@ def plan_remediation(
     )
 
 
-def _plan_undo(applied: str | None) -> RemediationPlan:
-    if applied == "disabled":
-        return RemediationPlan((Ec2Action.ENABLE_IMAGE,), tag_value=NONE_VALUE, summary="re-enabled the AMI")
-    if applied == "deprecated":
+def _plan_undo(recorded: str | None, image: ImageFacts) -> RemediationPlan:
+    """Undo only what this system did and is still in force (a human's DisableImage is not ours to undo)."""
+    if recorded == "disabled" and image.state == "disabled":
+        return RemediationPlan(
+            (Ec2Action.ENABLE_IMAGE,),
+            tag_value=NONE_VALUE,
+            summary="re-enabled the AMI (launch permissions removed by DisableImage are not restored)",
+        )
+    if recorded == "deprecated" and image.deprecation_time is not None:
         return RemediationPlan(
             (Ec2Action.DISABLE_DEPRECATION,), tag_value=NONE_VALUE, summary="cancelled the deprecation"
         )
-    if applied == "deregister-after":
+    if recorded == "deregister-after":
         return RemediationPlan(tag_value=NONE_VALUE, summary="cancelled the scheduled deregistration")
+    if recorded is not None:
+        return RemediationPlan(tag_value=NONE_VALUE, summary="the remediation was already undone by hand")
     return NOTHING
 
 

@@ -40,6 +40,29 @@ def system_tag_keys(policy: GovernancePolicy) -> frozenset[str]:
     return frozenset(policy.tag_key(tag) for tag in SystemTag)
 
 
+# EC2 allows 50 user tags per resource ('aws:' tags do not count).
+MAX_TAGS_PER_RESOURCE = 50
+# When the budget is short, the tags that matter most are written first.
+TAG_PRIORITY = (
+    SystemTag.COMPLIANCE,
+    SystemTag.REMEDIATION,
+    SystemTag.VIOLATIONS,
+    SystemTag.EXEMPTION,
+    SystemTag.CREATED_BY,
+    SystemTag.CREATED_BY_EVENT,
+    SystemTag.WARNINGS,
+    SystemTag.CREATED_AT,
+    SystemTag.INVOKED_BY,
+    SystemTag.CREATED_BY_SESSION,
+    SystemTag.SOURCE_IMAGE,
+    SystemTag.SOURCE_INSTANCE,
+    SystemTag.NO_REBOOT,
+    SystemTag.IMAGE_ID,
+)
+# Verdict keys that must go when the verdict no longer has them (an exempt AMI has no violations...).
+VERDICT_TAGS = (SystemTag.VIOLATIONS, SystemTag.WARNINGS, SystemTag.EXEMPTION)
+
+
 def only_system_tags_changed(policy: GovernancePolicy, keys: Iterable[str]) -> bool:
     """True when a tag change touched nothing but keys this system writes (our own echo)."""
     keys = list(keys)
@@ -131,17 +154,49 @@ def subject_from(
     return EvaluationSubject(name=name, tags=user_tags, creator=creator, no_reboot=no_reboot)
 
 
+def inherited_system_tags(policy: GovernancePolicy, tags: Mapping[str, str], image_id: str) -> frozenset[str]:
+    """System tags an AMI carries that were not written for it: `CopyImage` with `CopyImageTags` copies the
+    source's verdict and provenance, which say nothing about the copy. Every AMI this system judges carries
+    `<prefix>image-id` = its own id; tags that come without it, or with another AMI's id, are inherited."""
+    if tags.get(policy.tag_key(SystemTag.IMAGE_ID)) == image_id:
+        return frozenset()
+    return frozenset(key for key in tags if key in system_tag_keys(policy))
+
+
 @dataclass(frozen=True)
 class TagChange:
+    """What to write and what to delete so that an AMI carries exactly the governance tags it should."""
+
     to_write: dict[str, str]
+    to_delete: frozenset[str] = frozenset()
+    dropped: tuple[str, ...] = ()  # keys left out because the resource would exceed the tag limit
 
     def __bool__(self) -> bool:
-        return bool(self.to_write)
+        return bool(self.to_write or self.to_delete)
 
 
-def tags_to_write(current: Mapping[str, str], desired: Mapping[str, str]) -> TagChange:
-    """Only the keys whose value differs: a repeated event writes nothing."""
-    return TagChange({key: value for key, value in desired.items() if current.get(key) != value})
+def tags_to_write(
+    policy: GovernancePolicy,
+    current: Mapping[str, str],
+    desired: Mapping[str, str],
+    obsolete: Iterable[str] = (),
+) -> TagChange:
+    """Only the keys whose value differs (a repeated event writes nothing), the obsolete keys still present
+    (stale verdict keys, tags inherited from a copy's source), and never more than the tag limit allows."""
+    verdict_keys = {policy.tag_key(name) for name in VERDICT_TAGS}
+    removable = (set(obsolete) | verdict_keys) & set(current)
+    to_delete = frozenset(key for key in removable if key not in desired)
+    to_write = {key: value for key, value in desired.items() if current.get(key) != value}
+    counted = {key for key in current if not key.startswith("aws:")} - to_delete
+    rank = {policy.tag_key(name): index for index, name in enumerate(TAG_PRIORITY)}
+    dropped: list[str] = []
+    for key in sorted(to_write, key=lambda k: rank.get(k, len(rank)), reverse=True):
+        if len(counted | set(to_write)) <= MAX_TAGS_PER_RESOURCE:
+            break
+        if key not in counted:  # replacing a value costs nothing; only new keys count
+            dropped.append(key)
+            del to_write[key]
+    return TagChange(to_write, to_delete, tuple(dropped))
 
 
 def _iso(moment: datetime) -> str:

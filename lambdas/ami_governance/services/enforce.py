@@ -7,7 +7,7 @@ so a duplicate event costs one DescribeImages and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from ami_governance.adapters.ec2 import MalformedImageId
+from ami_governance.adapters.ec2 import MalformedImageId, TagLimitExceeded
 from ami_governance.adapters.errors import error_code
 from ami_governance.models.events import (
     AMI_STATE_CHANGE_DETAIL_TYPE,
@@ -34,6 +34,8 @@ from ami_governance.rules.notices import Notice, resolved_notice, violation_noti
 from ami_governance.rules.remediation import Ec2Action, RemediationPlan, plan_remediation
 from ami_governance.rules.tags import (
     SystemTag,
+    TagChange,
+    inherited_system_tags,
     only_system_tags_changed,
     provenance_tags,
     subject_from,
@@ -49,6 +51,7 @@ class ImageStore(Protocol):
     def describe_image(self, image_id: str) -> ImageFacts | None: ...
     def describe_images(self, image_ids: list[str]) -> dict[str, ImageFacts | None]: ...
     def create_tags(self, resource_ids: list[str], tags: Mapping[str, str]) -> None: ...
+    def delete_tags(self, resource_ids: list[str], keys: list[str]) -> None: ...
     def disable_image(self, image_id: str) -> None: ...
     def enable_image(self, image_id: str) -> None: ...
     def enable_deprecation(self, image_id: str, deprecate_at: datetime) -> None: ...
@@ -259,31 +262,44 @@ class EnforcementService:
             self.count("ForeignImages")
             return ImageOutcome(image_id, region, "foreign-image")
 
-        subject = subject_from(self.policy, image.name, image.tags, requested_tags, provenance)
+        # A copy carries its source's governance tags (CopyImageTags): judge it as if it had none.
+        inherited = inherited_system_tags(self.policy, image.tags, image.image_id)
+        view = replace(image, tags={k: v for k, v in image.tags.items() if k not in inherited})
+        # First sight: the AMI carries no provenance of its own yet. Only then may the tags its creation call
+        # requested stand in for tags the image does not show (a replayed event must not resurrect deleted tags).
+        first_sight = self._event_key not in view.tags
+        provisional = first_sight and provenance is None and record_inventory
+        subject = subject_from(self.policy, image.name, view.tags, requested_tags if first_sight else None, provenance)
         verdict = evaluate(self.policy, subject)
-        plan = plan_remediation(
-            self.policy,
-            image,
-            verdict,
-            self.now(),
-            cap_reached=self._remediations >= self.policy.remediation.max_images_per_event,
-        )
-        self._remediate(images, image, plan)
+        if provisional:
+            # The state change outran the CloudTrail event (it usually does): without the creator, exemptions by
+            # creator cannot be judged, so the notice and any remediation wait for that event.
+            plan = RemediationPlan(summary="deferred until the CloudTrail event names the creator")
+        else:
+            cap_reached = self._remediations >= self.policy.remediation.max_images_per_event
+            plan = plan_remediation(self.policy, view, verdict, self.now(), cap_reached=cap_reached)
 
-        desired = {**(provenance or {}), **verdict_tags(self.policy, verdict)}
+        desired = {
+            **(provenance or {}),
+            **verdict_tags(self.policy, verdict),
+            self.policy.tag_key(SystemTag.IMAGE_ID): image.image_id,
+        }
         if plan.tag_value is not None:
             desired[self.policy.tag_key(SystemTag.REMEDIATION)] = plan.tag_value
-        change = tags_to_write(image.tags, desired)
-        if change:
-            images.create_tags([image.image_id], change.to_write)
+        change = tags_to_write(self.policy, image.tags, desired, obsolete=inherited)
 
-        notified = self._notify(image, verdict, subject.creator, plan, event_id)
+        # Tags are written last: they are what a retry compares against, so everything else must be done by then
+        # (a notice that failed to publish is published again on the retry, not forgotten).
+        notified = None if provisional else self._notify(view, verdict, subject.creator, plan, event_id, first_sight)
+        self._remediate(images, image, plan)
+        previous = view.tags.get(self.policy.tag_key(SystemTag.COMPLIANCE))
         if record_inventory:
             self._record_available(images, image, verdict, event_id)
-        elif record_verdict_change and change:
-            # A re-evaluation changed the verdict: keep the inventory's copy current. (A new AMI's
-            # first verdict reaches the inventory with its `available` event.)
+        elif previous is not None and change.to_write:
+            # A re-evaluation changed an existing verdict: keep the inventory's copy current. (A new AMI's first
+            # verdict reaches the inventory with its `available` event.)
             self.inventory.record(image.image_id, region, self._verdict_fields(verdict, event_id))
+        self._apply_tags(images, image, change, log)
 
         self.count("ImagesEvaluated")
         if verdict.status is ComplianceStatus.NON_COMPLIANT:
@@ -293,7 +309,7 @@ class EnforcementService:
         outcome = ImageOutcome(
             image.image_id,
             region,
-            "evaluated",
+            "provisional" if provisional else "evaluated",
             verdict.status.value,
             [v.short for v in verdict.violations],
             sorted(change.to_write),
@@ -302,6 +318,26 @@ class EnforcementService:
         )
         logger.info("AMI judged", extra={**log, **asdict(outcome)})
         return outcome
+
+    @property
+    def _event_key(self) -> str:
+        return self.policy.tag_key(SystemTag.CREATED_BY_EVENT)
+
+    def _apply_tags(self, images: ImageStore, image: ImageFacts, change: TagChange, log: dict[str, str]) -> None:
+        if change.dropped:
+            logger.warning(
+                "AMI is at the 50-tag limit: governance tags left out", extra={**log, "dropped": change.dropped}
+            )
+            self.count("TagsDroppedAtLimit", value=len(change.dropped))
+        try:
+            if change.to_delete:
+                images.delete_tags([image.image_id], sorted(change.to_delete))
+            if change.to_write:
+                images.create_tags([image.image_id], change.to_write)
+        except TagLimitExceeded:
+            # Permanent until someone removes tags: a retry cannot help, the verdict is in the log and the notice.
+            logger.error("AMI tag limit reached: verdict tags not written", extra=log)
+            self.count("TagsDroppedAtLimit", value=len(change.to_write))
 
     def _remediate(self, images: ImageStore, image: ImageFacts, plan: RemediationPlan) -> None:
         if plan.notes:
@@ -321,16 +357,18 @@ class EnforcementService:
             self._remediations += 1
 
     def _notify(
-        self, image: ImageFacts, verdict: Verdict, creator: Any, plan: RemediationPlan, event_id: str
+        self, image: ImageFacts, verdict: Verdict, creator: Any, plan: RemediationPlan, event_id: str, first_sight: bool
     ) -> str | None:
         previous = image.tags.get(self.policy.tag_key(SystemTag.COMPLIANCE))
         previous_violations = image.tags.get(self.policy.tag_key(SystemTag.VIOLATIONS))
         notice: Notice | None = None
         if verdict.status is ComplianceStatus.NON_COMPLIANT:
             current = summarise(v.short for v in verdict.violations)
-            if previous != verdict.status.value or previous_violations != current or plan.actions:
+            changed = previous != verdict.status.value or previous_violations != current
+            if first_sight or changed or plan.actions:
                 notice = violation_notice(self.policy, image, verdict, creator, plan.summary or "none", event_id)
-        elif previous == ComplianceStatus.NON_COMPLIANT.value:
+        elif previous == ComplianceStatus.NON_COMPLIANT.value and not first_sight:
+            # (a provisional verdict, never announced, is not "restored" either)
             notice = resolved_notice(self.policy, image, verdict, plan.summary, event_id)
         if notice is None:
             return None
@@ -341,7 +379,13 @@ class EnforcementService:
     def _record_available(self, images: ImageStore, image: ImageFacts, verdict: Verdict, event_id: str) -> None:
         if image.snapshot_ids:
             # The link snapshot -> AMI is gone after deregistration; the tag and the inventory keep it.
-            images.create_tags(list(image.snapshot_ids), {self.policy.tag_key(SystemTag.IMAGE_ID): image.image_id})
+            try:
+                images.create_tags(list(image.snapshot_ids), {self.policy.tag_key(SystemTag.IMAGE_ID): image.image_id})
+            except TagLimitExceeded:
+                logger.warning(
+                    "A snapshot is at the tag limit: image-id tag not written", extra={"image_id": image.image_id}
+                )
+                self.count("TagsDroppedAtLimit")
         self.inventory.record(
             image.image_id,
             image.region,
