@@ -122,17 +122,25 @@ _REMEDIATION_ACTIONS: dict[RemediationAction, tuple[str, str]] = {
 
 
 def remediation_permissions(policy: GovernancePolicy) -> list[Permission]:
-    """Nothing in audit mode; in enforce mode only what the policy's remediation action needs.
+    """Nothing in audit mode; in enforce mode the policy's remediation action, and the undo actions.
 
-    `deregister` needs nothing yet: enforce only tags a deadline, a later scheduled sweep deregisters.
+    `deregister` needs nothing yet: enforce only tags a deadline, a later scheduled sweep deregisters. Both undo
+    actions are granted whatever the action: an AMI remediated under an earlier policy (disabled, then the action
+    became `deprecate` or `none`) must still be restored when it becomes compliant. Both only give access back.
     """
-    if policy.mode is not Mode.ENFORCE or policy.remediation.action not in _REMEDIATION_ACTIONS:
+    if policy.mode is not Mode.ENFORCE:
         return []
-    remediate, _ = _REMEDIATION_ACTIONS[policy.remediation.action]
-    # Both undo actions: an AMI remediated under an earlier policy (say, deprecated before the action
-    # became `disable`) must still be restored when it becomes compliant. Both only give access back.
-    undo = sorted(undo_action for _, undo_action in _REMEDIATION_ACTIONS.values())
     images = image_arns(policy.governed_regions)
+    undo = sorted(undo_action for _, undo_action in _REMEDIATION_ACTIONS.values())
+    permissions = [
+        Permission(
+            iam.PolicyStatement(sid="UndoRemediation", actions=undo, resources=images),
+            why_wildcard=ANY_IMAGE_REASON,
+        )
+    ]
+    if policy.remediation.action not in _REMEDIATION_ACTIONS:
+        return permissions
+    remediate, _ = _REMEDIATION_ACTIONS[policy.remediation.action]
     return [
         Permission(
             iam.PolicyStatement(
@@ -145,8 +153,5 @@ def remediation_permissions(policy: GovernancePolicy) -> list[Permission]:
             ),
             why_wildcard=ANY_IMAGE_REASON,
         ),
-        Permission(
-            iam.PolicyStatement(sid="UndoRemediation", actions=undo, resources=images),
-            why_wildcard=ANY_IMAGE_REASON,
-        ),
+        *permissions,
     ]

@@ -133,9 +133,10 @@ def test_enforce_disable_grants_disable_and_enable_on_unprotected_images(enforce
     [
         ("enforce", "deprecate", {"ec2:EnableImageDeprecation", "ec2:DisableImageDeprecation", "ec2:EnableImage"}),
         ("enforce", "disable", {"ec2:DisableImage", "ec2:EnableImage", "ec2:DisableImageDeprecation"}),
-        # deregister only tags a deadline for now; a later scheduled sweep deregisters.
-        ("enforce", "deregister", set()),
-        ("enforce", "none", set()),
+        # deregister only tags a deadline for now; a later scheduled sweep deregisters. The undo actions stay, for
+        # AMIs remediated under an earlier policy.
+        ("enforce", "deregister", {"ec2:EnableImage", "ec2:DisableImageDeprecation"}),
+        ("enforce", "none", {"ec2:EnableImage", "ec2:DisableImageDeprecation"}),
         ("audit", "deprecate", set()),
     ],
 )
