@@ -258,11 +258,15 @@ def _image_deprecation(p: dict[str, Any]) -> dict[str, Any]:
 def _modify_image_attribute(p: dict[str, Any]) -> dict[str, Any]:
     launch = p.get("LaunchPermission") or {}
     permissions = {
-        verb.lower(): {"items": [_compact({"userId": i.get("UserId"), "group": i.get("Group")}) for i in _items(launch.get(verb))]}
+        verb.lower(): {
+            "items": [_compact({"userId": i.get("UserId"), "group": i.get("Group")}) for i in _items(launch.get(verb))]
+        }
         for verb in ("Add", "Remove")
         if _items(launch.get(verb))
     }
-    return _compact({"imageId": p.get("ImageId"), "attribute": p.get("Attribute"), "launchPermission": permissions or None})
+    return _compact(
+        {"imageId": p.get("ImageId"), "attribute": p.get("Attribute"), "launchPermission": permissions or None}
+    )
 
 
 REQUEST_PARAMETERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

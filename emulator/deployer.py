@@ -149,7 +149,9 @@ class StackDeployer:
     def _queue(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("QueueName") or self._name(stack, logical_id, 80)
         attributes = {
-            key: str(props[key]) for key in ("MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds") if key in props
+            key: str(props[key])
+            for key in ("MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds")
+            if key in props
         }
         sqs = self.client("sqs", stack.region)
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
@@ -158,9 +160,7 @@ class StackDeployer:
 
     def _topic(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("TopicName") or self._name(stack, logical_id, 256)
-        attributes = {
-            key: str(props[key]) for key in ("DisplayName", "KmsMasterKeyId") if key in props
-        }
+        attributes = {key: str(props[key]) for key in ("DisplayName", "KmsMasterKeyId") if key in props}
         arn = self.client("sns", stack.region).create_topic(Name=name, Attributes=attributes)["TopicArn"]
         return Physical(arn, {"TopicArn": arn, "TopicName": name})
 
@@ -287,7 +287,7 @@ class _Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, value), = node.items()
+            ((key, value),) = node.items()
             if key == "Ref":
                 return self._ref(value)
             if key == "Fn::GetAtt":
@@ -347,7 +347,9 @@ def _references(node: Any) -> set[str]:
                 import re
 
                 text = value if isinstance(value, str) else value[0]
-                found.update(n.split(".", 1)[0] for n in re.findall(r"\$\{([^}!]+)\}", text) if not n.startswith("AWS::"))
+                found.update(
+                    n.split(".", 1)[0] for n in re.findall(r"\$\{([^}!]+)\}", text) if not n.startswith("AWS::")
+                )
                 if not isinstance(value, str):
                     found.update(_references(value[1]))
             else:

@@ -120,15 +120,23 @@ class FunctionWorker:
             if self._process is None or self._process.poll() is not None:
                 self.stop()
                 self._start()
-            assert self._process is not None and self._process.stdin is not None and self._replies is not None
-            request = {"event": event, "request_id": request_id or str(uuid.uuid4()), "timeout": self.spec.timeout_seconds}
+            process, replies = self._process, self._replies
+            if process is None or process.stdin is None or replies is None:
+                raise RuntimeError(f"worker for {self.spec.name} did not start")
+            request = {
+                "event": event,
+                "request_id": request_id or str(uuid.uuid4()),
+                "timeout": self.spec.timeout_seconds,
+            }
             try:
-                self._process.stdin.write(json.dumps(request) + "\n")
-                self._process.stdin.flush()
+                process.stdin.write(json.dumps(request) + "\n")
+                process.stdin.flush()
             except BrokenPipeError:
                 self.stop()
-                return InvocationResult(False, _ms(started), error_type="Runtime.ExitError", error_message="worker exited")
-            reply_line = _read_line(self._replies, self.spec.timeout_seconds + 5.0)
+                return InvocationResult(
+                    False, _ms(started), error_type="Runtime.ExitError", error_message="worker exited"
+                )
+            reply_line = _read_line(replies, self.spec.timeout_seconds + 5.0)
             duration = _ms(started)
             if reply_line is None:
                 self.stop()  # a timed-out container is not reused

@@ -12,6 +12,7 @@ import sys
 import time
 import traceback
 import uuid
+from typing import Any
 
 reply_fd, code_dir, handler_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 sys.path[0] = code_dir  # the script's own directory is not the function's: only the asset is importable
@@ -34,16 +35,16 @@ class LambdaContext:
         return max(0, int((self._deadline - time.time()) * 1000))
 
 
-def error(error_type: str, message: str, trace: list[str] | None = None) -> dict:
+def error(error_type: str, message: str, trace: list[str] | None = None) -> dict[str, Any]:
     return {"ok": False, "errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
 
 
-init_error = None
-handler = None
+init_error: dict[str, Any] | None = None
+handler: Any = None
 module_name, _, function_name = handler_path.rpartition(".")
 try:
     module = importlib.import_module(module_name)
-except Exception as exc:  # noqa: BLE001 - reported to the caller exactly as Lambda reports it
+except Exception as exc:
     init_error = error("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}")
 else:
     handler = getattr(module, function_name, None)
@@ -59,7 +60,7 @@ for line in sys.stdin:
     try:
         result = handler(request["event"], context)
         reply = {"ok": True, "result": result}
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         reply = error(type(exc).__name__, str(exc), traceback.format_exception(exc))
     sys.stdout.flush()
     sys.stderr.flush()

@@ -9,6 +9,7 @@ missing bus) is retried per the rule target's RetryPolicy and then sent to the t
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -143,8 +144,16 @@ class Router:
             for target in rule.targets:
                 self._deliver(rule.name, target, event, attempt=0)
         self.events.append(
-            LoggedEvent(event.get("time", ""), region, bus, event.get("id", ""), event.get("source", ""),
-                        event.get("detail-type", ""), matched, event)  # fmt: skip
+            LoggedEvent(
+                event.get("time", ""),
+                region,
+                bus,
+                event.get("id", ""),
+                event.get("source", ""),
+                event.get("detail-type", ""),
+                matched,
+                event,
+            )
         )
 
     def fire_schedules(self) -> list[str]:
@@ -162,7 +171,7 @@ class Router:
                         "resources": [rule.arn], "detail": {},
                     }  # fmt: skip
                     for target in rule.targets:
-                        self._schedule(0.0, lambda r=rule.name, t=target, e=event: self._deliver(r, t, e, attempt=0))
+                        self._schedule(0.0, functools.partial(self._deliver, rule.name, target, event, 0))
         return fired
 
     # ---- delivery ----------------------------------------------------------------------------
@@ -188,7 +197,9 @@ class Router:
             self.send_sqs(arn, json.dumps(event))
             self._record(Invocation(event["id"], event.get("detail-type", ""), rule, arn, attempt, "delivered"))
         else:
-            self._target_failed(rule, target, event, attempt, "UnsupportedTarget", f"the emulator cannot deliver to {arn}")
+            self._target_failed(
+                rule, target, event, attempt, "UnsupportedTarget", f"the emulator cannot deliver to {arn}"
+            )
 
     def _target_failed(
         self, rule: str, target: dict[str, Any], event: dict[str, Any], attempt: int, code: str, message: str
@@ -214,8 +225,17 @@ class Router:
         result = self.functions.invoke(function, event)
         error = None if result.ok else f"{result.error_type}: {result.error_message}"
         self._record(
-            Invocation(event["id"], event.get("detail-type", ""), rule, function.name, attempt,
-                       "success" if result.ok else "error", result.duration_ms, error, result.result)  # fmt: skip
+            Invocation(
+                event["id"],
+                event.get("detail-type", ""),
+                rule,
+                function.name,
+                attempt,
+                "success" if result.ok else "error",
+                result.duration_ms,
+                error,
+                result.result,
+            )
         )
         if result.ok:
             return

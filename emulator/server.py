@@ -1,11 +1,11 @@
 """The emulator's HTTP endpoint: moto's server, CloudTrail emulation around it, and the `/_governance` API.
 
-    POST /_governance/drain      block until every queued event is handled; JSON list of what ran
-    GET  /_governance/events     the event log: every event put on a bus, with the rules it matched
-    POST /_governance/schedule   fire the scheduled rules now
-    GET  /_governance/functions  the deployed functions (name, handler, environment)
-    POST /_governance/principals {"<access key>": "<principal ARN>", ...}: who CloudTrail says made a call
-    GET  /_governance/health     200 once the stack is deployed
+POST /_governance/drain      block until every queued event is handled; JSON list of what ran
+GET  /_governance/events     the event log: every event put on a bus, with the rules it matched
+POST /_governance/schedule   fire the scheduled rules now
+GET  /_governance/functions  the deployed functions (name, handler, environment)
+POST /_governance/principals {"<access key>": "<principal ARN>", ...}: who CloudTrail says made a call
+GET  /_governance/health     200 once the stack is deployed
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class GovernanceEmulator:
         self.functions: FunctionRegistry | None = None
         self.router: Router | None = None
         self._ready = False
+        self._sqs_clients: dict[str, Any] = {}
 
     @property
     def endpoint_url(self) -> str:
@@ -115,10 +116,15 @@ class GovernanceEmulator:
 
     def _send_sqs(self, queue_arn: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
         region, name = queue_arn.split(":")[3], queue_arn.rsplit(":", 1)[-1]
-        sqs = boto3.session.Session().client(  # type: ignore[call-overload]
-            "sqs", region_name=region, endpoint_url=self.endpoint_url,
-            aws_access_key_id="emulator-eventbridge", aws_secret_access_key="emulator",
-        )  # fmt: skip
+        sqs = self._sqs_clients.get(region)
+        if sqs is None:
+            sqs = self._sqs_clients[region] = boto3.session.Session().client(
+                "sqs",
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id="emulator-eventbridge",
+                aws_secret_access_key="emulator",
+            )
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         message_attributes = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=message_attributes)
@@ -138,7 +144,8 @@ class GovernanceEmulator:
     # ---- control API -------------------------------------------------------------------------
 
     def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
-        assert self.router is not None and self.functions is not None
+        if self.router is None or self.functions is None:
+            return 503, {"ready": False}
         route = path.removeprefix(CONTROL_PREFIX).strip("/")
         if route == "health" and method == "GET":
             return (200, {"ready": self._ready}) if self._ready else (503, {"ready": False})
