@@ -1,0 +1,116 @@
+"""The emulator's CloudTrail records: EC2 query requests in, CloudTrail's shapes out."""
+
+from __future__ import annotations
+
+from emulator.cloudtrail import ApiCall, PrincipalBook, cloudtrail_event, image_of_call, nest, parse_query
+from tests.support import load_event
+
+CREATE_IMAGE_QUERY = (
+    "Action=CreateImage&Version=2016-11-15&InstanceId=i-0abc&Name=payments-api-al2023-1.4.0&NoReboot=true"
+    "&BlockDeviceMapping.1.DeviceName=%2Fdev%2Fxvda&BlockDeviceMapping.1.Ebs.VolumeSize=8"
+    "&BlockDeviceMapping.1.Ebs.DeleteOnTermination=true"
+    "&TagSpecification.1.ResourceType=image&TagSpecification.1.Tag.1.Key=Owner&TagSpecification.1.Tag.1.Value=team"
+    "&TagSpecification.1.Tag.2.Key=Environment&TagSpecification.1.Tag.2.Value=prod"
+)
+CREATE_IMAGE_RESPONSE = (
+    '<CreateImageResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">'
+    "<requestId>r-1</requestId><imageId>ami-0123</imageId></CreateImageResponse>"
+)
+BOOK = PrincipalBook("123456789012", {"approver": "arn:aws:sts::123456789012:assumed-role/ImageApprover/lead"})
+
+
+def call(query, access_key="jdoe"):
+    params = parse_query(query)
+    action = params.pop("Action")
+    params.pop("Version", None)
+    return ApiCall(action, "us-east-1", nest(params), BOOK.caller(access_key), "aws-cli/1.46", "127.0.0.1")
+
+
+def test_nest_builds_one_based_lists():
+    assert nest({"Tag.2.Key": "b", "Tag.1.Key": "a", "ResourceId.1": "ami-1"}) == {
+        "Tag": [{"Key": "a"}, {"Key": "b"}],
+        "ResourceId": ["ami-1"],
+    }
+
+
+def test_create_image_has_cloudtrails_request_shape():
+    event = cloudtrail_event(call(CREATE_IMAGE_QUERY), "123456789012", 200, CREATE_IMAGE_RESPONSE)
+    sample = load_event("create_image")
+
+    params = event["detail"]["requestParameters"]
+    assert params == {
+        "instanceId": "i-0abc",
+        "name": "payments-api-al2023-1.4.0",
+        "noReboot": True,
+        "blockDeviceMapping": {
+            "items": [{"deviceName": "/dev/xvda", "ebs": {"volumeSize": 8, "deleteOnTermination": True}}]
+        },
+        "tagSpecificationSet": {
+            "items": [
+                {
+                    "resourceType": "image",
+                    "tags": [{"key": "Owner", "value": "team"}, {"key": "Environment", "value": "prod"}],
+                }
+            ]
+        },
+    }
+    assert set(params) <= set(sample["detail"]["requestParameters"]) | {"description"}
+    assert event["detail"]["responseElements"] == {"requestId": "r-1", "imageId": "ami-0123"}
+    assert event["detail-type"] == "AWS API Call via CloudTrail"
+    assert image_of_call(event) == "ami-0123"
+
+
+def test_create_tags_lists_resources_and_tags_as_items():
+    query = "Action=CreateTags&ResourceId.1=vol-1&ResourceId.2=ami-1&Tag.1.Key=Owner&Tag.1.Value=x"
+    event = cloudtrail_event(
+        call(query), "123456789012", 200, "<CreateTagsResponse><return>true</return></CreateTagsResponse>"
+    )
+
+    assert event["detail"]["requestParameters"] == {
+        "resourcesSet": {"items": [{"resourceId": "vol-1"}, {"resourceId": "ami-1"}]},
+        "tagSet": {"items": [{"key": "Owner", "value": "x"}]},
+    }
+    assert event["detail"]["responseElements"]["_return"] is True
+
+
+def test_failed_call_carries_the_error_and_no_response():
+    error = (
+        "<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code>"
+        "<Message>The instance ID 'i-0abc' does not exist</Message></Error></Errors><RequestID>r-2</RequestID></Response>"
+    )
+    event = cloudtrail_event(call(CREATE_IMAGE_QUERY), "123456789012", 400, error)
+
+    assert event["detail"]["errorCode"] == "InvalidInstanceID.NotFound"
+    assert event["detail"]["errorMessage"] == "The instance ID 'i-0abc' does not exist"
+    assert event["detail"]["responseElements"] is None
+
+
+def test_access_keys_select_the_principal():
+    default = BOOK.caller("jdoe").user_identity("123456789012")
+    mapped = BOOK.caller("approver").user_identity("123456789012")
+
+    assert default["type"] == "AssumedRole"
+    assert default["arn"] == "arn:aws:sts::123456789012:assumed-role/PlatformEngineer/jdoe"
+    assert default["sessionContext"]["sessionIssuer"]["arn"] == "arn:aws:iam::123456789012:role/PlatformEngineer"
+    assert mapped["sessionContext"]["sessionIssuer"]["arn"] == "arn:aws:iam::123456789012:role/ImageApprover"
+
+
+def test_a_service_principal_is_marked_invoked_by():
+    book = PrincipalBook(
+        "123456789012",
+        {"builder": "arn:aws:sts::123456789012:assumed-role/ImageBuilder/build invoked-by:imagebuilder.amazonaws.com"},
+    )
+
+    identity = book.caller("builder").user_identity("123456789012")
+
+    assert identity["invokedBy"] == "imagebuilder.amazonaws.com"
+    assert identity["arn"] == "arn:aws:sts::123456789012:assumed-role/ImageBuilder/build"
+
+
+def test_iam_users_are_iam_users():
+    book = PrincipalBook("123456789012", {"ci": "arn:aws:iam::123456789012:user/ci"})
+
+    identity = book.caller("ci").user_identity("123456789012")
+
+    assert identity["type"] == "IAMUser"
+    assert identity["userName"] == "ci"
