@@ -76,7 +76,8 @@ def test_create_tags_lists_resources_and_tags_as_items():
 def test_failed_call_carries_the_error_and_no_response():
     error = (
         "<Response><Errors><Error><Code>InvalidInstanceID.NotFound</Code>"
-        "<Message>The instance ID 'i-0abc' does not exist</Message></Error></Errors><RequestID>r-2</RequestID></Response>"
+        "<Message>The instance ID 'i-0abc' does not exist</Message></Error></Errors>"
+        "<RequestID>r-2</RequestID></Response>"
     )
     event = cloudtrail_event(call(CREATE_IMAGE_QUERY), "123456789012", 400, error)
 
