@@ -8,7 +8,9 @@ export CDK_DISABLE_VERSION_CHECK := 1
 # jsii prints a large banner on Node.js 20 at every synth; the CDK itself works there.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup demo test lint typecheck unit integration infra synth bench clean
+PORT ?= 4566
+
+.PHONY: setup demo emulator test lint typecheck unit integration infra e2e synth bench clean
 
 setup: $(STAMP) $(CDK)
 
@@ -21,9 +23,13 @@ $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(CDK)
 
-## demo: create a compliant and a non-compliant AMI on an embedded AWS and show what governance did
+## demo: a scripted tour of the governance stack on the local emulator
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+## emulator: the governance stack live on a local AWS endpoint, http://127.0.0.1:$(PORT)
+emulator: setup
+	$(BIN)/python -m emulator --port $(PORT)
 
 ## test: lint, type-check and every test suite (unit, integration, infra incl. cdk-nag and cfn-lint)
 test: setup lint typecheck
@@ -44,6 +50,9 @@ integration: setup
 
 infra: setup
 	$(BIN)/python -m pytest tests/infra
+
+e2e: setup
+	$(BIN)/python -m pytest tests/e2e
 
 ## synth: synthesize the stacks with the pinned CDK CLI (cdk-nag runs as part of synth)
 synth: setup

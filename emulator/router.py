@@ -36,6 +36,7 @@ class Invocation:
 
     event_id: str
     detail_type: str
+    description: str
     rule: str
     target: str
     attempt: int
@@ -191,11 +192,11 @@ class Router:
             if events_backends[self.account][region].event_buses.get(bus) is None:
                 self._target_failed(rule, target, event, attempt, "ResourceNotFoundException", f"no event bus {arn}")
                 return
-            self._record(Invocation(event["id"], event.get("detail-type", ""), rule, arn, attempt, "delivered"))
+            self._record(event, rule, arn, attempt, "delivered")
             self.put(region, bus, event)
         elif service == "sqs":
             self.send_sqs(arn, json.dumps(event))
-            self._record(Invocation(event["id"], event.get("detail-type", ""), rule, arn, attempt, "delivered"))
+            self._record(event, rule, arn, attempt, "delivered")
         else:
             self._target_failed(
                 rule, target, event, attempt, "UnsupportedTarget", f"the emulator cannot deliver to {arn}"
@@ -206,8 +207,7 @@ class Router:
     ) -> None:
         retries = min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)), MAX_TARGET_RETRIES)
         if attempt < retries:
-            self._record(Invocation(event["id"], event.get("detail-type", ""), rule, target["Arn"], attempt, "error",
-                                    error=f"{code}: {message}"))  # fmt: skip
+            self._record(event, rule, target["Arn"], attempt, "error", error=f"{code}: {message}")
             self._schedule(RETRY_DELAY_SECONDS, lambda: self._deliver(rule, target, event, attempt + 1))
             return
         dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
@@ -217,26 +217,15 @@ class Router:
                 json.dumps(event),
                 {"RULE_ARN": rule, "TARGET_ARN": target["Arn"], "ERROR_CODE": code, "ERROR_MESSAGE": message},
             )
-        self._record(Invocation(event["id"], event.get("detail-type", ""), rule, target["Arn"], attempt,
-                                "dead-lettered" if dead_letter else "dropped", error=f"{code}: {message}"))  # fmt: skip
+        outcome = "dead-lettered" if dead_letter else "dropped"
+        self._record(event, rule, target["Arn"], attempt, outcome, error=f"{code}: {message}")
 
     def _invoke(self, rule: str, function: Any, event: dict[str, Any], attempt: int) -> None:
         request_id = str(uuid.uuid4())
         result = self.functions.invoke(function, event)
         error = None if result.ok else f"{result.error_type}: {result.error_message}"
-        self._record(
-            Invocation(
-                event["id"],
-                event.get("detail-type", ""),
-                rule,
-                function.name,
-                attempt,
-                "success" if result.ok else "error",
-                result.duration_ms,
-                error,
-                result.result,
-            )
-        )
+        outcome = "success" if result.ok else "error"
+        self._record(event, rule, function.name, attempt, outcome, result.duration_ms, error, result.result)
         if result.ok:
             return
         if attempt < function.retry_attempts:
@@ -248,15 +237,45 @@ class Router:
                 json.dumps(event),
                 {"RequestID": request_id, "ErrorCode": "200", "ErrorMessage": error or ""},
             )
-            self._record(Invocation(event["id"], event.get("detail-type", ""), rule, function.name, attempt,
-                                    "dead-lettered", error=error))  # fmt: skip
+            self._record(event, rule, function.name, attempt, "dead-lettered", error=error)
 
-    def _record(self, invocation: Invocation) -> None:
+    def _record(
+        self,
+        event: dict[str, Any],
+        rule: str,
+        target: str,
+        attempt: int,
+        outcome: str,
+        duration_ms: float = 0.0,
+        error: str | None = None,
+        result: Any = None,
+    ) -> None:
+        invocation = Invocation(
+            event["id"], event.get("detail-type", ""), describe(event), rule, target, attempt, outcome,
+            duration_ms, error, result,
+        )  # fmt: skip
         with self._condition:
             self._completed.append(invocation)
 
     def event_log(self) -> list[dict[str, Any]]:
         return [asdict(entry) for entry in self.events]
+
+
+def describe(event: dict[str, Any]) -> str:
+    """One line saying what an event is about, e.g. 'CreateImage ami-1 by arn:...:assumed-role/Role/me'."""
+    detail = event.get("detail") or {}
+    if "eventName" in detail:
+        request = detail.get("requestParameters") or {}
+        response = detail.get("responseElements") or {}
+        subject = response.get("imageId") or request.get("imageId") or ""
+        if not subject and "resourcesSet" in request:
+            subject = ",".join(item.get("resourceId", "") for item in request["resourcesSet"].get("items", []))
+        failed = f" failed ({detail['errorCode']})" if detail.get("errorCode") else ""
+        who = (detail.get("userIdentity") or {}).get("arn", "")
+        return f"{detail['eventName']} {subject}{failed} by {who}".replace("  ", " ")
+    if "State" in detail:
+        return f"{detail.get('ImageId', '')} {detail['State']}"
+    return str(event.get("detail-type", ""))
 
 
 def _now() -> str:

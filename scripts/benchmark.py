@@ -15,6 +15,7 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -114,6 +115,61 @@ def api_calls_per_event() -> list[tuple[str, str]]:
     return rows
 
 
+EMULATOR_BATCH = 40
+LATENCY_SAMPLES = 10
+
+
+def emulator_figures() -> list[tuple[str, str]]:
+    """Throughput and latency of the stack on the local emulator (worker warm, default policy)."""
+    import boto3
+
+    from emulator.server import GovernanceEmulator
+
+    emulator = GovernanceEmulator(port=0, policy_file=ROOT / "governance-policy.yaml").start()
+    try:
+        assert emulator.router is not None
+        ec2 = boto3.session.Session().client(
+            "ec2",
+            region_name="us-east-1",
+            endpoint_url=emulator.endpoint_url,
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+        )
+        instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        ec2.create_image(InstanceId=instance, Name="warm-up")
+        emulator.router.drain()
+
+        # Latency: from the CreateImage call returning to the verdict tag being visible through DescribeImages.
+        delays = []
+        for index in range(LATENCY_SAMPLES):
+            image_id = ec2.create_image(InstanceId=instance, Name=f"latency {index}")["ImageId"]
+            started = time.perf_counter()
+            while not any(
+                tag["Key"] == "ami-governance:compliance"
+                for tag in ec2.describe_images(ImageIds=[image_id])["Images"][0].get("Tags", [])
+            ):
+                time.sleep(0.005)
+            delays.append((time.perf_counter() - started) * 1000)
+            emulator.router.drain()
+
+        # Throughput: a burst of CreateImage calls, then everything their events cause.
+        started = time.perf_counter()
+        for index in range(EMULATOR_BATCH):
+            ec2.create_image(InstanceId=instance, Name=f"burst {index}")
+        ran = emulator.router.drain()
+        elapsed = time.perf_counter() - started
+        invocations = [i for i in ran if i.outcome in ("success", "error")]
+        events = len({i.event_id for i in ran})
+    finally:
+        emulator.stop()
+    return [
+        ("API call to verdict tag (CreateImage, warm)", f"median {statistics.median(delays):.0f} ms, "
+         f"max {max(delays):.0f} ms over {LATENCY_SAMPLES}"),
+        (f"burst of {EMULATOR_BATCH} CreateImage calls", f"{events} events, {len(invocations)} Lambda invocations "
+         f"in {elapsed:.1f} s: {events / elapsed:.0f} events/s, {len(invocations) / elapsed:.0f} invocations/s"),
+    ]  # fmt: skip
+
+
 def main() -> None:
     boto3_ms = fresh_interpreter_ms("import boto3")
     handler_ms = fresh_interpreter_ms("import boto3, handlers.enforce")
@@ -126,6 +182,7 @@ def main() -> None:
     handler_rss = peak_rss_mib("import boto3, handlers.enforce, ami_governance.services.wiring")
     files, raw, zipped = asset_size()
     calls = api_calls_per_event()
+    on_emulator = emulator_figures()
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; medians of {IMPORT_RUNS} fresh interpreters\n")
     print("| measure | value |")
@@ -147,6 +204,11 @@ def main() -> None:
     print("| event | AWS API calls |")
     print("| --- | --- |")
     for scenario, text in calls:
+        print(f"| {scenario} | {text} |")
+    print()
+    print("| on the local emulator | figure |")
+    print("| --- | --- |")
+    for scenario, text in on_emulator:
         print(f"| {scenario} | {text} |")
 
 

@@ -1,167 +1,168 @@
-"""`make demo`: AMI enforcement on an embedded AWS (moto), start to finish, in about ten seconds.
+"""`make demo`: a scripted tour of AMI governance on the local emulator, through plain boto3 calls.
 
-What it does, through the real enforce handler and real boto3 calls:
-  1. "deploys" what the handler needs: the policy parameter (from governance-policy.yaml), the
-     inventory table and the notification topic (with an SQS inbox so the notices can be shown);
-  2. launches an instance and creates two AMIs from it: one that follows the policy, one that doesn't;
-  3. delivers the CloudTrail `CreateImage` events and the `EC2 AMI State Change` events that AWS
-     would send (real-shaped, from tests/events/) to the handler;
-  4. fixes the bad AMI's tags and delivers that `CreateTags` event;
-  5. prints what governance did to each AMI: verdict, tags, notices, inventory.
+The stacks are synthesized from app.py and the repository's policy and deployed into a local AWS (moto); the
+enforce Lambda runs in a worker process of its own, fed by emulated CloudTrail and AMI state-change events
+routed through the stacks' own EventBridge rules. The tour creates an instance, a compliant and a non-compliant
+AMI, fixes the second one's tags, and prints what the governance did and why.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import sys
-import uuid
-from collections import Counter
-from contextlib import redirect_stdout
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
-from tests.support import (  # noqa: E402
-    HOME_REGION,
-    LOCAL_LAMBDA_ENVIRONMENT,
-    FakeLambdaContext,
-    create_home_resources,
-    create_image_event,
-    read_notices,
-    state_event,
-    tags_event,
-)
-
-REGION = HOME_REGION
-os.environ.update(LOCAL_LAMBDA_ENVIRONMENT, POWERTOOLS_LOG_LEVEL="WARNING")
-
 import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
 
-from ami_governance.models.policy import load_policy_file  # noqa: E402
+from emulator.server import GovernanceEmulator  # noqa: E402
 
-PREFIX_WIDTH = 4
-
-
-def say(text: str = "", indent: int = 0) -> None:
-    print(" " * indent + text)
+INDENT = "    "
+GOOD_TAGS = {"Owner": "payments-team", "Environment": "prod", "CostCenter": "CC-1042"}
 
 
-def emitted_metrics(stdout: str) -> str:
-    """Summarise the CloudWatch EMF lines the handler printed, e.g. 'Violations[missing-tag]=3'."""
-    totals: Counter[str] = Counter()
-    for line in stdout.splitlines():
-        if not line.startswith('{"_aws"'):
+def say(text: str = "", level: int = 0) -> None:
+    print(INDENT * level + text, flush=True)
+
+
+def timeline(ran: list[dict[str, Any]]) -> None:
+    """What the governance did, one line per Lambda invocation, with what it decided for each AMI."""
+    for invocation in ran:
+        if invocation["outcome"] not in ("success", "error", "dead-lettered"):
             continue
-        document = json.loads(line)
-        for directive in document["_aws"]["CloudWatchMetrics"]:
-            extra = [document[d] for d in directive["Dimensions"][0] if d != "service"]
-            for metric in directive["Metrics"]:
-                label = metric["Name"] + (f"[{','.join(extra)}]" if extra else "")
-                totals[label] += int(sum(document[metric["Name"]]))
-    return ", ".join(f"{name}={value}" for name, value in totals.items())
+        say(f"→ {invocation['description']}  ({invocation['duration_ms']:.0f} ms)", 1)
+        if invocation["error"]:
+            say(f"{invocation['outcome']}: {invocation['error']}", 2)
+            continue
+        result = invocation["result"] or {}
+        if result.get("reason"):
+            say(f"{result['status']}: {result['reason']}", 2)
+        for image in result.get("images", []):
+            verdict = image["compliance"] or image["result"]
+            line = f"{image['image_id']}: {verdict}"
+            if image["result"] == "provisional":
+                line += " (provisional: the notice waits for the CloudTrail event that names the creator)"
+            say(line, 2)
+            if image["violations"]:
+                say(f"violations: {', '.join(image['violations'])}", 3)
+            if image["tags_written"]:
+                say(f"tags written: {len(image['tags_written'])}", 3)
+            if image["notified"]:
+                say("SNS notice published", 3)
+            if image["remediation"]:
+                say(f"remediation: {image['remediation']}", 3)
 
 
-def deliver(handler: Any, event: dict[str, Any], inbox: str, what: str) -> None:
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    event.update(id=str(uuid.uuid4()), time=now)
-    if "eventID" in event["detail"]:
-        event["detail"].update(eventID=str(uuid.uuid4()), eventTime=now)
-    with redirect_stdout(io.StringIO()) as stdout:
-        result = handler(event, FakeLambdaContext())
-    say(f"→ {what}")
-    for image in result["images"]:
-        verdict = image["compliance"] or image["result"]
-        say(f"{image['image_id']}: {verdict}", PREFIX_WIDTH)
-        if image["violations"]:
-            say(f"violations: {', '.join(image['violations'])}", PREFIX_WIDTH)
-        if image["tags_written"]:
-            say(f"tags written: {len(image['tags_written'])}", PREFIX_WIDTH)
-    for notice in read_notices(inbox):
-        say(f"SNS notice: {notice['subject']}", PREFIX_WIDTH)
-        for fix in notice["body"].get("how_to_fix", []):
-            say(f"- {fix}", PREFIX_WIDTH + 2)
-    say(f"metrics: {emitted_metrics(stdout.getvalue())}", PREFIX_WIDTH)
+class Tour:
+    def __init__(self, emulator: GovernanceEmulator) -> None:
+        self.emulator = emulator
+        self.ec2 = self.client("ec2")
+        self.sqs = self.client("sqs")
 
+    def client(self, service: str) -> Any:
+        return boto3.session.Session().client(
+            service,
+            region_name="us-east-1",
+            endpoint_url=self.emulator.endpoint_url,
+            aws_access_key_id="jdoe",
+            aws_secret_access_key="local",
+        )
 
-def show_image(image_id: str) -> None:
-    ec2 = boto3.client("ec2")
-    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
-    say(f"{image_id}  {image['Name']!r}  state={image['State']}")
-    for tag in sorted(image.get("Tags", []), key=lambda t: t["Key"]):
-        say(f"{tag['Key']} = {tag['Value']}", PREFIX_WIDTH)
-    item = boto3.client("dynamodb").get_item(
-        TableName="ami-governance-inventory", Key={"image_id": {"S": image_id}, "region": {"S": REGION}}
-    )["Item"]
-    snapshots = ", ".join(s["S"] for s in item["snapshot_ids"]["L"])
-    say(f"inventory: compliance={item['compliance']['S']} snapshots=[{snapshots}]", PREFIX_WIDTH)
+    def subscribe_inbox(self) -> str:
+        sns = self.client("sns")
+        [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"] if "Notifications" in t["TopicArn"]]
+        url = self.sqs.create_queue(QueueName="demo-inbox")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+        return str(url)
+
+    def notices(self, inbox: str) -> None:
+        while batch := self.sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", []):
+            for message in batch:
+                envelope = json.loads(message["Body"])
+                body = json.loads(envelope["Message"])
+                say(f"✉ {envelope['Subject']}", 1)
+                for fix in body.get("how_to_fix", []):
+                    say(f"- {fix}", 2)
+                self.sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
+
+    def drain(self) -> list[dict[str, Any]]:
+        assert self.emulator.router is not None
+        from dataclasses import asdict
+
+        return [asdict(invocation) for invocation in self.emulator.router.drain()]
+
+    def show(self, image_id: str, table: str) -> None:
+        image = self.ec2.describe_images(ImageIds=[image_id])["Images"][0]
+        say(f"{image_id}  {image['Name']!r}  state={image['State']}", 1)
+        for tag in sorted(image.get("Tags", []), key=lambda t: t["Key"]):
+            say(f"{tag['Key']} = {tag['Value']}", 2)
+        item = self.client("dynamodb").get_item(
+            TableName=table, Key={"image_id": {"S": image_id}, "region": {"S": "us-east-1"}}
+        )["Item"]
+        snapshots = ", ".join(s["S"] for s in item["snapshot_ids"]["L"])
+        say(f"inventory: compliance={item['compliance']['S']}, snapshots=[{snapshots}]", 2)
 
 
 def main() -> None:
-    policy = load_policy_file(ROOT / "governance-policy.yaml")
-    with mock_aws():
-        from handlers.enforce import handler
+    started = time.perf_counter()
+    say("Synthesizing the CDK app and deploying its stacks into a local AWS…")
+    emulator = GovernanceEmulator(port=0, policy_file=ROOT / "governance-policy.yaml").start()
+    try:
+        assert emulator.functions is not None
+        [function] = emulator.functions.all()
+        table = function.environment["INVENTORY_TABLE_NAME"]
+        say(f"Local AWS at {emulator.endpoint_url}: stacks {', '.join(s.name for s in emulator.stacks)}")
+        say(f"({time.perf_counter() - started:.1f} s). Calls below are plain boto3 calls signed as 'jdoe'.")
+        tour = Tour(emulator)
+        inbox = tour.subscribe_inbox()
 
-        resources = create_home_resources(policy.model_dump_json())
-        os.environ["NOTIFICATION_TOPIC_ARN"] = resources.topic_arn
-        inbox = resources.inbox_url
-        say(f"Policy: {policy.mode.value} mode, naming {policy.naming.pattern if policy.naming else '(none)'}")
-        say(f"        required tags: {', '.join(policy.required_tags)}")
         say()
-        ec2 = boto3.client("ec2")
-        instance_id = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-        good_tags = {"Owner": "payments-team", "Environment": "prod", "CostCenter": "CC-1042"}
-        good = ec2.create_image(
+        say("1. Launch an instance and create two AMIs from it")
+        instance_id = tour.ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0][
+            "InstanceId"
+        ]
+        good = tour.ec2.create_image(
             InstanceId=instance_id,
             Name="payments-api-al2023-1.4.0",
             TagSpecifications=[
-                {"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in good_tags.items()]}
+                {"ResourceType": "image", "Tags": [{"Key": k, "Value": v} for k, v in GOOD_TAGS.items()]}
             ],
         )["ImageId"]
-        bad_tags = {"Environment": "qa"}
-        bad = ec2.create_image(
+        bad = tour.ec2.create_image(
             InstanceId=instance_id,
             Name="payments-api-al2023-1.5.0",
+            NoReboot=True,
             TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "Environment", "Value": "qa"}]}],
         )["ImageId"]
-        say(f"Created {good} 'payments-api-al2023-1.4.0' with Owner, Environment=prod, CostCenter")
-        say(f"Created {bad} 'payments-api-al2023-1.5.0' with only Environment=qa")
+        say(f"{good} 'payments-api-al2023-1.4.0' tagged Owner, Environment=prod, CostCenter", 1)
+        say(f"{bad} 'payments-api-al2023-1.5.0' tagged Environment=qa only, made with --no-reboot", 1)
+        timeline(tour.drain())
+        tour.notices(inbox)
+
         say()
-
-        deliver(
-            handler,
-            create_image_event(good, instance_id, "payments-api-al2023-1.4.0", good_tags),
-            inbox,
-            f"CloudTrail CreateImage {good}",
-        )
-        deliver(
-            handler,
-            create_image_event(bad, instance_id, "payments-api-al2023-1.5.0", bad_tags),
-            inbox,
-            f"CloudTrail CreateImage {bad}",
-        )
-        deliver(handler, state_event(good), inbox, f"EC2 AMI State Change {good} available")
-        deliver(handler, state_event(bad), inbox, f"EC2 AMI State Change {bad} available")
-
+        say(f"2. The owner fixes the tags of {bad}")
         fix = {"Owner": "payments-team", "Environment": "dev", "CostCenter": "CC-1042"}
-        ec2.create_tags(Resources=[bad], Tags=[{"Key": k, "Value": v} for k, v in fix.items()])
-        deliver(
-            handler,
-            tags_event("create_tags_mixed_resources", [bad], fix),
-            inbox,
-            f"CloudTrail CreateTags {bad} (owner adds the tags)",
-        )
+        tour.ec2.create_tags(Resources=[bad], Tags=[{"Key": k, "Value": v} for k, v in fix.items()])
+        timeline(tour.drain())
+        tour.notices(inbox)
+
         say()
-        say("Where things stand (DescribeImages tags and the inventory table):")
-        show_image(good)
-        show_image(bad)
+        say("3. Where things stand (DescribeImages and the inventory table)")
+        tour.show(good, table)
+        tour.show(bad, table)
+
         say()
-        say("Deploy it for real with `make synth` and `npx cdk deploy --all` (see the README).")
+        say("Where to look next:")
+        say("`make emulator` keeps this running on http://127.0.0.1:4566 for the AWS CLI, boto3 or Terraform;", 1)
+        say("`curl -X POST localhost:4566/_governance/drain` shows what ran; the function logs are in", 1)
+        say(f"{emulator.workdir / 'logs'} while it runs. Deploy for real: README, 'Deploy'.", 1)
+    finally:
+        emulator.stop()
 
 
 if __name__ == "__main__":
