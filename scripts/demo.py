@@ -8,7 +8,6 @@ AMI, fixes the second one's tags, and prints what the governance did and why.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 import boto3  # noqa: E402
 
 from emulator.server import GovernanceEmulator  # noqa: E402
+from tests.support import read_notices, subscribe_inbox  # noqa: E402
 
 INDENT = "    "
 GOOD_TAGS = {"Owner": "payments-team", "Environment": "prod", "CostCenter": "CC-1042"}
@@ -75,20 +75,13 @@ class Tour:
     def subscribe_inbox(self) -> str:
         sns = self.client("sns")
         [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"] if "Notifications" in t["TopicArn"]]
-        url = self.sqs.create_queue(QueueName="demo-inbox")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-        return str(url)
+        return subscribe_inbox(sns, self.sqs, topic, "demo-inbox")
 
     def notices(self, inbox: str) -> None:
-        while batch := self.sqs.receive_message(QueueUrl=inbox, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                body = json.loads(envelope["Message"])
-                say(f"✉ {envelope['Subject']}", 1)
-                for fix in body.get("how_to_fix", []):
-                    say(f"- {fix}", 2)
-                self.sqs.delete_message(QueueUrl=inbox, ReceiptHandle=message["ReceiptHandle"])
+        for notice in read_notices(inbox, self.sqs):
+            say(f"✉ {notice['subject']}", 1)
+            for fix in notice["body"].get("how_to_fix", []):
+                say(f"- {fix}", 2)
 
     def drain(self) -> list[dict[str, Any]]:
         assert self.emulator.router is not None

@@ -158,17 +158,24 @@ def create_home_resources(
     )
     sns, sqs = boto3.client("sns", region_name=region), boto3.client("sqs", region_name=region)
     topic_arn = sns.create_topic(Name="ami-governance")["TopicArn"]
-    inbox_url = sqs.create_queue(QueueName="ami-governance-inbox")["QueueUrl"]
-    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=inbox_arn)
-    return HomeResources(topic_arn=str(topic_arn), inbox_url=str(inbox_url))
+    inbox_url = subscribe_inbox(sns, sqs, topic_arn, "ami-governance-inbox")
+    return HomeResources(topic_arn=str(topic_arn), inbox_url=inbox_url)
 
 
-def read_notices(inbox_url: str, region: str = HOME_REGION) -> list[dict[str, Any]]:
+def subscribe_inbox(sns: Any, sqs: Any, topic_arn: str, name: str) -> str:
+    """An SQS queue subscribed to `topic_arn`, so that its notices can be read back; returns the queue URL."""
+    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def read_notices(inbox_url: str, sqs: Any = None) -> list[dict[str, Any]]:
     """Every SNS notice delivered to the inbox so far, as {"subject", "body"}; the inbox is emptied."""
-    import boto3
+    if sqs is None:
+        import boto3
 
-    sqs = boto3.client("sqs", region_name=region)
+        sqs = boto3.client("sqs", region_name=HOME_REGION)
     notices = []
     while batch := sqs.receive_message(QueueUrl=inbox_url, MaxNumberOfMessages=10).get("Messages", []):
         for message in batch:

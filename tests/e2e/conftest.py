@@ -23,6 +23,7 @@ import boto3
 import pytest
 
 from emulator.assembly import synthesize
+from tests.support import read_notices, subscribe_inbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOME = "us-east-1"
@@ -160,17 +161,5 @@ def inbox(emulator: RunningEmulator) -> Callable[[], list[dict[str, Any]]]:
     """An SQS queue subscribed to the governance topic; calling it returns (and removes) what arrived."""
     sns, sqs = emulator.client("sns"), emulator.client("sqs")
     [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"] if "Notifications" in t["TopicArn"]]
-    url = sqs.create_queue(QueueName=f"inbox-{time.monotonic_ns()}")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
-
-    def read() -> list[dict[str, Any]]:
-        notices = []
-        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in batch:
-                envelope = json.loads(message["Body"])
-                notices.append({"subject": envelope.get("Subject"), "body": json.loads(envelope["Message"])})
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        return notices
-
-    return read
+    url = subscribe_inbox(sns, sqs, topic, f"inbox-{time.monotonic_ns()}")
+    return lambda: read_notices(url, sqs)
