@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -65,6 +66,8 @@ class GovernanceEmulator:
         self.port = port
         self.policy_file = policy_file
         self.cdk_out = cdk_out
+        # A workdir the emulator made for itself (assembly, logs) goes when it stops; a given one stays.
+        self._temporary_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="ami-governance-emulator-"))
         self.pending_seconds = pending_seconds
         self.principals = PrincipalBook(ACCOUNT, principals)
@@ -105,6 +108,8 @@ class GovernanceEmulator:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self._temporary_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     # ---- wiring ------------------------------------------------------------------------------
 
