@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -11,11 +11,17 @@ from botocore.exceptions import ClientError
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import IMAGE_GONE_CODES, error_code
 from ami_governance.models.image import ImageFacts
+from ami_governance.rules.cleanup import SnapshotFacts, description_filters
 
 # CreateTags accepts up to 1000 resource ids per call; we never need more for one AMI's snapshots.
 MAX_RESOURCES_PER_TAG_CALL = 1000
 # Image ids per DescribeImages call when one event names several AMIs.
 DESCRIBE_BATCH = 100
+# Values per filter in one Describe* call.
+FILTER_VALUES_PER_CALL = 200
+# Page sizes: DescribeImages and DescribeSnapshots return everything in one response unless paged.
+IMAGES_PAGE_SIZE = 1000
+SNAPSHOTS_PAGE_SIZE = 1000
 
 
 class MalformedImageId(ValueError):
@@ -107,6 +113,76 @@ class Ec2Images:
         if not resource_ids or not keys:
             return
         self._ec2.delete_tags(Resources=list(resource_ids), Tags=[{"Key": key} for key in keys])
+
+    # ---- snapshots -----------------------------------------------------------------------------
+
+    def describe_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, SnapshotFacts]:
+        """The snapshots that still exist among `snapshot_ids` (one call; a filter where some are gone)."""
+        if not snapshot_ids:
+            return {}
+        try:
+            pages = self._ec2.get_paginator("describe_snapshots").paginate(SnapshotIds=list(snapshot_ids))
+            return {facts.snapshot_id: facts for facts in self._snapshot_pages(pages)}
+        except ClientError as error:
+            if error_code(error) != "InvalidSnapshot.NotFound":
+                raise
+        # One missing id fails a SnapshotIds request; a snapshot-id filter just leaves it out.
+        found: dict[str, SnapshotFacts] = {}
+        for start in range(0, len(snapshot_ids), FILTER_VALUES_PER_CALL):
+            batch = list(snapshot_ids[start : start + FILTER_VALUES_PER_CALL])
+            pages = self._ec2.get_paginator("describe_snapshots").paginate(
+                Filters=[{"Name": "snapshot-id", "Values": batch}],
+                PaginationConfig={"PageSize": SNAPSHOTS_PAGE_SIZE},
+            )
+            found.update((facts.snapshot_id, facts) for facts in self._snapshot_pages(pages))
+        return found
+
+    def find_snapshots_by_description(self, image_id: str) -> list[SnapshotFacts]:
+        """This account's snapshots whose description names `image_id` (both AWS formats, one paged call)."""
+        pages = self._ec2.get_paginator("describe_snapshots").paginate(
+            OwnerIds=["self"],
+            Filters=[{"Name": "description", "Values": description_filters(image_id)}],
+            PaginationConfig={"PageSize": SNAPSHOTS_PAGE_SIZE},
+        )
+        return list(self._snapshot_pages(pages))
+
+    @staticmethod
+    def _snapshot_pages(pages: Any) -> Iterator[SnapshotFacts]:
+        for page in pages:
+            for raw in page.get("Snapshots", []):
+                yield SnapshotFacts(
+                    snapshot_id=raw["SnapshotId"],
+                    owner_id=str(raw.get("OwnerId", "")),
+                    state=raw.get("State", "unknown"),
+                    volume_size_gb=int(raw.get("VolumeSize", 0)),
+                    start_time=raw["StartTime"],
+                    description=raw.get("Description", ""),
+                    tags={tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])},
+                )
+
+    def images_using_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, set[str]]:
+        """Snapshot -> the AMIs (disabled and deprecated included) whose block device mappings use it."""
+        users: dict[str, set[str]] = {snapshot_id: set() for snapshot_id in snapshot_ids}
+        for start in range(0, len(snapshot_ids), FILTER_VALUES_PER_CALL):
+            batch = list(snapshot_ids[start : start + FILTER_VALUES_PER_CALL])
+            pages = self._ec2.get_paginator("describe_images").paginate(
+                Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": batch}],
+                IncludeDisabled=True,
+                IncludeDeprecated=True,
+                PaginationConfig={"PageSize": IMAGES_PAGE_SIZE},
+            )
+            for page in pages:
+                for raw in page.get("Images", []):
+                    for snapshot_id in to_image_facts(raw, self.region).snapshot_ids:
+                        if snapshot_id in users:
+                            users[snapshot_id].add(raw["ImageId"])
+        return users
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self._ec2.delete_snapshot(SnapshotId=snapshot_id)
+
+    def deregister_image(self, image_id: str) -> None:
+        self._ec2.deregister_image(ImageId=image_id)
 
     def disable_image(self, image_id: str) -> None:
         self._ec2.disable_image(ImageId=image_id)

@@ -29,6 +29,42 @@ class Inventory:
             ExpressionAttributeValues={f":v{i}": _attribute(v) for i, v in enumerate(values.values())},
         )
 
+    def claim(self, image_id: str, region: str, claim: str, owner: str, now: str, lease_until: str) -> bool:
+        """Mark `claim` ("cleanup") as in progress for this AMI unless it is done or someone else holds it.
+
+        Two deliveries of the same deregistration (CloudTrail and the state change, or a duplicate) may run at
+        once: only the one that wins this conditional write does the work. A failed or expired claim can be
+        taken again, so a retry after a crash proceeds.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"image_id": {"S": image_id}, "region": {"S": region}},
+                UpdateExpression="SET #status = :in_progress, #owner = :owner, #lease = :lease",
+                ConditionExpression=(
+                    "attribute_not_exists(#status) OR #status = :failed OR (#status = :in_progress AND #lease < :now)"
+                ),
+                ExpressionAttributeNames={
+                    "#status": f"{claim}_status",
+                    "#owner": f"{claim}_owner",
+                    "#lease": f"{claim}_lease_until",
+                },
+                ExpressionAttributeValues={
+                    ":in_progress": {"S": "in-progress"},
+                    ":failed": {"S": "failed"},
+                    ":owner": {"S": owner},
+                    ":lease": {"S": lease_until},
+                    ":now": {"S": now},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def get(self, image_id: str, region: str) -> dict[str, Any] | None:
         response = self._dynamodb.get_item(
             TableName=self.table_name,

@@ -142,6 +142,25 @@ def _known_region(region: str) -> str:
 
 RegionName = Annotated[str, AfterValidator(_known_region)]
 
+# Public price of EBS standard snapshot storage in us-east-1, USD per GB-month.
+DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH = 0.05
+
+
+class Cleanup(_Strict):
+    """What happens to the snapshots a deregistered AMI leaves behind."""
+
+    dry_run: bool = Field(default=True, description="Report what would be deleted; delete nothing.")
+    min_age_days: int = Field(default=0, ge=0, le=36500, description="Keep snapshots younger than this.")
+    max_snapshots_per_event: int = Field(
+        default=50, ge=1, le=1000, description="Blast-radius cap: snapshots one deregistration may delete."
+    )
+    cascade_to_replicas: bool = Field(
+        default=False, description="Deregistering a source AMI also deregisters its recorded replicas."
+    )
+    price_per_gb_month: float = Field(
+        default=DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH, ge=0, description="For the estimated saving (upper bound)."
+    )
+
 
 class GovernancePolicy(_Strict):
     mode: Mode = Mode.AUDIT
@@ -153,6 +172,7 @@ class GovernancePolicy(_Strict):
     exemptions: Exemptions = Field(default_factory=Exemptions)
     consistency: Consistency = Field(default_factory=Consistency)
     remediation: Remediation = Field(default_factory=Remediation)
+    cleanup: Cleanup = Field(default_factory=Cleanup)
     protection_tag: str | None = Field(
         default=None, description="Tag key that blocks every destructive action; default '<prefix>protected'."
     )

@@ -12,23 +12,16 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
-from pydantic import ValidationError
 
 from ami_governance.adapters.ec2 import MalformedImageId, TagLimitExceeded
-from ami_governance.adapters.errors import error_code
 from ami_governance.models.events import (
-    AMI_STATE_CHANGE_DETAIL_TYPE,
-    CLOUDTRAIL_DETAIL_TYPE,
     NEW_IMAGE_CALLS,
     TAG_CALLS,
     AmiStateChangeEvent,
     CloudTrailDetail,
     CloudTrailImageEvent,
-    detail_type_of,
 )
 from ami_governance.models.image import ComplianceStatus, ImageFacts, Verdict
-from ami_governance.models.policy import GovernancePolicy
 from ami_governance.rules.compliance import evaluate
 from ami_governance.rules.notices import Notice, resolved_notice, violation_notice
 from ami_governance.rules.remediation import Ec2Action, RemediationPlan, plan_remediation
@@ -43,6 +36,7 @@ from ami_governance.rules.tags import (
     tags_to_write,
     verdict_tags,
 )
+from ami_governance.services.common import EventOutcome, EventService
 
 logger = Logger(child=True)
 
@@ -66,9 +60,6 @@ class NoticeSink(Protocol):
     def publish(self, notice: Notice) -> str: ...
 
 
-Counter = Callable[..., None]
-
-
 @dataclass
 class ImageOutcome:
     image_id: str
@@ -82,80 +73,27 @@ class ImageOutcome:
 
 
 @dataclass
-class EventOutcome:
-    status: str
-    event_id: str | None = None
-    reason: str | None = None
-    images: list[ImageOutcome] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class EnforcementService:
-    policy: GovernancePolicy
-    account_id: str
+class EnforcementService(EventService):
     images_in: Callable[[str], ImageStore]
     inventory: InventoryStore
     notifier: NoticeSink
-    count: Counter
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _remediations: int = 0
 
-    # ---- entry point -------------------------------------------------------------------------
-
     def handle(self, raw_event: Any) -> EventOutcome:
         self._remediations = 0
-        try:
-            return self._route(raw_event)
-        except ClientError as error:
-            # Throttling that outlasted botocore's retries, 5xx, or a denied call: raise, so that
-            # Lambda's retries and then the DLQ keep the event; the repeat is harmless (tag diffing).
-            code = error_code(error)
-            logger.error("AWS call failed; the event will be retried", extra={"code": code, "error": str(error)})
-            self.count("AwsErrors", code=code)
-            raise
-
-    def _route(self, raw_event: Any) -> EventOutcome:
-        detail_type = detail_type_of(raw_event)
-        try:
-            if detail_type == CLOUDTRAIL_DETAIL_TYPE:
-                return self._on_cloudtrail(CloudTrailImageEvent.model_validate(raw_event))
-            if detail_type == AMI_STATE_CHANGE_DETAIL_TYPE:
-                return self._on_state_change(AmiStateChangeEvent.model_validate(raw_event))
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
-            )
-            logger.error("Malformed event dropped", extra={"problems": problems, "detail_type": detail_type})
-            self.count("MalformedEvents")
-            return EventOutcome("rejected", _event_id(raw_event), f"malformed event: {problems}")
-        logger.warning("Unsupported event dropped", extra={"detail_type": detail_type})
-        self.count("UnsupportedEvents")
-        return EventOutcome("ignored", _event_id(raw_event), f"unsupported detail-type {detail_type!r}")
+        return super().handle(raw_event)
 
     # ---- routing -----------------------------------------------------------------------------
 
-    def _refuse(self, account: str, region: str) -> str | None:
-        if account != self.account_id:
-            self.count("ForeignAccountEvents")
-            return f"event from account {account}, this deployment governs {self.account_id}"
-        if region not in self.policy.governed_regions:
-            self.count("UngovernedRegionEvents")
-            return f"region {region} is not governed by the policy"
-        return None
-
-    def _on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
+    def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
         detail = event.detail
         if detail.event_source != "ec2.amazonaws.com" or detail.event_name not in NEW_IMAGE_CALLS | TAG_CALLS:
             self.count("UnsupportedEvents")
             return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
-        if detail.error_code:
-            # The rules exclude failed calls; this guards a hand-delivered or mis-routed event.
-            self.count("FailedCallEvents")
+        if self.failed_call(detail.error_code):
             return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
-        refusal = self._refuse(event.account, detail.aws_region)
+        refusal = self.refusal(event.account, detail.aws_region)
         if refusal:
             logger.warning("Event refused", extra={"reason": refusal, "event_id": detail.event_id})
             return EventOutcome("ignored", detail.event_id, refusal)
@@ -199,9 +137,9 @@ class EnforcementService:
         ]
         return EventOutcome("handled", detail.event_id, images=outcomes)
 
-    def _on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
+    def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
         detail = event.detail
-        refusal = self._refuse(event.account, event.region)
+        refusal = self.refusal(event.account, event.region)
         if refusal:
             logger.warning("Event refused", extra={"reason": refusal, "event_id": event.id})
             return EventOutcome("ignored", event.id, refusal)
@@ -409,11 +347,6 @@ class EnforcementService:
             "recorded_at": _iso(self.now()),
             "last_event_id": event_id,
         }
-
-
-def _event_id(raw_event: Any) -> str | None:
-    value = raw_event.get("id") if isinstance(raw_event, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def _iso(moment: datetime) -> str:

@@ -8,7 +8,8 @@ from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.policy_store import load_policy
-from ami_governance.services.enforce import Counter, EnforcementService
+from ami_governance.services.common import Counter
+from ami_governance.services.enforce import EnforcementService
 from ami_governance.settings import settings
 
 

@@ -1,0 +1,107 @@
+"""What every event-driven service shares: parsing and routing an EventBridge event, refusing what this
+deployment does not govern, and the rule that AWS failures raise (retries and the DLQ keep the event)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from ami_governance.adapters.errors import error_code
+from ami_governance.models.events import (
+    AMI_STATE_CHANGE_DETAIL_TYPE,
+    CLOUDTRAIL_DETAIL_TYPE,
+    AmiStateChangeEvent,
+    CloudTrailImageEvent,
+    detail_type_of,
+)
+from ami_governance.models.policy import GovernancePolicy
+
+logger = Logger(child=True)
+
+Counter = Callable[..., None]
+
+
+@dataclass
+class EventOutcome:
+    status: str
+    event_id: str | None = None
+    reason: str | None = None
+    images: list[Any] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class EventService:
+    """Base of the services: `handle` parses the event and calls `on_cloudtrail` or `on_state_change`."""
+
+    policy: GovernancePolicy
+    account_id: str
+    count: Counter
+
+    def handle(self, raw_event: Any) -> EventOutcome:
+        try:
+            return self._route(raw_event)
+        except ClientError as error:
+            # Throttling that outlasted botocore's retries, 5xx, or a denied call: raise, so that Lambda's
+            # retries and then the DLQ keep the event; the services make a repeat harmless.
+            code = error_code(error)
+            logger.error("AWS call failed; the event will be retried", extra={"code": code, "error": str(error)})
+            self.count("AwsErrors", code=code)
+            raise
+
+    def _route(self, raw_event: Any) -> EventOutcome:
+        detail_type = detail_type_of(raw_event)
+        try:
+            if detail_type == CLOUDTRAIL_DETAIL_TYPE:
+                return self.on_cloudtrail(CloudTrailImageEvent.model_validate(raw_event))
+            if detail_type == AMI_STATE_CHANGE_DETAIL_TYPE:
+                return self.on_state_change(AmiStateChangeEvent.model_validate(raw_event))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+            )
+            logger.error("Malformed event dropped", extra={"problems": problems, "detail_type": detail_type})
+            self.count("MalformedEvents")
+            return EventOutcome("rejected", event_id_of(raw_event), f"malformed event: {problems}")
+        return self.unsupported(raw_event, f"unsupported detail-type {detail_type!r}")
+
+    def unsupported(self, raw_event: Any, reason: str) -> EventOutcome:
+        logger.warning("Unsupported event dropped", extra={"reason": reason})
+        self.count("UnsupportedEvents")
+        return EventOutcome("ignored", event_id_of(raw_event), reason)
+
+    def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
+        return self.unsupported(event.model_dump(by_alias=True), f"unsupported call {event.detail.event_name}")
+
+    def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
+        return self.unsupported(event.model_dump(by_alias=True), f"unsupported AMI state {event.detail.state}")
+
+    def refusal(self, account: str, region: str) -> str | None:
+        """Why an event is not this deployment's to act on (another account, a region the policy does not
+        govern), or None."""
+        if account != self.account_id:
+            self.count("ForeignAccountEvents")
+            return f"event from account {account}, this deployment governs {self.account_id}"
+        if region not in self.policy.governed_regions:
+            self.count("UngovernedRegionEvents")
+            return f"region {region} is not governed by the policy"
+        return None
+
+    def failed_call(self, error_code_value: str | None) -> bool:
+        # The rules exclude failed calls; this guards a hand-delivered or mis-routed event.
+        if error_code_value:
+            self.count("FailedCallEvents")
+            return True
+        return False
+
+
+def event_id_of(raw_event: Any) -> str | None:
+    value = raw_event.get("id") if isinstance(raw_event, dict) else None
+    return value if isinstance(value, str) else None
