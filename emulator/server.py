@@ -27,6 +27,7 @@ from moto.events.models import EventsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from emulator import moto_extensions
 from emulator.assembly import read_assembly, synthesize
 from emulator.cloudtrail import (
     RECORDED_CALLS,
@@ -85,6 +86,7 @@ class GovernanceEmulator:
 
     def start(self) -> GovernanceEmulator:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log line per AWS call
+        moto_extensions.apply()
         assembly_dir = self.cdk_out or synthesize(self.workdir / "cdk.out", self.policy_file)
         artifacts = read_assembly(assembly_dir)
         app = _GovernanceApp(DomainDispatcherApplication(create_backend_app), self)

@@ -13,7 +13,8 @@ from moto import mock_aws
 
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy
 from ami_governance.services import wiring
-from tests.conftest import POLICY_FILE
+from emulator import moto_extensions
+from tests.conftest import POLICY_FILE, load_event
 from tests.support import (
     INVENTORY_TABLE,
     MOTO_ACCOUNT,
@@ -31,6 +32,10 @@ __all__ = ["ACCOUNT", "PUBLIC_AMI", "create_image_event", "state_event", "tags_e
 ACCOUNT = MOTO_ACCOUNT
 HOME = "us-east-1"
 TABLE = INVENTORY_TABLE
+# moto 5.2 lacks RegisterImage's block device mappings, the DescribeImages snapshot-id filter and the
+# "snapshot in use" check on DeleteSnapshot; emulator/moto_extensions.py adds them (the emulator uses them too).
+moto_extensions.apply()
+
 # One of moto's built-in public AMIs, owned by another account (listing them all is slow).
 PUBLIC_AMI = "ami-12c6146b"
 
@@ -118,3 +123,26 @@ def invoke() -> Callable[[dict[str, Any]], dict[str, Any]]:
         return handler(event, FakeLambdaContext())  # type: ignore[arg-type]
 
     return run
+
+
+@pytest.fixture
+def invoke_cleanup() -> Callable[[dict[str, Any]], dict[str, Any]]:
+    from handlers.cleanup import handler
+
+    def run(event: dict[str, Any]) -> dict[str, Any]:
+        return handler(event, FakeLambdaContext(function_name="ami-governance-cleanup"))  # type: ignore[arg-type]
+
+    return run
+
+
+def deregister_event(image_id: str, region: str = HOME, delete_associated_snapshots: bool = False) -> dict[str, Any]:
+    """The sample DeregisterImage CloudTrail event for this AMI."""
+    event = load_event("deregister_image")
+    event["account"] = ACCOUNT
+    event["region"] = region
+    event["detail"]["awsRegion"] = region
+    event["detail"]["requestParameters"] = {
+        "imageId": image_id,
+        "deleteAssociatedSnapshots": delete_associated_snapshots,
+    }
+    return event

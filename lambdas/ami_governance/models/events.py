@@ -105,6 +105,7 @@ class RequestParameters(_Lenient):
     source_region: str | None = Field(default=None, alias="sourceRegion")
     source_image_id: str | None = Field(default=None, alias="sourceImageId")
     image_id: str | None = Field(default=None, alias="imageId")
+    delete_associated_snapshots: bool | None = Field(default=None, alias="deleteAssociatedSnapshots")
     tag_specification_set: TagSpecificationSet | None = Field(default=None, alias="tagSpecificationSet")
     resources_set: ResourcesSet | None = Field(default=None, alias="resourcesSet")
     tag_set: TagItems | None = Field(default=None, alias="tagSet")

@@ -73,3 +73,36 @@ def resolved_notice(
             "event_id": event_id,
         },
     )
+
+
+def cleanup_notice(policy: GovernancePolicy, cleanup: Any, event_id: str) -> Notice:
+    """One summary per deregistration: what happened to each snapshot, and what it saves."""
+    from ami_governance.rules.cleanup import monthly_cost
+
+    dry_run = policy.cleanup.dry_run
+    acted = [s for s in cleanup.snapshots if s.outcome in ("deleted", "would-delete")]
+    kept = [s for s in cleanup.snapshots if s.outcome.startswith("kept")]
+    verb = "would delete" if dry_run else "deleted"
+    return Notice(
+        subject=_subject(
+            f"AMI {cleanup.image_id} deregistered in {cleanup.region}: {verb} {len(acted)} of "
+            f"{len(cleanup.snapshots)} snapshots"
+        ),
+        body={
+            "kind": "ami-snapshots-cleaned" if not dry_run else "ami-snapshots-cleanup-dry-run",
+            "image_id": cleanup.image_id,
+            "region": cleanup.region,
+            "dry_run": dry_run,
+            "found_by": cleanup.source,
+            "snapshots": {s.snapshot_id: s.outcome for s in cleanup.snapshots},
+            "kept": len(kept),
+            "gb_freed" if not dry_run else "gb_that_would_be_freed": cleanup.gb_freed,
+            "estimated_monthly_saving_usd_upper_bound": monthly_cost(
+                cleanup.gb_freed, policy.cleanup.price_per_gb_month
+            ),
+            "note": "snapshots are incremental: blocks shared with other snapshots are still billed, so the saving is "
+            "an upper bound",
+            "replicas": cleanup.replicas,
+            "event_id": event_id,
+        },
+    )

@@ -8,6 +8,7 @@ from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.policy_store import load_policy
+from ami_governance.services.cleanup import CleanupService
 from ami_governance.services.common import Counter
 from ami_governance.services.enforce import EnforcementService
 from ami_governance.settings import settings
@@ -16,6 +17,18 @@ from ami_governance.settings import settings
 @cache
 def _images_in(region: str) -> Ec2Images:
     return Ec2Images(region)
+
+
+def cleanup_service(account_id: str, count: Counter) -> CleanupService:
+    config = settings()
+    return CleanupService(
+        policy=load_policy(config.policy_parameter_name),
+        account_id=account_id,
+        count=count,
+        snapshots_in=_images_in,
+        inventory=Inventory(config.inventory_table_name, config.region),
+        notifier=Notifier(config.notification_topic_arn),
+    )
 
 
 def enforcement_service(account_id: str, count: Counter) -> EnforcementService:

@@ -1,0 +1,263 @@
+"""Snapshot clean-up: delete the snapshots a deregistered AMI leaves behind, exactly those, only when safe.
+
+Which snapshots: the ones the inventory recorded when the AMI became available; for AMIs that predate the
+deployment, the ones whose description names the AMI (one paged DescribeSnapshots). Each is checked by the pure
+rules in rules/cleanup.py (owner, still used by any AMI, protection tag, age, state); the work for one AMI is
+claimed in the inventory so that the CloudTrail event and the state change, or any duplicate, do it once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+
+from ami_governance.adapters.errors import error_code
+from ami_governance.models.events import AmiStateChangeEvent, CloudTrailImageEvent
+from ami_governance.rules.cleanup import (
+    DELETING_TAG_VALUE,
+    SnapshotDecision,
+    SnapshotFacts,
+    apply_cap,
+    decide,
+    image_named_in_description,
+    monthly_cost,
+)
+from ami_governance.rules.notices import Notice, cleanup_notice
+from ami_governance.services.common import EventOutcome, EventService
+
+logger = Logger(child=True)
+
+CLAIM = "cleanup"
+CLAIM_LEASE = timedelta(minutes=15)  # longer than the Lambda timeout: an expired claim means a dead run
+FINAL_OUTCOMES = ("deleted", "deleted by DeregisterImage")
+
+
+class SnapshotStore(Protocol):
+    def describe_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, SnapshotFacts]: ...
+    def find_snapshots_by_description(self, image_id: str) -> list[SnapshotFacts]: ...
+    def images_using_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, set[str]]: ...
+    def create_tags(self, resource_ids: list[str], tags: Mapping[str, str]) -> None: ...
+    def delete_snapshot(self, snapshot_id: str) -> None: ...
+    def deregister_image(self, image_id: str) -> None: ...
+
+
+class CleanupInventory(Protocol):
+    def get(self, image_id: str, region: str) -> dict[str, Any] | None: ...
+    def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
+    def claim(self, image_id: str, region: str, claim: str, owner: str, now: str, lease_until: str) -> bool: ...
+
+
+class NoticeSink(Protocol):
+    def publish(self, notice: Notice) -> str: ...
+
+
+class CleanupIncomplete(RuntimeError):
+    """Some snapshots could not be handled; raised after the others were, so that the event is retried."""
+
+
+@dataclass
+class SnapshotOutcome:
+    snapshot_id: str
+    outcome: str  # deleted | would-delete | kept: <reason> | failed: <error> | deleted by DeregisterImage
+    size_gb: int = 0
+
+
+@dataclass
+class ImageCleanup:
+    image_id: str
+    region: str
+    result: str  # cleaned | dry-run | already-handled | nothing-to-do | incomplete
+    source: str = ""  # inventory | description
+    snapshots: list[SnapshotOutcome] = field(default_factory=list)
+    gb_freed: int = 0
+    notified: str | None = None
+    replicas: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class CleanupService(EventService):
+    snapshots_in: Callable[[str], SnapshotStore]
+    inventory: CleanupInventory
+    notifier: NoticeSink
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
+        detail = event.detail
+        if detail.event_name != "DeregisterImage" or detail.event_source != "ec2.amazonaws.com":
+            return super().on_cloudtrail(event)
+        if self.failed_call(detail.error_code):
+            return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
+        image_id = detail.request_parameters.image_id if detail.request_parameters else None
+        if not image_id:
+            self.count("MalformedEvents")
+            return EventOutcome("rejected", detail.event_id, "DeregisterImage names no imageId")
+        refusal = self.refusal(event.account, detail.aws_region)
+        if refusal:
+            return EventOutcome("ignored", detail.event_id, refusal)
+        aws_deleted = bool(detail.request_parameters and detail.request_parameters.delete_associated_snapshots)
+        return self._clean(image_id, detail.aws_region, detail.event_id, aws_deleted)
+
+    def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
+        if event.detail.state != "deregistered":
+            return super().on_state_change(event)
+        refusal = self.refusal(event.account, event.region)
+        if refusal:
+            return EventOutcome("ignored", event.id, refusal)
+        # The state change does not say whether DeregisterImage deleted the snapshots itself; those it did are
+        # simply gone by now.
+        return self._clean(event.detail.image_id, event.region, event.id, aws_deleted=False)
+
+    # ---- one deregistered AMI ----------------------------------------------------------------
+
+    def _clean(self, image_id: str, region: str, event_id: str, aws_deleted: bool) -> EventOutcome:
+        item = self.inventory.get(image_id, region) or {}
+        if item.get(f"{CLAIM}_status") in ("done", "dry-run"):
+            self.count("CleanupsAlreadyDone")
+            return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
+        now = self.now()
+        if not self.inventory.claim(image_id, region, CLAIM, str(uuid.uuid4()), _iso(now), _iso(now + CLAIM_LEASE)):
+            # Another delivery of this deregistration is at it (or has just finished): it does the work.
+            self.count("CleanupsAlreadyDone")
+            return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
+
+        store = self.snapshots_in(region)
+        snapshot_ids, source = self._snapshots_of(store, image_id, item)
+        previous: Mapping[str, Any] = item.get(f"{CLAIM}_snapshots") or {}
+        facts = store.describe_snapshots(snapshot_ids)
+        users = store.images_using_snapshots(list(facts))
+        decisions = apply_cap(
+            [
+                decide(self.policy, s, facts.get(s), image_id, self.account_id, users.get(s, ()), now)
+                for s in snapshot_ids
+            ],
+            self.policy.cleanup.max_snapshots_per_event,
+        )
+        outcomes, failures = self._act(store, decisions, previous, aws_deleted)
+        freed = sum(o.size_gb for o in outcomes if o.outcome in ("deleted", "would-delete"))
+        cleanup = ImageCleanup(image_id, region, "dry-run" if self.policy.cleanup.dry_run else "cleaned", source,
+                               outcomes, freed)  # fmt: skip
+        if not snapshot_ids:
+            cleanup.result = "nothing-to-do"
+        if failures:
+            cleanup.result = "incomplete"
+        cleanup.replicas = self._cascade(item)
+        self._record(image_id, region, event_id, cleanup, failures)
+        if snapshot_ids and not failures:
+            cleanup.notified = self.notifier.publish(cleanup_notice(self.policy, cleanup, event_id))
+        self._count(outcomes)
+        logger.info("Snapshot clean-up", extra={"image_id": image_id, "region": region, "result": cleanup.result,
+                                                "outcomes": {o.snapshot_id: o.outcome for o in outcomes}})  # fmt: skip
+        if failures:
+            raise CleanupIncomplete(f"{image_id}: {len(failures)} snapshot(s) failed: {'; '.join(failures)}")
+        return EventOutcome("handled", event_id, images=[cleanup])
+
+    def _snapshots_of(self, store: SnapshotStore, image_id: str, item: Mapping[str, Any]) -> tuple[list[str], str]:
+        recorded = [str(s) for s in item.get("snapshot_ids") or []]
+        if recorded:
+            return recorded, "inventory"
+        # An AMI that predates the deployment: its snapshots' descriptions name it. The owner, usage and
+        # protection checks still decide; the description only nominates.
+        found = [f.snapshot_id for f in store.find_snapshots_by_description(image_id) if
+                 image_named_in_description(f.description) == image_id]  # fmt: skip
+        return found, "description"
+
+    def _act(
+        self,
+        store: SnapshotStore,
+        decisions: list[SnapshotDecision],
+        previous: Mapping[str, Any],
+        aws_deleted: bool,
+    ) -> tuple[list[SnapshotOutcome], list[str]]:
+        outcomes: list[SnapshotOutcome] = []
+        failures: list[str] = []
+        to_delete: list[SnapshotDecision] = []
+        for decision in decisions:
+            before = str((previous.get(decision.snapshot_id) or {}).get("outcome", ""))
+            if before in FINAL_OUTCOMES:
+                outcomes.append(SnapshotOutcome(decision.snapshot_id, before, decision.size_gb))
+            elif decision.delete:
+                to_delete.append(decision)
+            elif aws_deleted and decision.reason.startswith("gone"):
+                outcomes.append(SnapshotOutcome(decision.snapshot_id, "deleted by DeregisterImage"))
+            else:
+                outcomes.append(SnapshotOutcome(decision.snapshot_id, f"kept: {decision.reason}", decision.size_gb))
+        if self.policy.cleanup.dry_run:
+            outcomes += [SnapshotOutcome(d.snapshot_id, "would-delete", d.size_gb) for d in to_delete]
+            return outcomes, failures
+        if to_delete:
+            # Marks the snapshots for the optional Recycle Bin rule (and for anyone reading them afterwards).
+            store.create_tags([d.snapshot_id for d in to_delete], {self.policy.tag_key(CLAIM): DELETING_TAG_VALUE})
+        for decision in to_delete:
+            try:
+                store.delete_snapshot(decision.snapshot_id)
+                outcomes.append(SnapshotOutcome(decision.snapshot_id, "deleted", decision.size_gb))
+            except ClientError as error:
+                code = error_code(error)
+                if code == "InvalidSnapshot.InUse":
+                    outcomes.append(SnapshotOutcome(decision.snapshot_id, "kept: in use (DeleteSnapshot refused)"))
+                elif code == "InvalidSnapshot.NotFound":
+                    outcomes.append(SnapshotOutcome(decision.snapshot_id, "kept: gone: not found"))
+                else:
+                    # Recorded, and raised once the other snapshots are done: the retry picks it up.
+                    outcomes.append(SnapshotOutcome(decision.snapshot_id, f"failed: {code}", decision.size_gb))
+                    failures.append(f"{decision.snapshot_id} {code}")
+        return outcomes, failures
+
+    def _cascade(self, item: Mapping[str, Any]) -> dict[str, str]:
+        """Deregister the source's recorded replicas (policy option); their own clean-up follows their events."""
+        replicas: Mapping[str, Any] = item.get("replicas") or {}
+        if not self.policy.cleanup.cascade_to_replicas or not replicas:
+            return {}
+        done: dict[str, str] = {}
+        for region, replica in replicas.items():
+            replica_id = str(replica.get("image_id") if isinstance(replica, Mapping) else replica)
+            if self.policy.cleanup.dry_run:
+                done[replica_id] = f"would deregister in {region}"
+                continue
+            try:
+                self.snapshots_in(region).deregister_image(replica_id)
+                done[replica_id] = f"deregistered in {region}"
+            except ClientError as error:
+                code = error_code(error)
+                if code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
+                    raise
+                done[replica_id] = f"already gone from {region}"
+        return done
+
+    def _record(self, image_id: str, region: str, event_id: str, cleanup: ImageCleanup, failures: list[str]) -> None:
+        at = _iso(self.now())
+        status = "failed" if failures else ("dry-run" if self.policy.cleanup.dry_run else "done")
+        self.inventory.record(
+            image_id,
+            region,
+            {
+                "state": "deregistered",
+                f"{CLAIM}_status": status,
+                f"{CLAIM}_event_id": event_id,
+                f"{CLAIM}_at": at,
+                f"{CLAIM}_source": cleanup.source,
+                f"{CLAIM}_gb": cleanup.gb_freed,
+                f"{CLAIM}_snapshots": {o.snapshot_id: {"outcome": o.outcome, "at": at} for o in cleanup.snapshots},
+                f"{CLAIM}_replicas": cleanup.replicas or None,
+            },
+        )
+
+    def _count(self, outcomes: list[SnapshotOutcome]) -> None:
+        for name, prefix in (("SnapshotsDeleted", "deleted"), ("SnapshotsWouldDelete", "would-delete"),
+                             ("SnapshotsKept", "kept"), ("SnapshotsFailed", "failed")):  # fmt: skip
+            number = sum(1 for o in outcomes if o.outcome.startswith(prefix))
+            if number:
+                self.count(name, value=number)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+__all__ = ["CleanupIncomplete", "CleanupService", "ImageCleanup", "SnapshotOutcome", "monthly_cost"]

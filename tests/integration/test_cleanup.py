@@ -1,0 +1,381 @@
+"""Snapshot clean-up after deregistration, on moto (with emulator/moto_extensions.py, which adds what moto lacks
+for snapshots: registered block device mappings, the snapshot-id image filter, DeleteSnapshot's in-use check)."""
+
+from __future__ import annotations
+
+import math
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from ami_governance.services import wiring
+from ami_governance.services.cleanup import CleanupIncomplete
+from tests.integration.conftest import PUBLIC_AMI, deregister_event, state_event
+from tests.support import recording_api_calls
+
+pytestmark = pytest.mark.integration
+
+PREFIX = "ami-governance:"
+
+
+def delete_mode(policy_with, **cleanup):
+    return policy_with(cleanup={"dry_run": False, **cleanup})
+
+
+def snapshot(estate, description="", region="us-east-1", size=8, tags=None):
+    ec2 = estate.ec2(region)
+    volume = ec2.create_volume(Size=size, AvailabilityZone=f"{region}a")["VolumeId"]
+    request = {"VolumeId": volume, "Description": description}
+    if tags:
+        request["TagSpecifications"] = [
+            {"ResourceType": "snapshot", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        ]
+    return ec2.create_snapshot(**request)["SnapshotId"]
+
+
+def register(estate, name, snapshot_ids, region="us-east-1"):
+    mappings = [
+        {"DeviceName": f"/dev/sd{chr(ord('a') + i)}", "Ebs": {"SnapshotId": s}} for i, s in enumerate(snapshot_ids)
+    ]
+    return estate.ec2(region).register_image(Name=name, RootDeviceName="/dev/sda", BlockDeviceMappings=mappings)[
+        "ImageId"
+    ]
+
+
+def recorded_image(estate, invoke, snapshot_ids, name="payments-api-al2023-1.0.0"):
+    """An AMI using these snapshots, recorded in the inventory by its `available` event."""
+    image_id = register(estate, name, snapshot_ids)
+    invoke(state_event(image_id))
+    assert estate.inventory_item(image_id)["snapshot_ids"]
+    return image_id
+
+
+def exists(estate, snapshot_id):
+    return bool(
+        estate.ec2().describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])["Snapshots"]
+    )
+
+
+def outcomes(estate, image_id):
+    item = estate.inventory_item(image_id)
+    return {snap: value["M"]["outcome"]["S"] for snap, value in item["cleanup_snapshots"]["M"].items()}
+
+
+def test_deregistered_ami_snapshots_are_deleted_recorded_and_summarised(estate, invoke, invoke_cleanup, policy_with):
+    # Given delete mode and a recorded AMI with two snapshots
+    estate.set_policy(delete_mode(policy_with))
+    first, second = snapshot(estate, size=8), snapshot(estate, size=30)
+    image_id = recorded_image(estate, invoke, [first, second])
+
+    # When it is deregistered
+    estate.ec2().deregister_image(ImageId=image_id)
+    result = invoke_cleanup(deregister_event(image_id))
+
+    # Then both snapshots are gone, each outcome is recorded, and one summary states the saving
+    assert not exists(estate, first)
+    assert not exists(estate, second)
+    assert result["images"][0]["result"] == "cleaned"
+    assert outcomes(estate, image_id) == {first: "deleted", second: "deleted"}
+    item = estate.inventory_item(image_id)
+    assert item["cleanup_status"]["S"] == "done"
+    assert item["cleanup_gb"]["N"] == "38"
+    [notice] = [n for n in estate.notices() if n["body"]["kind"] == "ami-snapshots-cleaned"]
+    assert notice["subject"] == f"AMI {image_id} deregistered in us-east-1: deleted 2 of 2 snapshots"
+    assert notice["body"]["gb_freed"] == 38
+    assert notice["body"]["estimated_monthly_saving_usd_upper_bound"] == 1.9
+
+
+def test_dry_run_deletes_nothing_and_reports_everything(estate, invoke, invoke_cleanup):
+    # Given the repository policy (dry-run)
+    snap = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [snap])
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    with recording_api_calls() as api:
+        result = invoke_cleanup(deregister_event(image_id))
+
+    assert exists(estate, snap)
+    assert "DeleteSnapshot" not in api.operations("ec2")
+    assert result["images"][0]["snapshots"] == [{"snapshot_id": snap, "outcome": "would-delete", "size_gb": 8}]
+    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "dry-run"
+    [notice] = [n for n in estate.notices() if n["body"]["kind"] == "ami-snapshots-cleanup-dry-run"]
+    assert notice["body"]["gb_that_would_be_freed"] == 8
+
+
+def test_snapshot_shared_with_another_ami_is_kept(estate, invoke, invoke_cleanup, policy_with):
+    estate.set_policy(delete_mode(policy_with))
+    shared, own = snapshot(estate), snapshot(estate)
+    image_id = recorded_image(estate, invoke, [shared, own])
+    other = register(estate, "other-al2023-1.0.0", [shared])
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    invoke_cleanup(deregister_event(image_id))
+
+    assert exists(estate, shared)
+    assert not exists(estate, own)
+    assert outcomes(estate, image_id)[shared] == f"kept: used by {other}"
+
+
+def test_snapshot_of_a_disabled_ami_is_kept(estate, invoke, invoke_cleanup, policy_with):
+    estate.set_policy(delete_mode(policy_with))
+    shared = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [shared])
+    disabled = register(estate, "disabled-al2023-1.0.0", [shared])
+    estate.ec2().disable_image(ImageId=disabled)
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    invoke_cleanup(deregister_event(image_id))
+
+    assert exists(estate, shared)
+    assert outcomes(estate, image_id)[shared] == f"kept: used by {disabled}"
+
+
+def test_protected_snapshot_is_kept(estate, invoke, invoke_cleanup, policy_with):
+    estate.set_policy(delete_mode(policy_with))
+    protected = snapshot(estate, tags={f"{PREFIX}protected": "legal hold"})
+    image_id = recorded_image(estate, invoke, [protected])
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    invoke_cleanup(deregister_event(image_id))
+
+    assert exists(estate, protected)
+    assert outcomes(estate, image_id)[protected] == f"kept: protected by {PREFIX}protected"
+
+
+def test_snapshot_owned_by_another_account_is_kept(estate, invoke, invoke_cleanup, policy_with):
+    # Given an inventory record naming a snapshot that another account owns (a public AMI's)
+    estate.set_policy(delete_mode(policy_with))
+    foreign = estate.ec2().describe_images(ImageIds=[PUBLIC_AMI])["Images"][0]["BlockDeviceMappings"][0]["Ebs"][
+        "SnapshotId"
+    ]
+    own = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [own])
+    wiring.reset()
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName="ami-governance-inventory",
+        Key={"image_id": {"S": image_id}, "region": {"S": "us-east-1"}},
+        UpdateExpression="SET snapshot_ids = :s",
+        ExpressionAttributeValues={":s": {"L": [{"S": own}, {"S": foreign}]}},
+    )
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    invoke_cleanup(deregister_event(image_id))
+
+    assert outcomes(estate, image_id)[foreign].startswith("kept: owned by account ")
+    assert exists(estate, foreign)
+    assert not exists(estate, own)
+
+
+def test_ami_from_before_the_deployment_is_found_by_both_snapshot_descriptions(estate, invoke_cleanup, policy_with):
+    # Given no inventory record, and snapshots described in both AWS formats for an AMI deregistered just now
+    estate.set_policy(delete_mode(policy_with))
+    image_id = "ami-0123456789abcdef0"
+    created = snapshot(estate, f"Created by CreateImage(i-0123456789abcdef0) for {image_id} from vol-0123456789abcdef0")
+    copied = snapshot(
+        estate,
+        f"Copied for DestinationAmi {image_id} from SourceAmi ami-0fedcba9876543210 "
+        "for SourceSnapshot snap-0123456789abcdef0. Task created on 1,700,000,000.",
+    )
+    still_used = snapshot(estate, f"Created by CreateImage(i-0123456789abcdef0) for {image_id}")
+    other = register(estate, "keeper-al2023-1.0.0", [still_used])
+    lookalike = snapshot(estate, f"Created by CreateImage(i-0123456789abcdef0) for {image_id}9")
+
+    with recording_api_calls() as api:
+        result = invoke_cleanup(deregister_event(image_id))
+
+    assert result["images"][0]["source"] == "description"
+    assert outcomes(estate, image_id) == {created: "deleted", copied: "deleted", still_used: f"kept: used by {other}"}
+    assert exists(estate, lookalike)
+    assert api.operations("ec2").count("DescribeSnapshots") == 2  # one search by description, one read
+
+
+def test_duplicate_and_out_of_order_events_clean_up_once(estate, invoke, invoke_cleanup, policy_with):
+    estate.set_policy(delete_mode(policy_with))
+    snap = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [snap])
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    with recording_api_calls() as api:
+        first = invoke_cleanup(state_event(image_id, state="deregistered"))  # the state change first
+        second = invoke_cleanup(deregister_event(image_id))
+        third = invoke_cleanup(deregister_event(image_id))  # a duplicate delivery
+
+    assert first["images"][0]["result"] == "cleaned"
+    assert second["images"][0]["result"] == "already-handled"
+    assert third["images"][0]["result"] == "already-handled"
+    assert api.operations("ec2").count("DeleteSnapshot") == 1
+    assert len([n for n in estate.notices() if n["body"]["kind"] == "ami-snapshots-cleaned"]) == 1
+
+
+def test_throttling_on_half_the_calls_is_absorbed_by_botocore_retries(estate, invoke, invoke_cleanup, policy_with):
+    # Given EC2 answering every other call with RequestLimitExceeded (botocore's standard retries back off)
+    estate.set_policy(delete_mode(policy_with))
+    snaps = [snapshot(estate) for _ in range(4)]
+    image_id = recorded_image(estate, invoke, snaps)
+    estate.ec2().deregister_image(ImageId=image_id)
+    ec2_client = wiring._images_in("us-east-1")._ec2
+    calls = []
+
+    def throttle_every_other_call(request, **_):
+        calls.append(request.url)
+        if len(calls) % 2 == 1:
+            body = (
+                b"<Response><Errors><Error><Code>RequestLimitExceeded</Code>"
+                b"<Message>Request limit exceeded.</Message></Error></Errors></Response>"
+            )
+            return AWSResponse(request.url, 503, {}, _Raw(body))
+        return None
+
+    ec2_client.meta.events.register_first("before-send.ec2", throttle_every_other_call)
+    try:
+        with recording_api_calls() as api:
+            result = invoke_cleanup(deregister_event(image_id))
+    finally:
+        ec2_client.meta.events.unregister("before-send.ec2", throttle_every_other_call)
+
+    # Then every snapshot is deleted exactly once, and half the HTTP attempts were throttled
+    assert result["images"][0]["result"] == "cleaned"
+    assert not any(exists(estate, s) for s in snaps)
+    assert api.operations("ec2").count("DeleteSnapshot") == 4
+    assert len(calls) >= 2 * len(api.operations("ec2")) - 1
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_):
+        yield self._body
+
+    def read(self, *_):
+        return self._body
+
+
+def test_snapshots_that_deregister_image_already_deleted_are_recorded_as_such(
+    estate, invoke, invoke_cleanup, policy_with
+):
+    # Given DeregisterImage called with DeleteAssociatedSnapshots=True (moto ignores the flag: the test deletes)
+    estate.set_policy(delete_mode(policy_with))
+    snap = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [snap])
+    estate.ec2().deregister_image(ImageId=image_id)
+    estate.ec2().delete_snapshot(SnapshotId=snap)
+
+    invoke_cleanup(deregister_event(image_id, delete_associated_snapshots=True))
+
+    assert outcomes(estate, image_id) == {snap: "deleted by DeregisterImage"}
+
+
+def test_a_failed_delete_is_recorded_raised_and_finished_by_the_retry(
+    estate, invoke, invoke_cleanup, policy_with, monkeypatch
+):
+    from botocore.exceptions import ClientError
+
+    from ami_governance.adapters.ec2 import Ec2Images
+
+    estate.set_policy(delete_mode(policy_with))
+    good, bad = snapshot(estate), snapshot(estate)
+    image_id = recorded_image(estate, invoke, [good, bad])
+    estate.ec2().deregister_image(ImageId=image_id)
+    real_delete = Ec2Images.delete_snapshot
+
+    def refuse_one(self, snapshot_id):
+        if snapshot_id == bad:
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "DeleteSnapshot")
+        return real_delete(self, snapshot_id)
+
+    monkeypatch.setattr(Ec2Images, "delete_snapshot", refuse_one)
+    with pytest.raises(CleanupIncomplete, match="UnauthorizedOperation"):
+        invoke_cleanup(deregister_event(image_id))
+    assert outcomes(estate, image_id) == {good: "deleted", bad: "failed: UnauthorizedOperation"}
+    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "failed"
+
+    monkeypatch.setattr(Ec2Images, "delete_snapshot", real_delete)
+    with recording_api_calls() as api:
+        invoke_cleanup(deregister_event(image_id))
+
+    assert outcomes(estate, image_id) == {good: "deleted", bad: "deleted"}
+    assert api.operations("ec2").count("DeleteSnapshot") == 1
+
+
+def test_blast_radius_cap_limits_deletions_per_deregistration(estate, invoke, invoke_cleanup, policy_with):
+    estate.set_policy(delete_mode(policy_with, max_snapshots_per_event=1))
+    first, second = snapshot(estate), snapshot(estate)
+    image_id = recorded_image(estate, invoke, [first, second])
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    invoke_cleanup(deregister_event(image_id))
+
+    assert outcomes(estate, image_id) == {first: "deleted", second: "kept: blast-radius cap of 1 reached"}
+    assert exists(estate, second)
+
+
+def test_younger_than_the_minimum_age_is_kept(estate, invoke, invoke_cleanup, policy_with):
+    estate.set_policy(delete_mode(policy_with, min_age_days=30))
+    snap = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [snap])
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    invoke_cleanup(deregister_event(image_id))
+
+    assert outcomes(estate, image_id) == {snap: "kept: younger than 30 days"}
+
+
+def test_cascade_deregisters_recorded_replicas(estate, invoke, invoke_cleanup, policy_with):
+    # Given a source AMI whose inventory records a replica in eu-west-1 (written by replication)
+    estate.set_policy(delete_mode(policy_with, cascade_to_replicas=True))
+    image_id = recorded_image(estate, invoke, [snapshot(estate)])
+    replica = estate.ec2("eu-west-1").copy_image(SourceImageId=image_id, SourceRegion="us-east-1", Name="replica")[
+        "ImageId"
+    ]
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName="ami-governance-inventory",
+        Key={"image_id": {"S": image_id}, "region": {"S": "us-east-1"}},
+        UpdateExpression="SET replicas = :r",
+        ExpressionAttributeValues={":r": {"M": {"eu-west-1": {"M": {"image_id": {"S": replica}}}}}},
+    )
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    result = invoke_cleanup(deregister_event(image_id))
+
+    assert result["images"][0]["replicas"] == {replica: "deregistered in eu-west-1"}
+    assert estate.ec2("eu-west-1").describe_images(Owners=["self"])["Images"] == []
+
+
+def test_api_calls_for_n_snapshots(estate, invoke_cleanup, policy_with):
+    # Given an AMI whose inventory lists 250 snapshots
+    estate.set_policy(delete_mode(policy_with, max_snapshots_per_event=1000))
+    snaps = [snapshot(estate) for _ in range(250)]
+    image_id = "ami-0aaaaaaaaaaaaaaa1"
+    boto3.client("dynamodb", region_name="us-east-1").put_item(
+        TableName="ami-governance-inventory",
+        Item={
+            "image_id": {"S": image_id},
+            "region": {"S": "us-east-1"},
+            "snapshot_ids": {"L": [{"S": s} for s in snaps]},
+        },
+    )
+
+    with recording_api_calls() as api:
+        invoke_cleanup(deregister_event(image_id))
+
+    operations = api.operations("ec2")
+    describes = [op for op in operations if op.startswith("Describe")]
+    assert operations.count("DeleteSnapshot") == 250
+    assert len(describes) <= math.ceil(250 / 200) + 2
+    assert not any(exists(estate, s) for s in snaps[:3])
+
+
+def test_other_states_and_calls_are_not_cleanup_events(estate, invoke_cleanup):
+    available = invoke_cleanup(state_event("ami-0123456789abcdef0", state="available"))
+    failed_call = deregister_event("ami-0123456789abcdef0")
+    failed_call["detail"]["errorCode"] = "InvalidAMIID.NotFound"
+
+    assert available == {
+        "status": "ignored",
+        "event_id": available["event_id"],
+        "reason": "unsupported AMI state available",
+        "images": [],
+    }
+    assert invoke_cleanup(failed_call)["reason"] == "the call failed with InvalidAMIID.NotFound"
