@@ -115,6 +115,78 @@ def api_calls_per_event() -> list[tuple[str, str]]:
     return rows
 
 
+CLEANUP_SIZES = (1, 10, 200, 450)
+
+
+def cleanup_calls() -> list[tuple[str, str]]:
+    """(scenario, calls) rows for cleaning up one deregistered AMI with N recorded snapshots, delete mode."""
+    import contextlib
+    import json
+    import math
+
+    import boto3
+    from moto import mock_aws
+
+    from ami_governance.models.policy import load_policy_file
+    from ami_governance.services import wiring
+    from emulator import moto_extensions
+    from tests.support import (
+        INVENTORY_TABLE,
+        LOCAL_LAMBDA_ENVIRONMENT,
+        FakeLambdaContext,
+        create_home_resources,
+        load_event,
+        recording_api_calls,
+    )
+
+    moto_extensions.apply()
+    os.environ.update(LOCAL_LAMBDA_ENVIRONMENT, POWERTOOLS_LOG_LEVEL="ERROR")
+    document = load_policy_file(ROOT / "governance-policy.yaml").model_dump(mode="json")
+    document["cleanup"].update(dry_run=False, max_snapshots_per_event=1000)
+    rows = []
+    for size in CLEANUP_SIZES:
+        with mock_aws():
+            wiring.reset()
+            os.environ["NOTIFICATION_TOPIC_ARN"] = create_home_resources(json.dumps(document)).topic_arn
+            ec2 = boto3.client("ec2", region_name="us-east-1")
+            snapshots = []
+            for _ in range(size):
+                volume = ec2.create_volume(Size=8, AvailabilityZone="us-east-1a")["VolumeId"]
+                snapshots.append(ec2.create_snapshot(VolumeId=volume)["SnapshotId"])
+            image_id = "ami-0bbbbbbbbbbbbbbb1"
+            boto3.client("dynamodb", region_name="us-east-1").put_item(
+                TableName=INVENTORY_TABLE,
+                Item={"image_id": {"S": image_id}, "region": {"S": "us-east-1"},
+                      "snapshot_ids": {"L": [{"S": s} for s in snapshots]}},
+            )  # fmt: skip
+            from handlers.cleanup import handler
+
+            def deregistered(ami: str) -> dict[str, Any]:
+                event = load_event("deregister_image")
+                event["account"] = "123456789012"
+                event["detail"]["requestParameters"]["imageId"] = ami
+                return event
+
+            with contextlib.redirect_stdout(io.StringIO()):
+                handler(deregistered("ami-0ccccccccccccccc1"), FakeLambdaContext())  # warm: policy cached
+            event = deregistered(image_id)
+            with recording_api_calls() as api, contextlib.redirect_stdout(io.StringIO()):
+                handler(event, FakeLambdaContext())
+            ec2_calls = api.operations("ec2")
+            describes = [op for op in ec2_calls if op.startswith("Describe")]
+            others = [f"{name} {n}" for name, n in api.by_operation().items() if not name.startswith("ec2:")]
+            rows.append(
+                (
+                    f"clean up an AMI with {size} snapshot{'s' if size > 1 else ''}",
+                    f"{ec2_calls.count('DeleteSnapshot')} DeleteSnapshot + {len(describes)} describes "
+                    f"(target <= {math.ceil(size / 200) + 2}) + {ec2_calls.count('CreateTags')} CreateTags; "
+                    f"{', '.join(others)}",
+                )
+            )
+            wiring.reset()
+    return rows
+
+
 EMULATOR_BATCH = 40
 LATENCY_SAMPLES = 10
 
@@ -182,6 +254,7 @@ def main() -> None:
     handler_rss = peak_rss_mib("import boto3, handlers.enforce, ami_governance.services.wiring")
     files, raw, zipped = asset_size()
     calls = api_calls_per_event()
+    cleanup = cleanup_calls()
     on_emulator = emulator_figures()
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; medians of {IMPORT_RUNS} fresh interpreters\n")
@@ -204,6 +277,11 @@ def main() -> None:
     print("| event | AWS API calls |")
     print("| --- | --- |")
     for scenario, text in calls:
+        print(f"| {scenario} | {text} |")
+    print()
+    print("| snapshot clean-up (delete mode, warm) | AWS API calls |")
+    print("| --- | --- |")
+    for scenario, text in cleanup:
         print(f"| {scenario} | {text} |")
     print()
     print("| on the local emulator | figure |")
