@@ -42,6 +42,11 @@ def timeline(ran: list[dict[str, Any]]) -> None:
         if result.get("reason"):
             say(f"{result['status']}: {result['reason']}", 2)
         for image in result.get("images", []):
+            if "snapshots" in image:
+                say(f"{image['image_id']}: snapshot clean-up {image['result']}", 2)
+                for snapshot in image["snapshots"]:
+                    say(f"{snapshot['snapshot_id']} ({snapshot['size_gb']} GB): {snapshot['outcome']}", 3)
+                continue
             verdict = image["compliance"] or image["result"]
             line = f"{image['image_id']}: {verdict}"
             if image["result"] == "provisional":
@@ -80,6 +85,9 @@ class Tour:
     def notices(self, inbox: str) -> None:
         for notice in read_notices(inbox, self.sqs):
             say(f"✉ {notice['subject']}", 1)
+            if "estimated_monthly_saving_usd_upper_bound" in notice["body"]:
+                saving = notice["body"]["estimated_monthly_saving_usd_upper_bound"]
+                say(f"estimated saving: at most ${saving:.2f} a month (snapshots are incremental)", 2)
             for fix in notice["body"].get("how_to_fix", []):
                 say(f"- {fix}", 2)
 
@@ -148,6 +156,13 @@ def main() -> None:
         say("3. Where things stand (DescribeImages and the inventory table)")
         tour.show(good, table)
         tour.show(bad, table)
+
+        say()
+        say(f"4. {good} is deregistered: its snapshot is left behind")
+        tour.ec2.deregister_image(ImageId=good)
+        timeline(tour.drain())
+        tour.notices(inbox)
+        say("The policy's clean-up is dry-run by default: set cleanup.dry_run: false to delete.", 1)
 
         say()
         say("Where to look next:")
