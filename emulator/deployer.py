@@ -34,6 +34,12 @@ ACCESS_CONTROL_TYPES = frozenset(
 )
 
 
+# Resource types moto does not implement and whose absence changes nothing the emulator can show.
+NOT_EMULATED_TYPES = {
+    "AWS::Rbin::Rule": "moto has no Recycle Bin: deleted snapshots are gone for good in the emulator",
+}
+
+
 class DeployError(RuntimeError):
     pass
 
@@ -82,9 +88,10 @@ class StackDeployer:
         for logical_id in _creation_order(resources):
             definition = resources[logical_id]
             resource_type = definition["Type"]
-            if resource_type in ACCESS_CONTROL_TYPES:
-                deployed.skipped[logical_id] = f"{resource_type}: access control is not enforced by the emulator"
-                deployed.resources[logical_id] = Physical(ref=logical_id)
+            if resource_type in ACCESS_CONTROL_TYPES or resource_type in NOT_EMULATED_TYPES:
+                reason = NOT_EMULATED_TYPES.get(resource_type, "access control is not enforced by the emulator")
+                deployed.skipped[logical_id] = f"{resource_type}: {reason}"
+                deployed.resources[logical_id] = Physical(ref=logical_id, attributes={"Arn": logical_id})
                 continue
             create = self._creators().get(resource_type)
             if create is None:

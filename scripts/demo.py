@@ -115,7 +115,7 @@ def main() -> None:
     emulator = GovernanceEmulator(port=0, policy_file=ROOT / "governance-policy.yaml").start()
     try:
         assert emulator.functions is not None
-        [function] = emulator.functions.all()
+        [function] = [f for f in emulator.functions.all() if f.handler == "handlers.enforce.handler"]
         table = function.environment["INVENTORY_TABLE_NAME"]
         say(f"Local AWS at {emulator.endpoint_url}: stacks {', '.join(s.name for s in emulator.stacks)}")
         say(f"({time.perf_counter() - started:.1f} s). Calls below are plain boto3 calls signed as 'jdoe'.")

@@ -2,8 +2,8 @@
 
 Forwarding patterns (default bus of every governed region -> governance bus) are deliberately broad, so that
 later capabilities (replicate, clean up) need new rules on the governance bus only, never a forwarder redeploy.
-Enforce patterns (governance bus -> enforce Lambda) are narrow. Forwarded events keep `source: aws.ec2`, so the
-same field paths work on both buses.
+Patterns on the governance bus (-> enforce, -> cleanup Lambda) are narrow. Forwarded events keep
+`source: aws.ec2`, so the same field paths work on both buses.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ IMAGE_LIFECYCLE_CALLS: Final = (
 TAG_CALLS: Final = ("CreateTags", "DeleteTags")
 # Every state the AMI state-change event reports; enforce needs only the end of creation.
 IMAGE_CREATION_END_STATES: Final = ("available", "failed")
+IMAGE_DEREGISTERED_STATE: Final = "deregistered"
 
 
 def _cloudtrail_ec2_call(event_names: tuple[str, ...], **detail: Any) -> EventPatternData:
@@ -76,4 +77,20 @@ ENFORCE_PATTERNS: Final[dict[str, EventPatternData]] = {
     "ImageCreated": ENFORCE_ON_IMAGE_CREATED,
     "ImageTagsChanged": ENFORCE_ON_IMAGE_TAGS_CHANGED,
     "ImageCreationEnded": ENFORCE_ON_IMAGE_CREATION_ENDED,
+}
+
+# Both signals of one deregistration go to cleanup: the CloudTrail call names the caller (and whether it asked
+# EC2 to delete the snapshots itself), the state change arrives even where no trail records management events.
+# Cleanup therefore sees most deregistrations twice and must be idempotent.
+CLEANUP_ON_IMAGE_DEREGISTERED: Final = _cloudtrail_ec2_call(("DeregisterImage",), errorCode=_SUCCEEDED)
+CLEANUP_ON_IMAGE_STATE_DEREGISTERED: Final[EventPatternData] = {
+    "source": [EC2_SOURCE],
+    "detail-type": [AMI_STATE_CHANGE_DETAIL_TYPE],
+    "detail": {"State": [IMAGE_DEREGISTERED_STATE]},
+}
+
+# Rule id suffix -> pattern, for the governance bus, targeting the cleanup Lambda.
+CLEANUP_PATTERNS: Final[dict[str, EventPatternData]] = {
+    "ImageDeregistered": CLEANUP_ON_IMAGE_DEREGISTERED,
+    "ImageStateDeregistered": CLEANUP_ON_IMAGE_STATE_DEREGISTERED,
 }

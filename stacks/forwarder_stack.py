@@ -1,4 +1,5 @@
-"""A regional forwarder stack: AMI events of one governed region go to the governance bus in the home region."""
+"""A regional forwarder stack: AMI events of one governed region go to the governance bus in the home region, and
+(optionally) the region's Recycle Bin rule for the snapshots cleanup deletes."""
 
 from __future__ import annotations
 
@@ -10,11 +11,20 @@ from constructs import Construct
 
 from stacks.constructs.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from stacks.constructs.ami_event_forwarder import AmiEventForwarder
+from stacks.constructs.deleted_snapshot_recycle_bin import DeletedSnapshotRecycleBin, DeletedSnapshotRetention
 from stacks.resource_names import governance_bus_arn
 
 
 class AmiGovernanceForwarderStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, home_region: str, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        home_region: str,
+        deleted_snapshot_retention: DeletedSnapshotRetention | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         # By ARN, not by reference: CloudFormation cannot reference another region's stack.
         self.governance_bus_arn = governance_bus_arn(home_region, self.account)
@@ -23,3 +33,6 @@ class AmiGovernanceForwarderStack(Stack):
         # actions can only reach an SNS topic in the alarm's own region, and the topic lives in the home region.
         self.dead_letters = AlarmedDeadLetterQueue(self, "ForwardingDeadLetters", purpose="forwarding AMI events")
         AmiEventForwarder(self, "Forwarder", target_bus=governance_bus, dead_letter_queue=self.dead_letters.queue)
+        # Cleanup deletes snapshots in the region they live in, so each region needs its own Recycle Bin rule.
+        if deleted_snapshot_retention is not None:
+            DeletedSnapshotRecycleBin(self, "DeletedSnapshotRecycleBin", retention=deleted_snapshot_retention)

@@ -1,4 +1,5 @@
-"""The home stack: governance bus, enforce Lambda, inventory, notifications, policy parameter, DLQs, alarms."""
+"""The home stack: governance bus, enforce and cleanup Lambdas, inventory, notifications, policy parameter, DLQs,
+alarms."""
 
 from __future__ import annotations
 
@@ -18,16 +19,22 @@ from constructs import Construct
 from ami_governance.models.policy import GovernancePolicy, PolicyError
 from stacks.constructs.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from stacks.constructs.ami_event_forwarder import AmiEventForwarder
-from stacks.constructs.governed_function import GovernedFunction
+from stacks.constructs.deleted_snapshot_recycle_bin import DeletedSnapshotRecycleBin, DeletedSnapshotRetention
+from stacks.constructs.governed_function import DEFAULT_TIMEOUT, GovernedFunction
 from stacks.constructs.routed_rule import RoutedRule
-from stacks.event_patterns import ENFORCE_PATTERNS
+from stacks.event_patterns import CLEANUP_PATTERNS, ENFORCE_PATTERNS, EventPatternData
 from stacks.nag import acknowledge, wildcard_action_finding
-from stacks.permissions import attach_policy, enforce_permissions
+from stacks.permissions import Permission, attach_policy, cleanup_permissions, enforce_permissions
 from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME
 
 # SSM standard parameters hold up to 4 KB, advanced ones up to 8 KB.
 STANDARD_PARAMETER_MAX_BYTES = 4096
 ADVANCED_PARAMETER_MAX_BYTES = 8192
+
+# Cleanup deletes up to `max_snapshots_per_event` (50 by default) snapshots one by one, and DeleteSnapshot is
+# throttled at 5 per second per region (botocore retries RequestLimitExceeded with backoff).
+# Lambda's maximum: the policy allows up to 1000 deletions per deregistration, and DeleteSnapshot refills at 5/s.
+CLEANUP_TIMEOUT = Duration.minutes(15)
 
 
 def policy_parameter_tier(policy_json: str) -> ssm.ParameterTier:
@@ -39,7 +46,15 @@ def policy_parameter_tier(policy_json: str) -> ssm.ParameterTier:
 
 
 class AmiGovernanceHomeStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, policy: GovernancePolicy, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        policy: GovernancePolicy,
+        deleted_snapshot_retention: DeletedSnapshotRetention | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
         self.governance_bus = events.EventBus(self, "GovernanceBus", event_bus_name=GOVERNANCE_BUS_NAME)
@@ -91,36 +106,32 @@ class AmiGovernanceHomeStack(Stack):
             self, "AsyncInvokeDeadLetters", purpose="Lambda asynchronous invocations", alarm_topic=self.notifications
         )
 
-        self.enforce = GovernedFunction(
-            self,
+        self.enforce = self._governed_function(
             "Enforce",
             handler="handlers.enforce.handler",
             description="AMI governance: check new and changed AMIs against the policy, tag, notify, remediate",
-            environment={
-                "POLICY_PARAMETER_NAME": self.policy_parameter.parameter_name,
-                "INVENTORY_TABLE_NAME": self.inventory.table_name,
-                "NOTIFICATION_TOPIC_ARN": self.notifications.topic_arn,
-            },
-            dead_letter_queue=self.invoke_dead_letters.queue,
+            ec2_permissions=enforce_permissions(policy, self.account),
+            inventory_actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            patterns=ENFORCE_PATTERNS,
         )
-        self._grant_enforce(policy)
-        self._alarm_on_errors(self.enforce, "enforce")
-
-        for name, pattern in ENFORCE_PATTERNS.items():
-            RoutedRule(
-                self,
-                f"Enforce{name}",
-                event_bus=self.governance_bus,
-                event_pattern=pattern,
-                description=f"AMI governance: {name} -> enforce",
-                function=self.enforce.function,
-                dead_letter_queue=self.rule_dead_letters.queue,
-            )
+        self.cleanup = self._governed_function(
+            "Cleanup",
+            handler="handlers.cleanup.handler",
+            description="AMI governance: delete the snapshots a deregistered AMI leaves behind (dry-run by default)",
+            ec2_permissions=cleanup_permissions(policy, self.account),
+            # The AMI's item holds its snapshots and replicas (recorded when it became available): cleanup reads
+            # it and records what it did.
+            inventory_actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            patterns=CLEANUP_PATTERNS,
+            timeout=CLEANUP_TIMEOUT,
+        )
 
         # The home region is governed too: its default-bus AMI events reach the governance bus like any other's.
         AmiEventForwarder(
             self, "Forwarder", target_bus=self.governance_bus, dead_letter_queue=self.rule_dead_letters.queue
         )
+        if deleted_snapshot_retention is not None:
+            DeletedSnapshotRecycleBin(self, "DeletedSnapshotRecycleBin", retention=deleted_snapshot_retention)
 
     def _let_alarms_publish(self, key: kms.IKey) -> None:
         # CloudWatch alarm actions publish as the cloudwatch.amazonaws.com service: it needs the topic policy
@@ -151,15 +162,50 @@ class AmiGovernanceHomeStack(Stack):
             )
         )
 
-    def _grant_enforce(self, policy: GovernancePolicy) -> None:
-        role = self.enforce.role
-        attach_policy(self, "EnforceEc2Permissions", role, enforce_permissions(policy, self.account))
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="RecordInventory",
-                actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-                resources=[self.inventory.table_arn],
+    def _governed_function(
+        self,
+        name: str,
+        *,
+        handler: str,
+        description: str,
+        ec2_permissions: list[Permission],
+        inventory_actions: list[str],
+        patterns: dict[str, EventPatternData],
+        timeout: Duration = DEFAULT_TIMEOUT,
+    ) -> GovernedFunction:
+        """A function that reads the policy, records in the inventory and notifies, with its EC2 permissions, an
+        error alarm, and one rule on the governance bus per pattern."""
+        function = GovernedFunction(
+            self,
+            name,
+            handler=handler,
+            description=description,
+            environment={
+                "POLICY_PARAMETER_NAME": self.policy_parameter.parameter_name,
+                "INVENTORY_TABLE_NAME": self.inventory.table_name,
+                "NOTIFICATION_TOPIC_ARN": self.notifications.topic_arn,
+            },
+            dead_letter_queue=self.invoke_dead_letters.queue,
+            timeout=timeout,
+        )
+        attach_policy(self, f"{name}Ec2Permissions", function.role, ec2_permissions)
+        self._grant_common(function.role, inventory_actions)
+        self._alarm_on_errors(function, name.lower())
+        for pattern_name, pattern in patterns.items():
+            RoutedRule(
+                self,
+                f"{name}{pattern_name}",
+                event_bus=self.governance_bus,
+                event_pattern=pattern,
+                description=f"AMI governance: {pattern_name} -> {name.lower()}",
+                function=function.function,
+                dead_letter_queue=self.rule_dead_letters.queue,
             )
+        return function
+
+    def _grant_common(self, role: iam.IRole, inventory_actions: list[str]) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid="RecordInventory", actions=inventory_actions, resources=[self.inventory.table_arn])
         )
         role.add_to_principal_policy(
             iam.PolicyStatement(

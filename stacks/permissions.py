@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -56,6 +57,51 @@ def _iam_string_like_literal(value: str) -> str:
     return value.replace("*", "${*}").replace("?", "${?}")
 
 
+def _describe_in_governed_regions(sid: str, describe_actions: list[str], regions: list[str]) -> Permission:
+    return Permission(
+        iam.PolicyStatement(
+            sid=sid,
+            actions=describe_actions,
+            resources=["*"],
+            conditions={"StringEquals": {"aws:RequestedRegion": regions}},
+        ),
+        why_wildcard=(
+            f"{' and '.join(describe_actions)} support no resource-level permissions (resource must be '*'); "
+            "the statement is limited to the governed regions by aws:RequestedRegion"
+        ),
+    )
+
+
+def _own_tag_keys_only(policy: GovernancePolicy) -> dict[str, dict[str, Any]]:
+    return {
+        "ForAllValues:StringLike": {"aws:TagKeys": [f"{_iam_string_like_literal(policy.tag_prefix)}*"]},
+        # ForAllValues is true for an empty set, and DeleteTags without Tags deletes every tag: require the
+        # request to name its tag keys.
+        "Null": {"aws:TagKeys": "false"},
+    }
+
+
+def _never_the_protection_tag(
+    policy: GovernancePolicy, sid: str, tag_actions: list[str], resources: list[str]
+) -> Permission:
+    # The protection tag always wins: this system may never set (nor, where it may delete tags, remove) it.
+    return Permission(
+        iam.PolicyStatement(
+            sid=sid,
+            effect=iam.Effect.DENY,
+            actions=tag_actions,
+            resources=resources,
+            conditions={"ForAnyValue:StringEquals": {"aws:TagKeys": [policy.protection_tag_key]}},
+        )
+    )
+
+
+def _unprotected(policy: GovernancePolicy) -> dict[str, dict[str, str]]:
+    # Defence in depth behind the Lambda's own check: a resource carrying the protection tag is out of the
+    # statement's reach.
+    return {"Null": {f"aws:ResourceTag/{policy.protection_tag_key}": "true"}}
+
+
 ANY_IMAGE_REASON = (
     "AMI ids are random and created at any time; the statement is limited to image ARNs of the governed regions "
     "(image ARNs carry no account, and only the owner can change an AMI)"
@@ -68,48 +114,22 @@ def enforce_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
     regions = list(policy.governed_regions)
     images = image_arns(regions)
     tagged = images + snapshot_arns(regions, account)
-    own_tag_keys = f"{_iam_string_like_literal(policy.tag_prefix)}*"
     tag_resources_reason = (
         f"new AMIs and their snapshots are tagged, whatever their id; limited to images and this account's "
         f"snapshots in the governed regions, and to tag keys starting with {policy.tag_prefix!r}"
     )
     permissions = [
-        Permission(
-            iam.PolicyStatement(
-                sid="DescribeImagesInGovernedRegions",
-                actions=["ec2:DescribeImages"],
-                resources=["*"],
-                conditions={"StringEquals": {"aws:RequestedRegion": regions}},
-            ),
-            why_wildcard=(
-                "ec2:DescribeImages supports no resource-level permissions (resource must be '*'); "
-                "the statement is limited to the governed regions by aws:RequestedRegion"
-            ),
-        ),
+        _describe_in_governed_regions("DescribeImagesInGovernedRegions", ["ec2:DescribeImages"], regions),
         Permission(
             iam.PolicyStatement(
                 sid="WriteOwnTagNamespaceOnly",
                 actions=["ec2:CreateTags", "ec2:DeleteTags"],
                 resources=tagged,
-                conditions={
-                    "ForAllValues:StringLike": {"aws:TagKeys": [own_tag_keys]},
-                    # ForAllValues is true for an empty set, and DeleteTags without Tags deletes every tag:
-                    # require the request to name its tag keys.
-                    "Null": {"aws:TagKeys": "false"},
-                },
+                conditions=_own_tag_keys_only(policy),
             ),
             why_wildcard=tag_resources_reason,
         ),
-        Permission(
-            # The protection tag always wins: this system may neither set nor remove it.
-            iam.PolicyStatement(
-                sid="NeverTouchProtectionTag",
-                effect=iam.Effect.DENY,
-                actions=["ec2:CreateTags", "ec2:DeleteTags"],
-                resources=tagged,
-                conditions={"ForAnyValue:StringEquals": {"aws:TagKeys": [policy.protection_tag_key]}},
-            )
-        ),
+        _never_the_protection_tag(policy, "NeverTouchProtectionTag", ["ec2:CreateTags", "ec2:DeleteTags"], tagged),
     ]
     return permissions + remediation_permissions(policy)
 
@@ -147,11 +167,62 @@ def remediation_permissions(policy: GovernancePolicy) -> list[Permission]:
                 sid="RemediateUnprotectedImages",
                 actions=[remediate],
                 resources=images,
-                # Defence in depth behind the Lambda's own check: an AMI carrying the protection tag cannot be
-                # remediated by this role.
-                conditions={"Null": {f"aws:ResourceTag/{policy.protection_tag_key}": "true"}},
+                conditions=_unprotected(policy),
             ),
             why_wildcard=ANY_IMAGE_REASON,
         ),
         *permissions,
     ]
+
+
+def cleanup_permissions(policy: GovernancePolicy, account: str) -> list[Permission]:
+    """EC2 permissions of the cleanup Lambda: read images and snapshots; in dry-run nothing else. Otherwise mark
+    and delete this account's unprotected snapshots, and deregister unprotected replicas if the policy cascades."""
+    regions = list(policy.governed_regions)
+    snapshots = snapshot_arns(regions, account)
+    permissions = [
+        _describe_in_governed_regions(
+            "DescribeImagesAndSnapshotsInGovernedRegions", ["ec2:DescribeImages", "ec2:DescribeSnapshots"], regions
+        )
+    ]
+    if policy.cleanup.dry_run:
+        # Dry-run reports what would be deleted: it neither marks nor deletes nor deregisters anything.
+        return permissions
+    snapshot_reason = (
+        "the snapshots a deregistered AMI leaves behind have random ids; limited to this account's snapshots in "
+        "the governed regions"
+    )
+    permissions += [
+        Permission(
+            iam.PolicyStatement(
+                sid="MarkSnapshotsInOwnTagNamespaceOnly",
+                actions=["ec2:CreateTags"],
+                resources=snapshots,
+                conditions=_own_tag_keys_only(policy),
+            ),
+            why_wildcard=f"{snapshot_reason}, and to tag keys starting with {policy.tag_prefix!r}",
+        ),
+        _never_the_protection_tag(policy, "NeverSetProtectionTag", ["ec2:CreateTags"], snapshots),
+        Permission(
+            iam.PolicyStatement(
+                sid="DeleteUnprotectedSnapshots",
+                actions=["ec2:DeleteSnapshot"],
+                resources=snapshots,
+                conditions=_unprotected(policy),
+            ),
+            why_wildcard=f"{snapshot_reason}, and only those without the protection tag",
+        ),
+    ]
+    if policy.cleanup.cascade_to_replicas:
+        permissions.append(
+            Permission(
+                iam.PolicyStatement(
+                    sid="DeregisterUnprotectedReplicas",
+                    actions=["ec2:DeregisterImage"],
+                    resources=image_arns(regions),
+                    conditions=_unprotected(policy),
+                ),
+                why_wildcard=f"{ANY_IMAGE_REASON}, and only those without the protection tag",
+            )
+        )
+    return permissions

@@ -6,6 +6,8 @@ from functools import cache
 
 import boto3
 
+from ami_governance.rules.tags import SystemTag
+
 GOVERNANCE_BUS_NAME = "ami-governance"
 POLICY_PARAMETER_NAME = "/ami-governance/policy"
 HOME_STACK_NAME = "AmiGovernanceHome"
@@ -30,3 +32,8 @@ def governance_bus_arn(home_region: str, account: str) -> str:
 
 def forwarder_stack_name(region: str) -> str:
     return f"{FORWARDER_STACK_PREFIX}{region}"
+
+
+# Name of the tag the cleanup Lambda puts on a snapshot right before it deletes it (key
+# `policy.tag_key(CLEANUP_TAG_NAME)`, value `DELETING_TAG_VALUE`); the optional Recycle Bin rule matches it.
+CLEANUP_TAG_NAME = SystemTag.CLEANUP.value

@@ -20,9 +20,14 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
 
 
+def enforce_function(template: dict[str, Any]) -> dict[str, Any]:
+    functions = resources_of_type(template, "AWS::Lambda::Function").values()
+    [function] = [f for f in functions if f["Properties"]["Handler"] == "handlers.enforce.handler"]
+    return function
+
+
 def break_handler_path(template: dict[str, Any]) -> None:
-    [function] = resources_of_type(template, "AWS::Lambda::Function").values()
-    function["Properties"]["Handler"] = "handlers.enforcer.handler"
+    enforce_function(template)["Properties"]["Handler"] = "handlers.enforcer.handler"
 
 
 def break_rule_pattern(template: dict[str, Any]) -> None:
@@ -32,8 +37,7 @@ def break_rule_pattern(template: dict[str, Any]) -> None:
 
 
 def drop_environment_variable(template: dict[str, Any]) -> None:
-    [function] = resources_of_type(template, "AWS::Lambda::Function").values()
-    del function["Properties"]["Environment"]["Variables"]["INVENTORY_TABLE_NAME"]
+    del enforce_function(template)["Properties"]["Environment"]["Variables"]["INVENTORY_TABLE_NAME"]
 
 
 def create_untagged_image(emulator) -> str:

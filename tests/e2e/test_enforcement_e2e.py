@@ -52,7 +52,7 @@ def test_new_amis_get_verdicts_notices_and_inventory_records(emulator, inbox):
     # and the non-compliant one is announced once, on the topic the stack created
     assert [n["body"]["image_id"] for n in inbox()] == [bad]
     # and both are in the inventory with their snapshots (recorded on `available`)
-    [function] = emulator.functions()
+    [function] = [f for f in emulator.functions() if f["handler"] == "handlers.enforce.handler"]
     table = function["environment"]["INVENTORY_TABLE_NAME"]
     item = emulator.client("dynamodb").get_item(
         TableName=table, Key={"image_id": {"S": bad}, "region": {"S": "us-east-1"}}

@@ -35,8 +35,10 @@ from aws_cdk.assertions import Template  # noqa: E402
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy  # noqa: E402
 from emulator.matcher import pattern_matches  # noqa: E402
 from stacks.app_builder import build_app  # noqa: E402
+from stacks.context_options import RECYCLE_BIN_RETENTION_DAYS_CONTEXT_KEY  # noqa: E402
 from stacks.nag import add_nag_checks  # noqa: E402
 from stacks.resource_names import HOME_STACK_NAME, forwarder_stack_name  # noqa: E402
+from tests.infra.support import CLEANUP_ENABLED_RETENTION_DAYS  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = REPO_ROOT / "governance-policy.yaml"
@@ -74,8 +76,8 @@ def policy_variant(**changes: Any) -> GovernancePolicy:
     return parse_policy(document, source="test policy")
 
 
-def _build(policy: GovernancePolicy, outdir: Path) -> BuiltApp:
-    app = App(outdir=str(outdir))
+def _build(policy: GovernancePolicy, outdir: Path, context: dict[str, Any] | None = None) -> BuiltApp:
+    app = App(outdir=str(outdir), context=context or {})
     stacks = build_app(app, policy, account=None)
     add_nag_checks(app)
     return BuiltApp(app=app, stacks=stacks, policy=policy, outdir=outdir)
@@ -90,6 +92,14 @@ def audit_app(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
 def enforce_disable_app(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
     policy = policy_variant(mode="enforce", remediation={"action": "disable", "grace_period_days": 7})
     return _build(policy, tmp_path_factory.mktemp("enforce-assembly"))
+
+
+@pytest.fixture(scope="session")
+def cleanup_enabled_app(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
+    """Everything cleanup can be given: deletion (no dry-run), cascade to replicas, and the Recycle Bin option."""
+    policy = policy_variant(cleanup={"dry_run": False, "cascade_to_replicas": True})
+    context = {RECYCLE_BIN_RETENTION_DAYS_CONTEXT_KEY: CLEANUP_ENABLED_RETENTION_DAYS}
+    return _build(policy, tmp_path_factory.mktemp("cleanup-enabled-assembly"), context)
 
 
 @pytest.fixture(scope="session")

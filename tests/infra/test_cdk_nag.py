@@ -10,6 +10,7 @@ from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.nag import add_nag_checks
+from tests.infra.support import APP_FIXTURES
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -25,7 +26,7 @@ def _findings(app: App) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("app_fixture", ["audit_app", "enforce_disable_app"])
+@pytest.mark.parametrize("app_fixture", APP_FIXTURES)
 def test_no_unacknowledged_findings(app_fixture: str, request: pytest.FixtureRequest) -> None:
     # Given the app as app.py builds it
     built: Any = request.getfixturevalue(app_fixture)
@@ -34,7 +35,7 @@ def test_no_unacknowledged_findings(app_fixture: str, request: pytest.FixtureReq
     assert _findings(built.app) == []
 
 
-@pytest.mark.parametrize("app_fixture", ["audit_app", "enforce_disable_app"])
+@pytest.mark.parametrize("app_fixture", APP_FIXTURES)
 def test_synth_with_the_nag_plugin_succeeds(app_fixture: str, request: pytest.FixtureRequest) -> None:
     # Given the app with the plugin registered, when synthesized, then validation passes and the report is clean
     built: Any = request.getfixturevalue(app_fixture)

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from cfnlint.api import lint
 
+from tests.infra.support import APP_FIXTURES
+
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
 # W3005 "dependency already enforced": CDK adds DependsOn on a function's role although Role: GetAtt already
@@ -15,7 +17,7 @@ pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 IGNORED_WARNINGS = {"W3005"}
 
 
-@pytest.mark.parametrize("app_fixture", ["audit_app", "enforce_disable_app"])
+@pytest.mark.parametrize("app_fixture", APP_FIXTURES)
 def test_every_template_is_cfn_lint_clean(app_fixture: str, request: pytest.FixtureRequest) -> None:
     # Given the synthesized cloud assembly
     built: Any = request.getfixturevalue(app_fixture)

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Template
 
 from ami_governance.models.policy import GovernancePolicy
 from stacks.permissions import Permission, attach_policy, enforce_permissions
+from tests.infra.support import allowed_actions, as_list, resolved_statements, role_statements
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -24,31 +25,15 @@ REMEDIATION_ACTIONS = {
 }
 
 
+ENFORCE_HANDLER = "handlers.enforce.handler"
+
+
 def _enforce_statements(template: Template) -> list[dict[str, Any]]:
-    functions = template.find_resources("AWS::Lambda::Function")
-    [role_id] = [
-        f["Properties"]["Role"]["Fn::GetAtt"][0]
-        for f in functions.values()
-        if f["Properties"]["Handler"].endswith("enforce.handler")
-    ]
-    statements: list[dict[str, Any]] = []
-    for policy in template.find_resources("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"]["Roles"]:
-            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return statements
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
-def _allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
-    return {a for s in statements if s["Effect"] == "Allow" for a in _as_list(s["Action"])}
+    return role_statements(template, ENFORCE_HANDLER)
 
 
 def _resolved_statements(policy: GovernancePolicy) -> list[dict[str, Any]]:
-    stack = Stack(App(), "Probe")
-    return [stack.resolve(p.statement.to_statement_json()) for p in enforce_permissions(policy, stack.account)]
+    return resolved_statements(enforce_permissions, policy)
 
 
 def test_create_tags_is_scoped_to_images_and_snapshots_of_governed_regions(audit_app: Any) -> None:
@@ -58,7 +43,7 @@ def test_create_tags_is_scoped_to_images_and_snapshots_of_governed_regions(audit
 
     # Then tagging covers images and this account's snapshots in each governed region, own prefix only
     regions = audit_app.policy.governed_regions
-    assert sorted(_as_list(tagging["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
+    assert sorted(as_list(tagging["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
     expected = [f"arn:aws:ec2:{r}::image/*" for r in regions] + [
         {"Fn::Join": ["", [f"arn:aws:ec2:{r}:", {"Ref": "AWS::AccountId"}, ":snapshot/*"]]} for r in regions
     ]
@@ -73,7 +58,7 @@ def test_the_protection_tag_is_out_of_reach(audit_app: Any) -> None:
     # Given the enforce role's statements, then it may neither set nor remove the protection tag
     statements = _enforce_statements(audit_app.template(audit_app.home))
     [deny] = [s for s in statements if s["Effect"] == "Deny"]
-    assert sorted(_as_list(deny["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
+    assert sorted(as_list(deny["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
     assert deny["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": [audit_app.policy.protection_tag_key]}}
 
 
@@ -85,25 +70,32 @@ def test_describe_images_is_limited_to_governed_regions(audit_app: Any) -> None:
     assert describe["Condition"] == {"StringEquals": {"aws:RequestedRegion": list(audit_app.policy.governed_regions)}}
 
 
-def test_only_unavoidable_actions_run_on_every_resource(audit_app: Any) -> None:
-    # Given every Allow statement on '*' in the home stack's policies
+@pytest.mark.parametrize("app_fixture", ["audit_app", "cleanup_enabled_app"])
+def test_only_unavoidable_actions_run_on_every_resource(app_fixture: str, request: pytest.FixtureRequest) -> None:
+    # Given every Allow statement on '*' in the home stack's policies (enforce's and cleanup's roles)
+    built: Any = request.getfixturevalue(app_fixture)
     statements = [
         s
-        for p in audit_app.template(audit_app.home).find_resources("AWS::IAM::Policy").values()
+        for p in built.template(built.home).find_resources("AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     on_everything = {
-        a for s in statements if s["Effect"] == "Allow" and s["Resource"] == "*" for a in _as_list(s["Action"])
+        a for s in statements if s["Effect"] == "Allow" and s["Resource"] == "*" for a in as_list(s["Action"])
     }
 
     # Then they are the actions that support no resource-level permissions (the cdk-nag acknowledgments say so)
-    assert on_everything == {"ec2:DescribeImages", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    assert on_everything == {
+        "ec2:DescribeImages",
+        "ec2:DescribeSnapshots",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
 
 
 def test_audit_mode_grants_no_remediation(audit_app: Any) -> None:
     # Given the audit-mode app, then no remediation action is allowed, whatever the configured action
     assert audit_app.policy.remediation.action.value == "disable"
-    assert _allowed_actions(_enforce_statements(audit_app.template(audit_app.home))) & REMEDIATION_ACTIONS == set()
+    assert allowed_actions(_enforce_statements(audit_app.template(audit_app.home))) & REMEDIATION_ACTIONS == set()
 
 
 def test_enforce_disable_grants_disable_and_enable_on_unprotected_images(enforce_disable_app: Any) -> None:
@@ -113,7 +105,7 @@ def test_enforce_disable_grants_disable_and_enable_on_unprotected_images(enforce
 
     # Then DisableImage (never on a protected image) and the two undo actions are granted on governed image
     # ARNs, only
-    assert _allowed_actions(statements) & REMEDIATION_ACTIONS == {
+    assert allowed_actions(statements) & REMEDIATION_ACTIONS == {
         "ec2:DisableImage",
         "ec2:EnableImage",
         "ec2:DisableImageDeprecation",
@@ -150,7 +142,7 @@ def test_remediation_permissions_follow_the_policy(
     statements = _resolved_statements(policy)
 
     # Then exactly the matching remediation actions are allowed
-    assert _allowed_actions(statements) & REMEDIATION_ACTIONS == expected
+    assert allowed_actions(statements) & REMEDIATION_ACTIONS == expected
 
 
 def test_wildcard_without_a_reason_is_refused() -> None:

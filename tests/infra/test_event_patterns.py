@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from stacks.event_patterns import ENFORCE_PATTERNS, FORWARDING_PATTERNS
+from stacks.event_patterns import CLEANUP_PATTERNS, ENFORCE_PATTERNS, FORWARDING_PATTERNS
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -17,21 +17,22 @@ EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
 Matcher = Callable[[dict[str, Any], dict[str, Any]], bool]
 
-# sample event -> (enforce rules it must reach, forwarding rules it must pass); everything else must not match.
-EXPECTED_ROUTES: dict[str, tuple[set[str], set[str]]] = {
-    "create_image.json": ({"ImageCreated"}, {"ImageCalls"}),
-    "create_image_console_untagged.json": ({"ImageCreated"}, {"ImageCalls"}),
-    "copy_image.json": ({"ImageCreated"}, {"ImageCalls"}),
-    "register_image.json": ({"ImageCreated"}, {"ImageCalls"}),
+# sample event -> (enforce rules it must reach, cleanup rules it must reach, forwarding rules it must pass);
+# everything else must not match.
+EXPECTED_ROUTES: dict[str, tuple[set[str], set[str], set[str]]] = {
+    "create_image.json": ({"ImageCreated"}, set(), {"ImageCalls"}),
+    "create_image_console_untagged.json": ({"ImageCreated"}, set(), {"ImageCalls"}),
+    "copy_image.json": ({"ImageCreated"}, set(), {"ImageCalls"}),
+    "register_image.json": ({"ImageCreated"}, set(), {"ImageCalls"}),
     # A failed call is forwarded (forwarding is broad) but enforce ignores it: no AMI came of it.
-    "create_image_failed.json": (set(), {"ImageCalls"}),
-    "create_tags_mixed_resources.json": ({"ImageTagsChanged"}, {"ImageTagCalls"}),
-    "create_tags_approval.json": ({"ImageTagsChanged"}, {"ImageTagCalls"}),
-    "ami_state_available.json": ({"ImageCreationEnded"}, {"ImageStateChanges"}),
-    "ami_state_failed.json": ({"ImageCreationEnded"}, {"ImageStateChanges"}),
-    # Deregistration is for clean-up (a later capability): forwarded now, so no forwarder redeploy is needed then.
-    "ami_state_deregistered.json": (set(), {"ImageStateChanges"}),
-    "deregister_image.json": (set(), {"ImageCalls"}),
+    "create_image_failed.json": (set(), set(), {"ImageCalls"}),
+    "create_tags_mixed_resources.json": ({"ImageTagsChanged"}, set(), {"ImageTagCalls"}),
+    "create_tags_approval.json": ({"ImageTagsChanged"}, set(), {"ImageTagCalls"}),
+    "ami_state_available.json": ({"ImageCreationEnded"}, set(), {"ImageStateChanges"}),
+    "ami_state_failed.json": ({"ImageCreationEnded"}, set(), {"ImageStateChanges"}),
+    # Both signals of a deregistration reach cleanup (and only cleanup).
+    "ami_state_deregistered.json": (set(), {"ImageStateDeregistered"}, {"ImageStateChanges"}),
+    "deregister_image.json": (set(), {"ImageDeregistered"}, {"ImageCalls"}),
 }
 
 
@@ -45,14 +46,16 @@ def test_sample_event_reaches_exactly_the_expected_rules(
 ) -> None:
     # Given a real-shaped AMI event
     event = load_event(event_file)
-    expected_enforce, expected_forwarding = EXPECTED_ROUTES[event_file]
+    expected_enforce, expected_cleanup, expected_forwarding = EXPECTED_ROUTES[event_file]
 
-    # When it is matched against every forwarding and every enforce pattern
+    # When it is matched against every forwarding, every enforce and every cleanup pattern
     enforce = _routes(ENFORCE_PATTERNS, event, matches)
+    cleanup = _routes(CLEANUP_PATTERNS, event, matches)
     forwarding = _routes(FORWARDING_PATTERNS, event, matches)
 
     # Then it reaches exactly the expected rules
     assert enforce == expected_enforce
+    assert cleanup == expected_cleanup
     assert forwarding == expected_forwarding
 
 
@@ -77,6 +80,7 @@ def test_tag_change_without_an_ami_is_neither_forwarded_nor_enforced(
 
     # When matched, then no rule takes it
     assert _routes(ENFORCE_PATTERNS, event, matches) == set()
+    assert _routes(CLEANUP_PATTERNS, event, matches) == set()
     assert _routes(FORWARDING_PATTERNS, event, matches) == set()
 
 
@@ -93,6 +97,21 @@ def test_failed_tag_change_is_forwarded_but_not_enforced(
     assert _routes(FORWARDING_PATTERNS, event, matches) == {"ImageTagCalls"}
 
 
+def test_failed_deregistration_is_forwarded_but_not_cleaned_up(
+    load_event: Callable[[str], dict[str, Any]], matches: Matcher
+) -> None:
+    # Given a DeregisterImage call that failed (the AMI is still there, and so are its snapshots)
+    event = copy.deepcopy(load_event("deregister_image.json"))
+    event["detail"]["errorCode"] = "Client.InvalidAMIID.Unavailable"
+    event["detail"]["errorMessage"] = "The image ID 'ami-0a1b2c3d4e5f60718' is no longer available"
+    event["detail"]["responseElements"] = None
+
+    # When matched, then neither cleanup nor enforce takes it; forwarding (broad) does
+    assert _routes(CLEANUP_PATTERNS, event, matches) == set()
+    assert _routes(ENFORCE_PATTERNS, event, matches) == set()
+    assert _routes(FORWARDING_PATTERNS, event, matches) == {"ImageCalls"}
+
+
 @pytest.mark.parametrize("state", ["available", "failed", "deregistered", "disabled"])
 def test_every_ami_state_change_is_forwarded(
     state: str, load_event: Callable[[str], dict[str, Any]], matches: Matcher
@@ -101,14 +120,16 @@ def test_every_ami_state_change_is_forwarded(
     event = copy.deepcopy(load_event("ami_state_available.json"))
     event["detail"]["State"] = state
 
-    # When matched against forwarding, then it is forwarded; enforce takes only the end of creation
+    # When matched against forwarding, then it is forwarded; enforce takes only the end of creation, cleanup only
+    # the deregistration
     assert _routes(FORWARDING_PATTERNS, event, matches) == {"ImageStateChanges"}
     assert bool(_routes(ENFORCE_PATTERNS, event, matches)) == (state in {"available", "failed"})
+    assert bool(_routes(CLEANUP_PATTERNS, event, matches)) == (state == "deregistered")
 
 
-def test_every_enforce_event_is_also_forwarded(load_event: Callable[[str], dict[str, Any]], matches: Matcher) -> None:
-    # Given every sample event that enforce handles
-    handled = [name for name, (enforce, _) in EXPECTED_ROUTES.items() if enforce]
+def test_every_handled_event_is_also_forwarded(load_event: Callable[[str], dict[str, Any]], matches: Matcher) -> None:
+    # Given every sample event that enforce or cleanup handles
+    handled = [name for name, (enforce, cleanup, _) in EXPECTED_ROUTES.items() if enforce or cleanup]
 
     # When matched against forwarding, then each is forwarded (otherwise it could never reach the home bus)
     for name in handled:

@@ -1,4 +1,4 @@
-"""The home stack as synthesized from the repository policy (in audit mode)."""
+"""The home stack as synthesized from the repository policy (in audit mode, cleanup in dry-run)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.event_patterns import ENFORCE_PATTERNS, FORWARDING_PATTERNS
+from stacks.event_patterns import CLEANUP_PATTERNS, ENFORCE_PATTERNS, FORWARDING_PATTERNS
 from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME
+from tests.infra.support import function_by_handler
+
+ENFORCE_HANDLER = "handlers.enforce.handler"
+CLEANUP_HANDLER = "handlers.cleanup.handler"
+# Handler -> the patterns of its rules on the governance bus.
+GOVERNANCE_BUS_ROUTES = {ENFORCE_HANDLER: ENFORCE_PATTERNS, CLEANUP_HANDLER: CLEANUP_PATTERNS}
+HANDLERS = sorted(GOVERNANCE_BUS_ROUTES)
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -25,11 +32,11 @@ def _logical_id(template: Template, resource_type: str, **properties: Any) -> st
 
 
 def _enforce_function(template: Template) -> tuple[str, dict[str, Any]]:
-    functions = _resources(template, "AWS::Lambda::Function")
-    [(logical_id, function)] = [
-        (k, v) for k, v in functions.items() if v["Properties"]["Handler"].endswith("enforce.handler")
-    ]
-    return logical_id, function["Properties"]
+    return function_by_handler(template, ENFORCE_HANDLER)
+
+
+def _patterns(rules: list[dict[str, Any]]) -> list[str]:
+    return sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules)
 
 
 def test_governance_bus_has_the_fixed_name(home_template: Template) -> None:
@@ -37,23 +44,27 @@ def test_governance_bus_has_the_fixed_name(home_template: Template) -> None:
     home_template.has_resource_properties("AWS::Events::EventBus", {"Name": GOVERNANCE_BUS_NAME})
 
 
-def test_enforce_rules_on_the_governance_bus_use_the_enforce_patterns(home_template: Template) -> None:
-    # Given the rules on the governance bus
+def test_rules_on_the_governance_bus_route_each_function_its_patterns(home_template: Template) -> None:
+    # Given the rules on the governance bus, grouped by the function their one target is
     bus_id = _logical_id(home_template, "AWS::Events::EventBus")
     rules = [
         r["Properties"]
         for r in _resources(home_template, "AWS::Events::Rule").values()
         if r["Properties"]["EventBusName"] == {"Ref": bus_id}
     ]
-
-    # Then their patterns are exactly the enforce patterns, and each targets the enforce function
-    assert sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules) == sorted(
-        json.dumps(p, sort_keys=True) for p in ENFORCE_PATTERNS.values()
-    )
-    enforce_id, _ = _enforce_function(home_template)
+    by_target: dict[str, list[dict[str, Any]]] = {}
     for rule in rules:
         [target] = rule["Targets"]
-        assert target["Arn"] == {"Fn::GetAtt": [enforce_id, "Arn"]}
+        by_target.setdefault(json.dumps(target["Arn"], sort_keys=True), []).append(rule)
+
+    # Then enforce gets exactly the enforce patterns and cleanup exactly the cleanup patterns, nothing else
+    expected = {
+        json.dumps({"Fn::GetAtt": [function_by_handler(home_template, handler)[0], "Arn"]}, sort_keys=True): sorted(
+            json.dumps(p, sort_keys=True) for p in patterns.values()
+        )
+        for handler, patterns in GOVERNANCE_BUS_ROUTES.items()
+    }
+    assert {arn: _patterns(rules) for arn, rules in by_target.items()} == expected
 
 
 def test_home_region_forwards_its_own_default_bus_to_the_governance_bus(home_template: Template) -> None:
@@ -78,7 +89,7 @@ def test_home_region_forwards_its_own_default_bus_to_the_governance_bus(home_tem
 def test_every_rule_target_has_a_dead_letter_queue_and_a_retry_policy(home_template: Template) -> None:
     # Given every rule in the home stack
     rules = _resources(home_template, "AWS::Events::Rule")
-    assert len(rules) == len(ENFORCE_PATTERNS) + len(FORWARDING_PATTERNS)
+    assert len(rules) == len(ENFORCE_PATTERNS) + len(CLEANUP_PATTERNS) + len(FORWARDING_PATTERNS)
 
     # Then every target dead-letters to the rule-target DLQ after a bounded retry
     for rule in rules.values():
@@ -106,20 +117,22 @@ def test_enforce_function_runtime_and_packaging(home_template: Template, audit_a
     assert function["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("AsyncInvokeDeadLetters")
 
 
-def test_enforce_function_logs_to_an_explicit_log_group_with_retention(home_template: Template) -> None:
-    # Given the enforce function and the log groups
-    _, function = _enforce_function(home_template)
-    [(log_group_id, log_group)] = _resources(home_template, "AWS::Logs::LogGroup").items()
+def test_each_function_logs_to_an_explicit_log_group_of_its_own_with_retention(home_template: Template) -> None:
+    # Given the functions and the log groups
+    log_groups = _resources(home_template, "AWS::Logs::LogGroup")
+    used = [function_by_handler(home_template, h)[1]["LoggingConfig"]["LogGroup"]["Ref"] for h in HANDLERS]
 
-    # Then the function logs to that group, which has a retention (no log_retention custom resource)
-    assert function["LoggingConfig"]["LogGroup"] == {"Ref": log_group_id}
-    assert log_group["Properties"]["RetentionInDays"] > 0
+    # Then each function logs to a group of its own, which has a retention (no log_retention custom resource)
+    assert sorted(used) == sorted(log_groups)
+    for log_group in log_groups.values():
+        assert log_group["Properties"]["RetentionInDays"] > 0
     assert not home_template.find_resources("Custom::LogRetention")
 
 
-def test_enforce_function_environment(home_template: Template) -> None:
-    # Given the enforce function
-    _, function = _enforce_function(home_template)
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_function_environment(handler: str, home_template: Template) -> None:
+    # Given the function
+    _, function = function_by_handler(home_template, handler)
     variables = function["Environment"]["Variables"]
 
     # Then it is told where the policy, the inventory and the topic are
@@ -130,15 +143,44 @@ def test_enforce_function_environment(home_template: Template) -> None:
     assert variables["NOTIFICATION_TOPIC_ARN"] == {"Ref": _logical_id(home_template, "AWS::SNS::Topic")}
 
 
-def test_enforce_function_retries_async_invocations_twice(home_template: Template) -> None:
-    home_template.has_resource_properties("AWS::Lambda::EventInvokeConfig", {"MaximumRetryAttempts": 2})
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_function_retries_async_invocations_twice_then_dead_letters(handler: str, home_template: Template) -> None:
+    # Given the function and its asynchronous invocation settings
+    function_id, function = function_by_handler(home_template, handler)
+    [config] = [
+        c["Properties"]
+        for c in _resources(home_template, "AWS::Lambda::EventInvokeConfig").values()
+        if c["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+
+    # Then a failed invocation is retried twice, then goes to the async-invoke DLQ
+    assert config["MaximumRetryAttempts"] == 2
+    assert function["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("AsyncInvokeDeadLetters")
 
 
-def test_enforce_role_uses_no_managed_policies(home_template: Template) -> None:
-    # Given the enforce function's role, then it has no AWS managed policy (its logs rights are its own group's)
-    _, function = _enforce_function(home_template)
-    role = _resources(home_template, "AWS::IAM::Role")[function["Role"]["Fn::GetAtt"][0]]
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_function_role_is_its_own_and_uses_no_managed_policies(handler: str, home_template: Template) -> None:
+    # Given the function's role, then it has no AWS managed policy (its logs rights are its own group's), and no
+    # other function shares it
+    _, function = function_by_handler(home_template, handler)
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    role = _resources(home_template, "AWS::IAM::Role")[role_id]
     assert "ManagedPolicyArns" not in role["Properties"]
+    sharing = [h for h in HANDLERS if function_by_handler(home_template, h)[1]["Role"]["Fn::GetAtt"][0] == role_id]
+    assert sharing == [handler]
+
+
+def test_cleanup_function_has_time_to_delete_a_full_batch_of_snapshots(home_template: Template) -> None:
+    # Given the cleanup function, which deletes up to max_snapshots_per_event (50) snapshots per event, one
+    # DeleteSnapshot call each, on a 5-per-second throttle that botocore backs off from
+    _, function = function_by_handler(home_template, CLEANUP_HANDLER)
+
+    # Then it has 5 minutes, and is built like every other function
+    assert function["Timeout"] == 900
+    assert function["Runtime"] == "python3.14"
+    assert function["Architectures"] == ["arm64"]
+    assert function["TracingConfig"] == {"Mode": "Active"}
+    assert function["LoggingConfig"]["LogFormat"] == "JSON"
 
 
 def test_inventory_table(home_template: Template) -> None:
@@ -204,7 +246,7 @@ def test_dead_letter_queues_are_encrypted_and_tls_only(home_template: Template) 
     assert protected == set(queues)
 
 
-def test_alarms_on_each_dead_letter_queue_and_on_enforce_errors(home_template: Template) -> None:
+def test_alarms_on_each_dead_letter_queue_and_on_each_functions_errors(home_template: Template) -> None:
     # Given the alarms and the topic
     topic_id = _logical_id(home_template, "AWS::SNS::Topic")
     alarms = [a["Properties"] for a in _resources(home_template, "AWS::CloudWatch::Alarm").values()]
@@ -213,7 +255,8 @@ def test_alarms_on_each_dead_letter_queue_and_on_enforce_errors(home_template: T
     queue_alarms = [a for a in alarms if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
     error_alarms = [a for a in alarms if a["MetricName"] == "Errors"]
     assert len(queue_alarms) == 2
-    assert len(error_alarms) == 1
+    alarmed_functions = sorted(a["Dimensions"][0]["Value"]["Ref"] for a in error_alarms)
+    assert alarmed_functions == sorted(function_by_handler(home_template, h)[0] for h in HANDLERS)
     alarmed_queues = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in queue_alarms}
     assert alarmed_queues == set(_resources(home_template, "AWS::SQS::Queue"))
     for alarm in queue_alarms + error_alarms:

@@ -29,6 +29,7 @@ from ami_governance.rules.cleanup import (
     monthly_cost,
 )
 from ami_governance.rules.notices import Notice, cleanup_notice
+from ami_governance.rules.tags import SystemTag
 from ami_governance.services.common import EventOutcome, EventService
 
 logger = Logger(child=True)
@@ -192,7 +193,9 @@ class CleanupService(EventService):
             return outcomes, failures
         if to_delete:
             # Marks the snapshots for the optional Recycle Bin rule (and for anyone reading them afterwards).
-            store.create_tags([d.snapshot_id for d in to_delete], {self.policy.tag_key(CLAIM): DELETING_TAG_VALUE})
+            store.create_tags(
+                [d.snapshot_id for d in to_delete], {self.policy.tag_key(SystemTag.CLEANUP): DELETING_TAG_VALUE}
+            )
         for decision in to_delete:
             try:
                 store.delete_snapshot(decision.snapshot_id)

@@ -1,0 +1,59 @@
+"""What several infra test modules share: the names of the app fixtures (conftest), and queries on synthesized
+templates: a function by its handler, the IAM statements of its role (or of a permission set, without a synth)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_cdk import App, Stack
+from aws_cdk.assertions import Template
+
+from ami_governance.models.policy import GovernancePolicy
+from stacks.permissions import Permission
+
+# Every app variant conftest builds; the whole-app checks (cdk-nag, cfn-lint) run on each.
+APP_FIXTURES = ("audit_app", "enforce_disable_app", "cleanup_enabled_app")
+# The Recycle Bin retention (context option) the cleanup-enabled app is built with.
+CLEANUP_ENABLED_RETENTION_DAYS = 14
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def function_by_handler(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
+    """Logical id and properties of the one function whose handler is `handler`."""
+    functions = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}})
+    assert len(functions) == 1, f"expected one function with handler {handler}, found {list(functions)}"
+    [(logical_id, function)] = functions.items()
+    return logical_id, function["Properties"]
+
+
+def role_statements(template: Template, handler: str) -> list[dict[str, Any]]:
+    """Every statement of every IAM policy attached to the role of the function with `handler`."""
+    _, function = function_by_handler(template, handler)
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    return [
+        statement
+        for policy in template.find_resources("AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def allowed_actions(statements: list[dict[str, Any]]) -> set[str]:
+    return {a for s in statements if s["Effect"] == "Allow" for a in as_list(s["Action"])}
+
+
+def statement_by_sid(statements: list[dict[str, Any]], sid: str) -> dict[str, Any]:
+    [statement] = [s for s in statements if s.get("Sid") == sid]
+    return statement
+
+
+def resolved_statements(
+    permissions: Callable[[GovernancePolicy, str], list[Permission]], policy: GovernancePolicy
+) -> list[dict[str, Any]]:
+    """The statements `permissions` derives from `policy`, resolved as in a template, without synthesizing an app."""
+    stack = Stack(App(), "Probe")
+    return [stack.resolve(p.statement.to_statement_json()) for p in permissions(policy, stack.account)]
