@@ -27,30 +27,35 @@ class StackArtifact:
     dependencies: tuple[str, ...] = ()
 
 
-def synthesize(outdir: Path, policy_file: Path | None = None, context: dict[str, Any] | None = None) -> Path:
-    """Run app.py the way the CDK CLI does (CDK_OUTDIR, CDK_CONTEXT_JSON) and return the assembly directory.
-
-    A bad policy fails here with app.py's one-line error, as `cdk synth` would.
-    """
-    full_context = dict(context or {})
-    if policy_file is not None:
-        full_context["policy_file"] = str(Path(policy_file).resolve())
+def run_app(outdir: Path, context: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """Run app.py exactly as the CDK CLI does (CDK_OUTDIR, CDK_CONTEXT_JSON): what `cdk synth` runs."""
     env = {
         **os.environ,
         "CDK_OUTDIR": str(outdir),
-        "CDK_CONTEXT_JSON": json.dumps(full_context),
+        "CDK_CONTEXT_JSON": json.dumps(context),
+        # jsii prints a banner on Node.js 20; without it, stderr holds only what app.py says
         "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": os.environ.get(
             "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20"
         ),
     }
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(REPO_ROOT / "app.py")],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
         text=True,
+        timeout=300,
         check=False,
     )
+
+
+def synthesize(outdir: Path, policy_file: Path | None = None, context: dict[str, Any] | None = None) -> Path:
+    """Synthesize the app into `outdir` and return it. A bad policy fails here with app.py's one-line error, as
+    `cdk synth` would."""
+    full_context = dict(context or {})
+    if policy_file is not None:
+        full_context["policy_file"] = str(Path(policy_file).resolve())
+    result = run_app(outdir, full_context)
     if result.returncode != 0:
         raise AssemblyError(f"synth failed: {result.stderr.strip() or result.stdout.strip()}")
     return outdir

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from emulator.assembly import run_app
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -34,23 +32,8 @@ def test_bad_policy_fails_synth_with_one_line_naming_the_field(policy_text: str,
     # Given a policy file with one mistake
     policy_file = tmp_path / "bad.yaml"
     policy_file.write_text(policy_text, encoding="utf-8")
-    # (conftest silences jsii's Node.js version banner in os.environ, so stderr holds only what app.py says)
-    env = {
-        **os.environ,
-        "CDK_CONTEXT_JSON": json.dumps({"policy_file": str(policy_file)}),
-        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
-    }
-
     # When app.py runs as `cdk synth` runs it
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "app.py")],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_app(tmp_path / "cdk.out", {"policy_file": str(policy_file)})
 
     # Then it fails with exactly one line on stderr that names the field, and writes no templates
     assert result.returncode != 0

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk import App
 
+from emulator.assembly import run_app
 from stacks.context_options import (
     RECYCLE_BIN_RETENTION_DAYS_CONTEXT_KEY,
     ContextError,
@@ -96,22 +93,8 @@ def test_invalid_retention_values_name_the_key(value: Any) -> None:
 def test_bad_option_fails_synth_with_one_line_naming_the_key(tmp_path: Path) -> None:
     # Given the repository policy and an out-of-range option, as `cdk synth -c recycle_bin_retention_days=400`
     # passes it (conftest silences jsii's Node.js banner, so stderr holds only what app.py says)
-    env = {
-        **os.environ,
-        "CDK_CONTEXT_JSON": json.dumps({"policy_file": "governance-policy.yaml", KEY: "400"}),
-        "CDK_OUTDIR": str(tmp_path / "cdk.out"),
-    }
-
     # When app.py runs as `cdk synth` runs it
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "app.py")],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_app(tmp_path / "cdk.out", {"policy_file": "governance-policy.yaml", KEY: "400"})
 
     # Then it fails with one line that names the key, and writes no templates
     assert result.returncode != 0
