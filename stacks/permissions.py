@@ -48,8 +48,14 @@ def image_arns(regions: Iterable[str]) -> list[str]:
     return [f"arn:{partition_of(region)}:ec2:{region}::image/*" for region in regions]
 
 
-def snapshot_arns(regions: Iterable[str], account: str) -> list[str]:
-    return [f"arn:{partition_of(region)}:ec2:{region}:{account}:snapshot/*" for region in regions]
+def snapshot_arns(regions: Iterable[str]) -> list[str]:
+    # Snapshot ARNs have no account field either (arn:aws:ec2:<region>::snapshot/snap-...): statements on them
+    # are limited to this account's with the ec2:Owner condition (see _owned_by).
+    return [f"arn:{partition_of(region)}:ec2:{region}::snapshot/*" for region in regions]
+
+
+def _owned_by(account: str) -> dict[str, dict[str, str]]:
+    return {"StringEquals": {"ec2:Owner": account}}
 
 
 def _iam_string_like_literal(value: str) -> str:
@@ -113,7 +119,7 @@ def enforce_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
     the policy asks for (enforce mode only)."""
     regions = list(policy.governed_regions)
     images = image_arns(regions)
-    tagged = images + snapshot_arns(regions, account)
+    tagged = images + snapshot_arns(regions)
     tag_resources_reason = (
         f"new AMIs and their snapshots are tagged, whatever their id; limited to images and this account's "
         f"snapshots in the governed regions, and to tag keys starting with {policy.tag_prefix!r}"
@@ -125,7 +131,7 @@ def enforce_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
                 sid="WriteOwnTagNamespaceOnly",
                 actions=["ec2:CreateTags", "ec2:DeleteTags"],
                 resources=tagged,
-                conditions=_own_tag_keys_only(policy),
+                conditions={**_own_tag_keys_only(policy), **_owned_by(account)},
             ),
             why_wildcard=tag_resources_reason,
         ),
@@ -179,7 +185,7 @@ def cleanup_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
     """EC2 permissions of the cleanup Lambda: read images and snapshots; in dry-run nothing else. Otherwise mark
     and delete this account's unprotected snapshots, and deregister unprotected replicas if the policy cascades."""
     regions = list(policy.governed_regions)
-    snapshots = snapshot_arns(regions, account)
+    snapshots = snapshot_arns(regions)
     permissions = [
         _describe_in_governed_regions(
             "DescribeImagesAndSnapshotsInGovernedRegions", ["ec2:DescribeImages", "ec2:DescribeSnapshots"], regions
@@ -196,19 +202,20 @@ def cleanup_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
         Permission(
             iam.PolicyStatement(
                 sid="MarkSnapshotsInOwnTagNamespaceOnly",
-                actions=["ec2:CreateTags"],
+                # DeleteTags removes the mark again when EC2 refuses the deletion (snapshot in use).
+                actions=["ec2:CreateTags", "ec2:DeleteTags"],
                 resources=snapshots,
-                conditions=_own_tag_keys_only(policy),
+                conditions={**_own_tag_keys_only(policy), **_owned_by(account)},
             ),
             why_wildcard=f"{snapshot_reason}, and to tag keys starting with {policy.tag_prefix!r}",
         ),
-        _never_the_protection_tag(policy, "NeverSetProtectionTag", ["ec2:CreateTags"], snapshots),
+        _never_the_protection_tag(policy, "NeverSetProtectionTag", ["ec2:CreateTags", "ec2:DeleteTags"], snapshots),
         Permission(
             iam.PolicyStatement(
                 sid="DeleteUnprotectedSnapshots",
                 actions=["ec2:DeleteSnapshot"],
                 resources=snapshots,
-                conditions=_unprotected(policy),
+                conditions={**_unprotected(policy), **_owned_by(account)},
             ),
             why_wildcard=f"{snapshot_reason}, and only those without the protection tag",
         ),

@@ -23,8 +23,12 @@ def _cleanup_statements(built: Any) -> list[dict[str, Any]]:
     return role_statements(built.template(built.home), CLEANUP_HANDLER)
 
 
-def _snapshot_arns(regions: list[str]) -> list[dict[str, Any]]:
-    return [{"Fn::Join": ["", [f"arn:aws:ec2:{r}:", {"Ref": "AWS::AccountId"}, ":snapshot/*"]]} for r in regions]
+def _snapshot_arns(regions: list[str]) -> list[str]:
+    # Snapshot ARNs carry no account: the statements limit them to this account with ec2:Owner.
+    return [f"arn:aws:ec2:{r}::snapshot/*" for r in regions]
+
+
+OWNED_BY_THIS_ACCOUNT = {"StringEquals": {"ec2:Owner": {"Ref": "AWS::AccountId"}}}
 
 
 def _unprotected(policy: GovernancePolicy) -> dict[str, Any]:
@@ -84,7 +88,7 @@ def test_deleting_cleanup_deletes_only_unprotected_snapshots_of_this_account(cle
     delete = statement_by_sid(statements, "DeleteUnprotectedSnapshots")
     assert delete["Action"] == "ec2:DeleteSnapshot"
     assert delete["Resource"] == snapshots
-    assert delete["Condition"] == _unprotected(policy)
+    assert delete["Condition"] == {**_unprotected(policy), **OWNED_BY_THIS_ACCOUNT}
     assert [s["Sid"] for s in statements if "ec2:DeleteSnapshot" in as_list(s["Action"])] == [
         "DeleteUnprotectedSnapshots"
     ]
@@ -96,20 +100,20 @@ def test_deleting_cleanup_marks_snapshots_in_its_own_tag_namespace_only(cleanup_
     statements = _cleanup_statements(cleanup_enabled_app)
     snapshots = _snapshot_arns(policy.governed_regions)
 
-    # Then it may create tags under its prefix on this account's snapshots (never delete tags), and never the
+    # Then it may set (and take back) tags under its prefix on this account's snapshots, and never the
     # protection tag
     mark = statement_by_sid(statements, "MarkSnapshotsInOwnTagNamespaceOnly")
-    assert mark["Action"] == "ec2:CreateTags"
+    assert mark["Action"] == ["ec2:CreateTags", "ec2:DeleteTags"]
     assert mark["Resource"] == snapshots
     assert mark["Condition"] == {
         "ForAllValues:StringLike": {"aws:TagKeys": [f"{policy.tag_prefix}*"]},
         "Null": {"aws:TagKeys": "false"},
+        **OWNED_BY_THIS_ACCOUNT,
     }
     [deny] = [s for s in statements if s["Effect"] == "Deny"]
-    assert deny["Action"] == "ec2:CreateTags"
+    assert deny["Action"] == ["ec2:CreateTags", "ec2:DeleteTags"]
     assert deny["Resource"] == snapshots
     assert deny["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": [policy.protection_tag_key]}}
-    assert "ec2:DeleteTags" not in allowed_actions(statements)
 
 
 def test_cascading_cleanup_deregisters_only_unprotected_images(cleanup_enabled_app: Any) -> None:
@@ -131,8 +135,8 @@ def test_cascading_cleanup_deregisters_only_unprotected_images(cleanup_enabled_a
         (True, False, set()),
         # Cascading is destructive too: a dry-run deregisters nothing.
         (True, True, set()),
-        (False, False, {"ec2:CreateTags", "ec2:DeleteSnapshot"}),
-        (False, True, {"ec2:CreateTags", "ec2:DeleteSnapshot", "ec2:DeregisterImage"}),
+        (False, False, {"ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSnapshot"}),
+        (False, True, {"ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSnapshot", "ec2:DeregisterImage"}),
     ],
 )
 def test_destructive_permissions_follow_the_cleanup_settings(
@@ -150,7 +154,7 @@ def test_destructive_permissions_follow_the_cleanup_settings(
     for statement in statements:
         actions = set(as_list(statement["Action"]))
         if statement["Effect"] == "Allow" and actions & {"ec2:DeleteSnapshot", "ec2:DeregisterImage"}:
-            assert statement["Condition"] == _unprotected(policy)
+            assert statement["Condition"]["Null"] == _unprotected(policy)["Null"]
 
 
 def test_a_custom_protection_tag_guards_deletion(make_policy: Callable[..., GovernancePolicy]) -> None:
@@ -161,8 +165,8 @@ def test_a_custom_protection_tag_guards_deletion(make_policy: Callable[..., Gove
     statements = resolved_statements(cleanup_permissions, policy)
 
     # Then that key guards deletion and deregistration, and is the one tag cleanup may never set
-    assert statement_by_sid(statements, "DeleteUnprotectedSnapshots")["Condition"] == {
-        "Null": {"aws:ResourceTag/DoNotDelete": "true"}
+    assert statement_by_sid(statements, "DeleteUnprotectedSnapshots")["Condition"]["Null"] == {
+        "aws:ResourceTag/DoNotDelete": "true"
     }
     assert statement_by_sid(statements, "DeregisterUnprotectedReplicas")["Condition"] == {
         "Null": {"aws:ResourceTag/DoNotDelete": "true"}

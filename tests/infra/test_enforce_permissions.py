@@ -41,16 +41,16 @@ def test_create_tags_is_scoped_to_images_and_snapshots_of_governed_regions(audit
     statements = _enforce_statements(audit_app.template(audit_app.home))
     [tagging] = [s for s in statements if s.get("Sid") == "WriteOwnTagNamespaceOnly"]
 
-    # Then tagging covers images and this account's snapshots in each governed region, own prefix only
+    # Then tagging covers this account's images and snapshots in each governed region (their ARNs carry no
+    # account: ec2:Owner limits them), own prefix only
     regions = audit_app.policy.governed_regions
     assert sorted(as_list(tagging["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
-    expected = [f"arn:aws:ec2:{r}::image/*" for r in regions] + [
-        {"Fn::Join": ["", [f"arn:aws:ec2:{r}:", {"Ref": "AWS::AccountId"}, ":snapshot/*"]]} for r in regions
-    ]
+    expected = [f"arn:aws:ec2:{r}::image/*" for r in regions] + [f"arn:aws:ec2:{r}::snapshot/*" for r in regions]
     assert tagging["Resource"] == expected
     assert tagging["Condition"] == {
         "ForAllValues:StringLike": {"aws:TagKeys": [f"{audit_app.policy.tag_prefix}*"]},
         "Null": {"aws:TagKeys": "false"},
+        "StringEquals": {"ec2:Owner": {"Ref": "AWS::AccountId"}},
     }
 
 

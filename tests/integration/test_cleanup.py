@@ -379,3 +379,143 @@ def test_other_states_and_calls_are_not_cleanup_events(estate, invoke_cleanup):
         "images": [],
     }
     assert invoke_cleanup(failed_call)["reason"] == "the call failed with InvalidAMIID.NotFound"
+
+
+def test_a_crash_after_the_claim_releases_it_for_the_retry(estate, invoke, invoke_cleanup, policy_with, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from ami_governance.adapters.ec2 import Ec2Images
+
+    # Given EC2 refusing the marking tag once (any error between claim and record)
+    estate.set_policy(delete_mode(policy_with))
+    snap = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [snap])
+    estate.ec2().deregister_image(ImageId=image_id)
+    real_create_tags = Ec2Images.create_tags
+
+    def refuse(self, resource_ids, tags):
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "CreateTags")
+
+    monkeypatch.setattr(Ec2Images, "create_tags", refuse)
+    with pytest.raises(ClientError, match="UnauthorizedOperation"):
+        invoke_cleanup(deregister_event(image_id))
+
+    # Then the claim is released (failed), so the retry does the work instead of reporting it done
+    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "failed"
+    monkeypatch.setattr(Ec2Images, "create_tags", real_create_tags)
+    assert invoke_cleanup(deregister_event(image_id))["images"][0]["result"] == "cleaned"
+    assert not exists(estate, snap)
+
+
+def test_a_claim_held_by_an_unfinished_run_makes_the_other_delivery_retry(estate, invoke, invoke_cleanup):
+    from ami_governance.services.cleanup import CleanupInProgress
+
+    image_id = recorded_image(estate, invoke, [snapshot(estate)])
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName="ami-governance-inventory",
+        Key={"image_id": {"S": image_id}, "region": {"S": "us-east-1"}},
+        UpdateExpression="SET cleanup_status = :s, cleanup_lease_until = :l",
+        ExpressionAttributeValues={":s": {"S": "in-progress"}, ":l": {"S": "2999-01-01T00:00:00Z"}},
+    )
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    with pytest.raises(CleanupInProgress):
+        invoke_cleanup(deregister_event(image_id))
+
+
+def test_an_event_for_an_ami_that_is_still_registered_decides_nothing(estate, invoke, invoke_cleanup, policy_with):
+    # Given a stale or replayed DeregisterImage event for an AMI that exists
+    estate.set_policy(delete_mode(policy_with))
+    snap = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [snap])
+
+    stale = invoke_cleanup(deregister_event(image_id))
+
+    # Then nothing is deleted or marked done, and the real deregistration later is cleaned up
+    assert stale["status"] == "ignored"
+    assert stale["reason"] == f"{image_id} is still registered"
+    assert exists(estate, snap)
+    estate.ec2().deregister_image(ImageId=image_id)
+    assert invoke_cleanup(deregister_event(image_id))["images"][0]["result"] == "cleaned"
+    assert not exists(estate, snap)
+
+
+def test_the_cap_holds_across_retries(estate, invoke, invoke_cleanup, policy_with, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from ami_governance.adapters.ec2 import Ec2Images
+
+    # Given a cap of 2 and three snapshots, the second failing once
+    estate.set_policy(delete_mode(policy_with, max_snapshots_per_event=2))
+    snaps = [snapshot(estate) for _ in range(3)]
+    image_id = recorded_image(estate, invoke, snaps)
+    estate.ec2().deregister_image(ImageId=image_id)
+    real_delete = Ec2Images.delete_snapshot
+
+    def fail_second(self, snapshot_id):
+        if snapshot_id == snaps[1]:
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "x"}}, "DeleteSnapshot")
+        return real_delete(self, snapshot_id)
+
+    monkeypatch.setattr(Ec2Images, "delete_snapshot", fail_second)
+    with pytest.raises(CleanupIncomplete):
+        invoke_cleanup(deregister_event(image_id))
+    monkeypatch.setattr(Ec2Images, "delete_snapshot", real_delete)
+    invoke_cleanup(deregister_event(image_id))
+
+    # Then two deletions in all: the retry may delete the failed one, not the capped one
+    assert [exists(estate, s) for s in snaps] == [False, False, True]
+
+
+def test_cascade_keeps_a_protected_replica(estate, invoke, invoke_cleanup, policy_with):
+    estate.set_policy(delete_mode(policy_with, cascade_to_replicas=True))
+    image_id = recorded_image(estate, invoke, [snapshot(estate)])
+    replica = estate.ec2("eu-west-1").copy_image(SourceImageId=image_id, SourceRegion="us-east-1", Name="replica")[
+        "ImageId"
+    ]
+    estate.ec2("eu-west-1").create_tags(Resources=[replica], Tags=[{"Key": f"{PREFIX}protected", "Value": "yes"}])
+    boto3.client("dynamodb", region_name="us-east-1").update_item(
+        TableName="ami-governance-inventory",
+        Key={"image_id": {"S": image_id}, "region": {"S": "us-east-1"}},
+        UpdateExpression="SET replicas = :r",
+        ExpressionAttributeValues={":r": {"M": {"eu-west-1": {"M": {"image_id": {"S": replica}}}}}},
+    )
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    result = invoke_cleanup(deregister_event(image_id))
+
+    assert result["images"][0]["replicas"] == {replica: f"kept in eu-west-1: protected by {PREFIX}protected"}
+    assert estate.ec2("eu-west-1").describe_images(ImageIds=[replica])["Images"]
+
+
+def test_a_snapshot_that_cannot_be_marked_is_not_deleted(estate, invoke, invoke_cleanup, policy_with, monkeypatch):
+    from ami_governance.adapters.ec2 import Ec2Images, TagLimitExceeded
+
+    # Given two snapshots, one already carrying the maximum number of tags
+    estate.set_policy(delete_mode(policy_with))
+    full, fine = snapshot(estate), snapshot(estate)
+    image_id = recorded_image(estate, invoke, [full, fine])
+    estate.ec2().deregister_image(ImageId=image_id)
+    real_create_tags = Ec2Images.create_tags
+
+    def tag_limit(self, resource_ids, tags):
+        if full in resource_ids:
+            raise TagLimitExceeded("TagLimitExceeded")
+        return real_create_tags(self, resource_ids, tags)
+
+    monkeypatch.setattr(Ec2Images, "create_tags", tag_limit)
+    invoke_cleanup(deregister_event(image_id))
+
+    # Then it is kept (the Recycle Bin rule would not catch it), and the other one is deleted
+    assert outcomes(estate, image_id) == {full: "kept: at the tag limit, cannot be marked", fine: "deleted"}
+
+
+def test_a_temporary_reason_to_keep_leaves_the_clean_up_deferred(estate, invoke, invoke_cleanup, policy_with):
+    estate.set_policy(delete_mode(policy_with, min_age_days=30))
+    image_id = recorded_image(estate, invoke, [snapshot(estate)])
+    estate.ec2().deregister_image(ImageId=image_id)
+
+    result = invoke_cleanup(deregister_event(image_id))
+
+    assert result["images"][0]["result"] == "deferred"
+    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "deferred"

@@ -160,9 +160,10 @@ class Ec2Images:
                     tags={tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])},
                 )
 
-    def images_using_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, set[str]]:
-        """Snapshot -> the AMIs (disabled and deprecated included) whose block device mappings use it."""
-        users: dict[str, set[str]] = {snapshot_id: set() for snapshot_id in snapshot_ids}
+    def images_using_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Snapshot -> {AMI id: state} of the AMIs (disabled and deprecated included) whose block device
+        mappings use it."""
+        users: dict[str, dict[str, str]] = {snapshot_id: {} for snapshot_id in snapshot_ids}
         for start in range(0, len(snapshot_ids), FILTER_VALUES_PER_CALL):
             batch = list(snapshot_ids[start : start + FILTER_VALUES_PER_CALL])
             pages = self._ec2.get_paginator("describe_images").paginate(
@@ -175,7 +176,7 @@ class Ec2Images:
                 for raw in page.get("Images", []):
                     for snapshot_id in to_image_facts(raw, self.region).snapshot_ids:
                         if snapshot_id in users:
-                            users[snapshot_id].add(raw["ImageId"])
+                            users[snapshot_id][raw["ImageId"]] = raw.get("State", "unknown")
         return users
 
     def delete_snapshot(self, snapshot_id: str) -> None:

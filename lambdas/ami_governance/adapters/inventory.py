@@ -44,7 +44,8 @@ class Inventory:
                 Key={"image_id": {"S": image_id}, "region": {"S": region}},
                 UpdateExpression="SET #status = :in_progress, #owner = :owner, #lease = :lease",
                 ConditionExpression=(
-                    "attribute_not_exists(#status) OR #status = :failed OR (#status = :in_progress AND #lease < :now)"
+                    "attribute_not_exists(#status) OR #status IN (:failed, :not_deregistered) "
+                    "OR (#status = :in_progress AND #lease < :now)"
                 ),
                 ExpressionAttributeNames={
                     "#status": f"{claim}_status",
@@ -54,6 +55,7 @@ class Inventory:
                 ExpressionAttributeValues={
                     ":in_progress": {"S": "in-progress"},
                     ":failed": {"S": "failed"},
+                    ":not_deregistered": {"S": "not-deregistered"},
                     ":owner": {"S": owner},
                     ":lease": {"S": lease_until},
                     ":now": {"S": now},
@@ -65,11 +67,11 @@ class Inventory:
             raise
         return True
 
-    def get(self, image_id: str, region: str) -> dict[str, Any] | None:
+    def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None:
         response = self._dynamodb.get_item(
             TableName=self.table_name,
             Key={"image_id": {"S": image_id}, "region": {"S": region}},
-            ConsistentRead=True,
+            ConsistentRead=consistent,
         )
         item = response.get("Item")
         return {key: _plain(value) for key, value in item.items()} if item else None

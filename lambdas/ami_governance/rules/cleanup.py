@@ -92,10 +92,9 @@ def decide(
     return SnapshotDecision(snapshot_id, True, "", facts.volume_size_gb)
 
 
-def apply_cap(decisions: Sequence[SnapshotDecision], cap: int) -> list[SnapshotDecision]:
-    """At most `cap` deletions per deregistration; the rest are kept, and say why."""
+def apply_cap(decisions: Sequence[SnapshotDecision], allowed: int, cap: int) -> list[SnapshotDecision]:
+    """At most `allowed` more deletions (of the `cap` per deregistration); the rest are kept, and say why."""
     capped: list[SnapshotDecision] = []
-    allowed = cap
     for decision in decisions:
         if decision.delete and allowed <= 0:
             capped.append(SnapshotDecision(decision.snapshot_id, False, f"blast-radius cap of {cap} reached",

@@ -17,8 +17,10 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
+from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.adapters.errors import error_code
 from ami_governance.models.events import AmiStateChangeEvent, CloudTrailImageEvent
+from ami_governance.models.image import ImageFacts
 from ami_governance.rules.cleanup import (
     DELETING_TAG_VALUE,
     SnapshotDecision,
@@ -35,21 +37,26 @@ from ami_governance.services.common import EventOutcome, EventService
 logger = Logger(child=True)
 
 CLAIM = "cleanup"
-CLAIM_LEASE = timedelta(minutes=15)  # longer than the Lambda timeout: an expired claim means a dead run
+CLAIM_LEASE = timedelta(minutes=16)  # longer than the Lambda's 15-minute timeout: an expired claim is a dead run
 FINAL_OUTCOMES = ("deleted", "deleted by DeregisterImage")
+# Statuses after which a delivery of the same deregistration has nothing left to do. "deferred" (a snapshot
+# kept for now: too young, pending, over the cap) and "dry-run" are revisited by the scheduled sweep.
+FINISHED_STATUSES = ("done", "dry-run", "deferred")
 
 
 class SnapshotStore(Protocol):
     def describe_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, SnapshotFacts]: ...
     def find_snapshots_by_description(self, image_id: str) -> list[SnapshotFacts]: ...
-    def images_using_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, set[str]]: ...
+    def images_using_snapshots(self, snapshot_ids: Sequence[str]) -> dict[str, dict[str, str]]: ...
+    def describe_image(self, image_id: str) -> ImageFacts | None: ...
+    def delete_tags(self, resource_ids: list[str], keys: list[str]) -> None: ...
     def create_tags(self, resource_ids: list[str], tags: Mapping[str, str]) -> None: ...
     def delete_snapshot(self, snapshot_id: str) -> None: ...
     def deregister_image(self, image_id: str) -> None: ...
 
 
 class CleanupInventory(Protocol):
-    def get(self, image_id: str, region: str) -> dict[str, Any] | None: ...
+    def get(self, image_id: str, region: str, consistent: bool = False) -> dict[str, Any] | None: ...
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
     def claim(self, image_id: str, region: str, claim: str, owner: str, now: str, lease_until: str) -> bool: ...
 
@@ -60,6 +67,16 @@ class NoticeSink(Protocol):
 
 class CleanupIncomplete(RuntimeError):
     """Some snapshots could not be handled; raised after the others were, so that the event is retried."""
+
+
+class CleanupInProgress(RuntimeError):
+    """Another delivery of the same deregistration holds the claim and has not finished: retry later."""
+
+
+def _live_users(users: Mapping[str, str] | None, image_id: str) -> list[str]:
+    """AMIs that use a snapshot, leaving out the deregistered AMI itself and any other deregistered one:
+    DescribeImages shows recently deregistered AMIs for a short while."""
+    return [user for user, state in (users or {}).items() if user != image_id and state != "deregistered"]
 
 
 @dataclass
@@ -118,40 +135,70 @@ class CleanupService(EventService):
 
     def _clean(self, image_id: str, region: str, event_id: str, aws_deleted: bool) -> EventOutcome:
         item = self.inventory.get(image_id, region) or {}
-        if item.get(f"{CLAIM}_status") in ("done", "dry-run"):
+        if item.get(f"{CLAIM}_status") in FINISHED_STATUSES:
             self.count("CleanupsAlreadyDone")
             return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
         now = self.now()
         if not self.inventory.claim(image_id, region, CLAIM, str(uuid.uuid4()), _iso(now), _iso(now + CLAIM_LEASE)):
-            # Another delivery of this deregistration is at it (or has just finished): it does the work.
-            self.count("CleanupsAlreadyDone")
-            return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
+            current = self.inventory.get(image_id, region, consistent=True) or {}
+            if current.get(f"{CLAIM}_status") in FINISHED_STATUSES:
+                self.count("CleanupsAlreadyDone")
+                return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
+            # Another delivery holds the claim and has not finished: retry later rather than report success for
+            # work nobody may finish (the holder may have crashed; its lease then expires).
+            self.count("CleanupsBusy")
+            raise CleanupInProgress(f"{image_id}: clean-up in progress elsewhere; retry later")
+        try:
+            return self._clean_claimed(image_id, region, event_id, aws_deleted, item, now)
+        except CleanupIncomplete:
+            raise
+        except Exception:
+            # Release the claim so that the retry of this event (or the other delivery) can do the work.
+            self.inventory.record(image_id, region, {f"{CLAIM}_status": "failed", f"{CLAIM}_at": _iso(self.now())})
+            raise
 
+    def _clean_claimed(
+        self, image_id: str, region: str, event_id: str, aws_deleted: bool, item: Mapping[str, Any], now: datetime
+    ) -> EventOutcome:
         store = self.snapshots_in(region)
         snapshot_ids, source = self._snapshots_of(store, image_id, item)
         previous: Mapping[str, Any] = item.get(f"{CLAIM}_snapshots") or {}
         facts = store.describe_snapshots(snapshot_ids)
         users = store.images_using_snapshots(list(facts))
+        if any(users.get(s, {}).get(image_id) not in (None, "deregistered") for s in facts):
+            # The AMI still uses its own snapshots: the event is stale, replayed or mis-routed (or the AMI came
+            # back from the Recycle Bin). Nothing is decided; the real deregistration will come.
+            self.inventory.record(image_id, region, {f"{CLAIM}_status": "not-deregistered", f"{CLAIM}_at": _iso(now)})
+            self.count("CleanupsOfRegisteredImages")
+            return EventOutcome("ignored", event_id, f"{image_id} is still registered")
+        already_deleted = sum(1 for v in previous.values() if str(v.get("outcome", "")) == "deleted")
         decisions = apply_cap(
             [
-                decide(self.policy, s, facts.get(s), image_id, self.account_id, users.get(s, ()), now)
+                decide(self.policy, s, facts.get(s), image_id, self.account_id, _live_users(users.get(s), image_id),
+                       now)
                 for s in snapshot_ids
             ],
+            # The cap is per deregistration: deletions by an earlier attempt of this clean-up count.
+            max(0, self.policy.cleanup.max_snapshots_per_event - already_deleted),
             self.policy.cleanup.max_snapshots_per_event,
-        )
+        )  # fmt: skip
         outcomes, failures = self._act(store, decisions, previous, aws_deleted)
         freed = sum(o.size_gb for o in outcomes if o.outcome in ("deleted", "would-delete"))
         cleanup = ImageCleanup(image_id, region, "dry-run" if self.policy.cleanup.dry_run else "cleaned", source,
                                outcomes, freed)  # fmt: skip
         if not snapshot_ids:
             cleanup.result = "nothing-to-do"
+        elif any(o.outcome.startswith(("kept: younger", "kept: snapshot is", "kept: blast-radius")) for o in outcomes):
+            cleanup.result = "deferred"
         if failures:
             cleanup.result = "incomplete"
+        self._record(image_id, region, event_id, cleanup)
         cleanup.replicas = self._cascade(item)
-        self._record(image_id, region, event_id, cleanup, failures)
+        if cleanup.replicas:
+            self.inventory.record(image_id, region, {f"{CLAIM}_replicas": cleanup.replicas})
         if snapshot_ids and not failures:
             cleanup.notified = self.notifier.publish(cleanup_notice(self.policy, cleanup, event_id))
-        self._count(outcomes)
+        self._count([o for o in outcomes if str((previous.get(o.snapshot_id) or {}).get("outcome")) != o.outcome])
         logger.info("Snapshot clean-up", extra={"image_id": image_id, "region": region, "result": cleanup.result,
                                                 "outcomes": {o.snapshot_id: o.outcome for o in outcomes}})  # fmt: skip
         if failures:
@@ -179,9 +226,10 @@ class CleanupService(EventService):
         failures: list[str] = []
         to_delete: list[SnapshotDecision] = []
         for decision in decisions:
-            before = str((previous.get(decision.snapshot_id) or {}).get("outcome", ""))
+            earlier = previous.get(decision.snapshot_id) or {}
+            before = str(earlier.get("outcome", ""))
             if before in FINAL_OUTCOMES:
-                outcomes.append(SnapshotOutcome(decision.snapshot_id, before, decision.size_gb))
+                outcomes.append(SnapshotOutcome(decision.snapshot_id, before, int(earlier.get("size_gb", 0))))
             elif decision.delete:
                 to_delete.append(decision)
             elif aws_deleted and decision.reason.startswith("gone"):
@@ -191,18 +239,17 @@ class CleanupService(EventService):
         if self.policy.cleanup.dry_run:
             outcomes += [SnapshotOutcome(d.snapshot_id, "would-delete", d.size_gb) for d in to_delete]
             return outcomes, failures
-        if to_delete:
-            # Marks the snapshots for the optional Recycle Bin rule (and for anyone reading them afterwards).
-            store.create_tags(
-                [d.snapshot_id for d in to_delete], {self.policy.tag_key(SystemTag.CLEANUP): DELETING_TAG_VALUE}
-            )
-        for decision in to_delete:
+        marked, unmarked = self._mark_for_deletion(store, to_delete)
+        outcomes += unmarked
+        marker = self.policy.tag_key(SystemTag.CLEANUP)
+        for decision in marked:
             try:
                 store.delete_snapshot(decision.snapshot_id)
                 outcomes.append(SnapshotOutcome(decision.snapshot_id, "deleted", decision.size_gb))
             except ClientError as error:
                 code = error_code(error)
                 if code == "InvalidSnapshot.InUse":
+                    store.delete_tags([decision.snapshot_id], [marker])
                     outcomes.append(SnapshotOutcome(decision.snapshot_id, "kept: in use (DeleteSnapshot refused)"))
                 elif code == "InvalidSnapshot.NotFound":
                     outcomes.append(SnapshotOutcome(decision.snapshot_id, "kept: gone: not found"))
@@ -212,30 +259,62 @@ class CleanupService(EventService):
                     failures.append(f"{decision.snapshot_id} {code}")
         return outcomes, failures
 
+    def _mark_for_deletion(
+        self, store: SnapshotStore, decisions: list[SnapshotDecision]
+    ) -> tuple[list[SnapshotDecision], list[SnapshotOutcome]]:
+        """Tag the snapshots about to be deleted (the optional Recycle Bin rule keeps only tagged ones): one call,
+        or one per snapshot when the batch fails for some of them. An unmarked snapshot is not deleted."""
+        if not decisions:
+            return [], []
+        tag = {self.policy.tag_key(SystemTag.CLEANUP): DELETING_TAG_VALUE}
+        try:
+            store.create_tags([d.snapshot_id for d in decisions], tag)
+            return decisions, []
+        except (ClientError, TagLimitExceeded):
+            pass
+        marked: list[SnapshotDecision] = []
+        unmarked: list[SnapshotOutcome] = []
+        for decision in decisions:
+            try:
+                store.create_tags([decision.snapshot_id], tag)
+                marked.append(decision)
+            except TagLimitExceeded:
+                unmarked.append(SnapshotOutcome(decision.snapshot_id, "kept: at the tag limit, cannot be marked"))
+            except ClientError as error:
+                code = error_code(error)
+                if code != "InvalidSnapshot.NotFound":
+                    raise
+                unmarked.append(SnapshotOutcome(decision.snapshot_id, "kept: gone: not found"))
+        return marked, unmarked
+
     def _cascade(self, item: Mapping[str, Any]) -> dict[str, str]:
-        """Deregister the source's recorded replicas (policy option); their own clean-up follows their events."""
+        """Deregister the source's recorded replicas (policy option); their own clean-up follows their events.
+        Runs after the snapshot outcomes are recorded; a replica that cannot be deregistered is an outcome."""
         replicas: Mapping[str, Any] = item.get("replicas") or {}
         if not self.policy.cleanup.cascade_to_replicas or not replicas:
             return {}
         done: dict[str, str] = {}
         for region, replica in replicas.items():
             replica_id = str(replica.get("image_id") if isinstance(replica, Mapping) else replica)
-            if self.policy.cleanup.dry_run:
-                done[replica_id] = f"would deregister in {region}"
-                continue
-            try:
-                self.snapshots_in(region).deregister_image(replica_id)
-                done[replica_id] = f"deregistered in {region}"
-            except ClientError as error:
-                code = error_code(error)
-                if code not in ("InvalidAMIID.NotFound", "InvalidAMIID.Unavailable"):
-                    raise
+            store = self.snapshots_in(region)
+            image = store.describe_image(replica_id)
+            if image is None:
                 done[replica_id] = f"already gone from {region}"
+            elif self.policy.protection_tag_key in image.tags:
+                done[replica_id] = f"kept in {region}: protected by {self.policy.protection_tag_key}"
+            elif self.policy.cleanup.dry_run:
+                done[replica_id] = f"would deregister in {region}"
+            else:
+                try:
+                    store.deregister_image(replica_id)
+                    done[replica_id] = f"deregistered in {region}"
+                except ClientError as error:
+                    done[replica_id] = f"failed in {region}: {error_code(error)}"
         return done
 
-    def _record(self, image_id: str, region: str, event_id: str, cleanup: ImageCleanup, failures: list[str]) -> None:
+    def _record(self, image_id: str, region: str, event_id: str, cleanup: ImageCleanup) -> None:
         at = _iso(self.now())
-        status = "failed" if failures else ("dry-run" if self.policy.cleanup.dry_run else "done")
+        status = {"incomplete": "failed", "dry-run": "dry-run", "deferred": "deferred"}.get(cleanup.result, "done")
         self.inventory.record(
             image_id,
             region,
@@ -246,8 +325,9 @@ class CleanupService(EventService):
                 f"{CLAIM}_at": at,
                 f"{CLAIM}_source": cleanup.source,
                 f"{CLAIM}_gb": cleanup.gb_freed,
-                f"{CLAIM}_snapshots": {o.snapshot_id: {"outcome": o.outcome, "at": at} for o in cleanup.snapshots},
-                f"{CLAIM}_replicas": cleanup.replicas or None,
+                f"{CLAIM}_snapshots": {
+                    o.snapshot_id: {"outcome": o.outcome, "size_gb": o.size_gb, "at": at} for o in cleanup.snapshots
+                },
             },
         )
 
@@ -263,4 +343,11 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["CleanupIncomplete", "CleanupService", "ImageCleanup", "SnapshotOutcome", "monthly_cost"]
+__all__ = [
+    "CleanupInProgress",
+    "CleanupIncomplete",
+    "CleanupService",
+    "ImageCleanup",
+    "SnapshotOutcome",
+    "monthly_cost",
+]
