@@ -130,9 +130,7 @@ class EnforcementService(EventService):
         images = self.images_in(detail.aws_region)
         described = images.describe_images(image_ids)  # one call for all the AMIs of the event
         outcomes = [
-            self._judge(
-                images, image_id, detail.aws_region, detail.event_id, described=described, record_verdict_change=True
-            )
+            self._judge(images, image_id, detail.aws_region, detail.event_id, described=described)
             for image_id in image_ids
         ]
         return EventOutcome("handled", detail.event_id, images=outcomes)
@@ -177,7 +175,6 @@ class EnforcementService(EventService):
         provenance: Mapping[str, str] | None = None,
         described: Mapping[str, ImageFacts | None] | None = None,
         record_inventory: bool = False,
-        record_verdict_change: bool = False,
     ) -> ImageOutcome:
         log = {"image_id": image_id, "region": region, "event_id": event_id}
         try:
@@ -217,9 +214,10 @@ class EnforcementService(EventService):
             cap_reached = self._remediations >= self.policy.remediation.max_images_per_event
             plan = plan_remediation(self.policy, view, verdict, self.now(), cap_reached=cap_reached)
 
+        verdict_tag_values = verdict_tags(self.policy, verdict)
         desired = {
             **(provenance or {}),
-            **verdict_tags(self.policy, verdict),
+            **verdict_tag_values,
             self.policy.tag_key(SystemTag.IMAGE_ID): image.image_id,
         }
         if plan.tag_value is not None:
@@ -233,7 +231,7 @@ class EnforcementService(EventService):
         previous = view.tags.get(self.policy.tag_key(SystemTag.COMPLIANCE))
         if record_inventory:
             self._record_available(images, image, verdict, event_id)
-        elif previous is not None and change.to_write:
+        elif previous is not None and change.to_write.keys() & verdict_tag_values.keys():
             # A re-evaluation changed an existing verdict: keep the inventory's copy current. (A new AMI's first
             # verdict reaches the inventory with its `available` event.)
             self.inventory.record(image.image_id, region, self._verdict_fields(verdict, event_id))
