@@ -142,6 +142,56 @@ def _known_region(region: str) -> str:
 
 RegionName = Annotated[str, AfterValidator(_known_region)]
 
+KMS_KEY_REFERENCE = re.compile(
+    r"^(alias/[A-Za-z0-9/_-]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}"
+    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_-]+)$"
+)
+
+
+class Approval(_Strict):
+    """Who may approve an AMI for replication, and with which tag. `tag` defaults to '<prefix>approved'."""
+
+    tag: str | None = None
+    value: str = "true"
+    approvers: list[str] = Field(
+        default_factory=list, description="fnmatch patterns on the approver's role/user/session ARN."
+    )
+
+
+class Sharing(_Strict):
+    accounts: list[Annotated[str, Field(pattern=r"^\d{12}$")]] = Field(default_factory=list)
+    organization_arns: list[
+        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:organizations::\d{12}:organization/o-[a-z0-9]+$")]
+    ] = Field(default_factory=list)
+    ou_arns: list[
+        Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:organizations::\d{12}:ou/o-[a-z0-9]+/ou-[a-z0-9-]+$")]
+    ] = Field(default_factory=list)
+
+
+class Replication(_Strict):
+    """Where approved AMIs are copied. Target regions must be governed: their replicas are then judged and
+    tracked like any AMI there (their events are forwarded)."""
+
+    regions: list[RegionName] = Field(default_factory=list)
+    kms_keys: dict[str, str] = Field(default_factory=dict, description="Region -> KMS key alias, id or ARN.")
+    share_with: Sharing = Field(default_factory=Sharing)
+    regions_tag: str | None = Field(
+        default=None,
+        description="Tag key whose comma-separated value narrows the regions; default '<prefix>replicate-to'.",
+    )
+
+    @model_validator(mode="after")
+    def _keys_for_target_regions(self) -> Replication:
+        for region, key in self.kms_keys.items():
+            if region not in self.regions:
+                raise ValueError(f"kms_keys names {region!r}, which is not a replication region")
+            if not KMS_KEY_REFERENCE.match(key):
+                raise ValueError(f"kms_keys.{region}: {key!r} is not a KMS key alias, id or ARN")
+            if key.startswith("arn:") and key.split(":")[3] != region:
+                raise ValueError(f"kms_keys.{region}: the key ARN is in {key.split(':')[3]}, not {region}")
+        return self
+
+
 # Public price of EBS standard snapshot storage in us-east-1, USD per GB-month.
 DEFAULT_SNAPSHOT_PRICE_PER_GB_MONTH = 0.05
 
@@ -173,6 +223,8 @@ class GovernancePolicy(_Strict):
     consistency: Consistency = Field(default_factory=Consistency)
     remediation: Remediation = Field(default_factory=Remediation)
     cleanup: Cleanup = Field(default_factory=Cleanup)
+    approval: Approval = Field(default_factory=Approval)
+    replication: Replication = Field(default_factory=Replication)
     protection_tag: str | None = Field(
         default=None, description="Tag key that blocks every destructive action; default '<prefix>protected'."
     )
@@ -203,6 +255,9 @@ class GovernancePolicy(_Strict):
     def _consistent(self) -> GovernancePolicy:
         if self.home_region not in self.governed_regions:
             raise ValueError(f"home_region {self.home_region!r} must be one of governed_regions")
+        outside = [r for r in self.replication.regions if r not in self.governed_regions]
+        if outside:
+            raise ValueError(f"replication.regions {outside} must be governed regions too")
         for key in self.required_tags:
             # Tags under the system's prefix are ignored when tag changes are re-evaluated (that is
             # what breaks the tag-write loop), so a required tag there could never be fixed.
@@ -217,6 +272,14 @@ class GovernancePolicy(_Strict):
     @property
     def protection_tag_key(self) -> str:
         return self.protection_tag or self.tag_key("protected")
+
+    @property
+    def approval_tag_key(self) -> str:
+        return self.approval.tag or self.tag_key("approved")
+
+    @property
+    def replication_regions_tag_key(self) -> str:
+        return self.replication.regions_tag or self.tag_key("replicate-to")
 
     def is_system_tag(self, key: str) -> bool:
         return key.startswith(self.tag_prefix)

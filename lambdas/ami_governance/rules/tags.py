@@ -31,6 +31,7 @@ class SystemTag(StrEnum):
     SOURCE_IMAGE = "source-image"
     NO_REBOOT = "no-reboot"
     IMAGE_ID = "image-id"
+    APPROVED_BY = "approved-by"  # on a replica: who approved its source
     CLEANUP = "cleanup"  # on a snapshot, right before the clean-up deletes it (the Recycle Bin rule matches it)
 
 
