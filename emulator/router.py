@@ -66,10 +66,17 @@ class _Job:
 
 
 class Router:
-    def __init__(self, account: str, functions: FunctionRegistry, send_sqs: Callable[..., None]) -> None:
+    def __init__(
+        self,
+        account: str,
+        functions: FunctionRegistry,
+        send_sqs: Callable[..., None],
+        publish_sns: Callable[[str, str], None],
+    ) -> None:
         self.account = account
         self.functions = functions
         self.send_sqs = send_sqs
+        self.publish_sns = publish_sns
         self.events: list[LoggedEvent] = []
         self._completed: list[Invocation] = []
         self._jobs: list[_Job] = []
@@ -196,6 +203,9 @@ class Router:
             self.put(region, bus, event)
         elif service == "sqs":
             self.send_sqs(arn, json.dumps(event))
+            self._record(event, rule, arn, attempt, "delivered")
+        elif service == "sns":
+            self.publish_sns(arn, json.dumps(event))
             self._record(event, rule, arn, attempt, "delivered")
         else:
             self._target_failed(

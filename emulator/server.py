@@ -78,7 +78,7 @@ class GovernanceEmulator:
         self.functions: FunctionRegistry | None = None
         self.router: Router | None = None
         self._ready = False
-        self._sqs_clients: dict[str, Any] = {}
+        self._clients: dict[str, Any] = {}
 
     @property
     def endpoint_url(self) -> str:
@@ -95,7 +95,7 @@ class GovernanceEmulator:
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator-http", daemon=True)
         self._thread.start()
         self.functions = FunctionRegistry(self.endpoint_url, self.workdir / "logs", self._function_access_key)
-        self.router = Router(ACCOUNT, self.functions, self._send_sqs)
+        self.router = Router(ACCOUNT, self.functions, self._send_sqs, self._publish_sns)
         _route_put_events_through(self.router)
         deployer = StackDeployer(self.endpoint_url, ACCOUNT, self.functions)
         self.stacks = [deployer.deploy(artifact) for artifact in artifacts]
@@ -121,17 +121,24 @@ class GovernanceEmulator:
         self.principals.add(key, f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{spec.name}")
         return key
 
-    def _send_sqs(self, queue_arn: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
-        region, name = queue_arn.split(":")[3], queue_arn.rsplit(":", 1)[-1]
-        sqs = self._sqs_clients.get(region)
-        if sqs is None:
-            sqs = self._sqs_clients[region] = boto3.session.Session().client(
-                "sqs",
+    def _client(self, service: str, region: str) -> Any:
+        key = f"{service}/{region}"
+        if key not in self._clients:
+            self._clients[key] = boto3.session.Session().client(  # type: ignore[call-overload]
+                service,
                 region_name=region,
                 endpoint_url=self.endpoint_url,
                 aws_access_key_id="emulator-eventbridge",
                 aws_secret_access_key="emulator",
             )
+        return self._clients[key]
+
+    def _publish_sns(self, topic_arn: str, message: str) -> None:
+        self._client("sns", topic_arn.split(":")[3]).publish(TopicArn=topic_arn, Message=message)
+
+    def _send_sqs(self, queue_arn: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
+        region, name = queue_arn.split(":")[3], queue_arn.rsplit(":", 1)[-1]
+        sqs = self._client("sqs", region)
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         message_attributes = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=message_attributes)

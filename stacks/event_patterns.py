@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from stacks.resource_names import ALARM_NAME_PREFIX
+
 EventPatternData = dict[str, Any]
 
 EC2_SOURCE: Final = "aws.ec2"
@@ -93,4 +95,18 @@ CLEANUP_ON_IMAGE_STATE_DEREGISTERED: Final[EventPatternData] = {
 CLEANUP_PATTERNS: Final[dict[str, EventPatternData]] = {
     "ImageDeregistered": CLEANUP_ON_IMAGE_DEREGISTERED,
     "ImageStateDeregistered": CLEANUP_ON_IMAGE_STATE_DEREGISTERED,
+}
+
+CLOUDWATCH_SOURCE: Final = "aws.cloudwatch"
+ALARM_STATE_CHANGE_DETAIL_TYPE: Final = "CloudWatch Alarm State Change"
+ALARM_STATE: Final = "ALARM"
+
+# One of this product's alarms went into ALARM. An alarm action can only publish to an SNS topic in the alarm's
+# own region, so forwarder regions forward this event from their default bus to the governance bus, and a rule
+# there publishes it to the notification topic. (Home-region alarms notify the topic directly, and the home
+# region does not forward them: each alarm notifies once.) Only the way into ALARM: back to OK is not news.
+ALARM_RAISED: Final[EventPatternData] = {
+    "source": [CLOUDWATCH_SOURCE],
+    "detail-type": [ALARM_STATE_CHANGE_DETAIL_TYPE],
+    "detail": {"alarmName": [{"prefix": ALARM_NAME_PREFIX}], "state": {"value": [ALARM_STATE]}},
 }

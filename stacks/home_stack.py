@@ -22,10 +22,10 @@ from stacks.constructs.ami_event_forwarder import AmiEventForwarder
 from stacks.constructs.deleted_snapshot_recycle_bin import DeletedSnapshotRecycleBin, DeletedSnapshotRetention
 from stacks.constructs.governed_function import DEFAULT_TIMEOUT, GovernedFunction
 from stacks.constructs.routed_rule import RoutedRule
-from stacks.event_patterns import CLEANUP_PATTERNS, ENFORCE_PATTERNS, EventPatternData
+from stacks.event_patterns import ALARM_RAISED, CLEANUP_PATTERNS, ENFORCE_PATTERNS, EventPatternData
 from stacks.nag import acknowledge, wildcard_action_finding
 from stacks.permissions import Permission, attach_policy, cleanup_permissions, enforce_permissions
-from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME
+from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME, alarm_name
 
 # SSM standard parameters hold up to 4 KB, advanced ones up to 8 KB.
 STANDARD_PARAMETER_MAX_BYTES = 4096
@@ -130,6 +130,17 @@ class AmiGovernanceHomeStack(Stack):
         AmiEventForwarder(
             self, "Forwarder", target_bus=self.governance_bus, dead_letter_queue=self.rule_dead_letters.queue
         )
+        # Alarms in forwarder regions cannot notify this region's topic themselves: their forwarders send the
+        # state change of an alarm going into ALARM here, and this rule publishes it to the topic.
+        RoutedRule(
+            self,
+            "NotifyForwardedAlarms",
+            event_bus=self.governance_bus,
+            event_pattern=ALARM_RAISED,
+            description="AMI governance: alarms raised in forwarder regions -> notification topic",
+            topic=self.notifications,
+            dead_letter_queue=self.rule_dead_letters.queue,
+        )
         if deleted_snapshot_retention is not None:
             DeletedSnapshotRecycleBin(self, "DeletedSnapshotRecycleBin", retention=deleted_snapshot_retention)
 
@@ -225,6 +236,7 @@ class AmiGovernanceHomeStack(Stack):
         alarm = cloudwatch.Alarm(
             self,
             f"{name.capitalize()}Errors",
+            alarm_name=alarm_name(self, f"{name.capitalize()}Errors"),
             alarm_description=f"The {name} Lambda failed; failed events are retried and then dead-lettered.",
             metric=function.function.metric_errors(period=Duration.minutes(5), statistic=cloudwatch.Stats.SUM),
             threshold=1,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import cache
 
 import boto3
+from aws_cdk import Stack
+from constructs import IConstruct
 
 from ami_governance.rules.tags import SystemTag
 
@@ -32,6 +34,27 @@ def governance_bus_arn(home_region: str, account: str) -> str:
 
 def forwarder_stack_name(region: str) -> str:
     return f"{FORWARDER_STACK_PREFIX}{region}"
+
+
+# Every CloudWatch alarm of this product is named with this prefix. Forwarder regions forward the state changes
+# of exactly these alarms to the governance bus (see stacks/event_patterns.py, ALARM_RAISED).
+ALARM_NAME_PREFIX = "AmiGovernance-"
+ALARM_NAME_MAX_LENGTH = 255
+
+
+def alarm_name(scope: IConstruct, name: str) -> str:
+    """`ALARM_NAME_PREFIX`, the stack name, the path of `scope` inside its stack, then `name`, joined by '-'.
+
+    Alarm names are unique per account and region, and so are stack names; construct paths are unique within a
+    stack. With `name` unique within `scope`, the product's alarms get distinct names in every region.
+    """
+    stack = Stack.of(scope)
+    # Construct ids cannot contain '/', the path separator.
+    inside_stack = [part for part in scope.node.path.removeprefix(stack.node.path).split("/") if part]
+    result = ALARM_NAME_PREFIX + "-".join([stack.stack_name, *inside_stack, name])
+    if len(result) > ALARM_NAME_MAX_LENGTH:
+        raise ValueError(f"alarm name longer than {ALARM_NAME_MAX_LENGTH} characters: {result}")
+    return result
 
 
 # Name of the tag the cleanup Lambda puts on a snapshot right before it deletes it (key

@@ -10,10 +10,12 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks.nag import acknowledge
+from stacks.resource_names import alarm_name
 
 
 class AlarmedDeadLetterQueue(Construct):
-    """SQS queue (SSE-SQS, TLS only, 14 days) plus an alarm on ApproximateNumberOfMessagesVisible >= 1.
+    """SQS queue (SSE-SQS, TLS only, 14 days) plus an alarm on ApproximateNumberOfMessagesVisible >= 1, which
+    notifies `alarm_topic` if given (an alarm action can only reach a topic in the alarm's own region).
 
     SSE-SQS rather than a customer key: EventBridge and Lambda write to it as service principals, which a
     customer key would have to trust in its key policy, for no gain on data that is a copy of an AWS event.
@@ -38,6 +40,7 @@ class AlarmedDeadLetterQueue(Construct):
         self.alarm = cloudwatch.Alarm(
             self,
             "NotEmpty",
+            alarm_name=alarm_name(self, "NotEmpty"),
             alarm_description=f"Messages in the dead-letter queue for {purpose}: events were not processed.",
             metric=self.queue.metric_approximate_number_of_messages_visible(
                 period=Duration.minutes(5), statistic=cloudwatch.Stats.MAXIMUM

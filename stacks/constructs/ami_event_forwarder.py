@@ -28,19 +28,19 @@ class AmiEventForwarder(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            description="Lets EventBridge put this region's AMI events on the AMI governance bus",
+            description="Lets EventBridge put events of this region's default bus on the AMI governance bus",
             assumed_by=iam.ServicePrincipal(
                 "events.amazonaws.com",
                 # Only this account's rules may use the role (confused-deputy guard).
                 conditions={"StringEquals": {"aws:SourceAccount": account}},
             ),
         )
-        default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
+        self.default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", "default")
         self.rules = [
             RoutedRule(
                 self,
                 name,
-                event_bus=default_bus,
+                event_bus=self.default_bus,
                 event_pattern=pattern,
                 description=f"Forward AMI events ({name}) to the AMI governance bus",
                 target_bus=target_bus,

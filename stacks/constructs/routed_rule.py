@@ -6,16 +6,20 @@ import copy
 from collections.abc import Mapping
 from typing import Any, cast
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Names, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 DEFAULT_RETRY_ATTEMPTS = 4
 DEFAULT_MAX_EVENT_AGE = Duration.hours(2)
+EVENTS_PRINCIPAL = "events.amazonaws.com"
+# Sid of the key-policy statement that lets this account's rules publish to a topic encrypted with the key.
+RULES_MAY_USE_KEY_SID = "AllowThisAccountsRulesToPublish"
 
 
 def to_event_pattern(data: Mapping[str, Any]) -> events.EventPattern:
@@ -39,7 +43,7 @@ def to_event_pattern(data: Mapping[str, Any]) -> events.EventPattern:
 
 
 class RoutedRule(Construct):
-    """A rule on `event_bus` with exactly one target: a Lambda function or another event bus.
+    """A rule on `event_bus` with exactly one target: a Lambda function, another event bus, or an SNS topic.
 
     The target always gets a retry policy and a dead-letter queue, so an event that cannot be delivered
     ends up in an alarmed queue instead of being dropped.
@@ -57,12 +61,13 @@ class RoutedRule(Construct):
         function: lambda_.IFunction | None = None,
         target_bus: events.IEventBus | None = None,
         target_bus_role: iam.IRole | None = None,
+        topic: sns.ITopic | None = None,
         retry_attempts: int = DEFAULT_RETRY_ATTEMPTS,
         max_event_age: Duration = DEFAULT_MAX_EVENT_AGE,
     ) -> None:
         super().__init__(scope, construct_id)
-        if (function is None) == (target_bus is None):
-            raise ValueError("a routed rule needs exactly one of 'function' or 'target_bus'")
+        if [function, target_bus, topic].count(None) != 2:
+            raise ValueError("a routed rule needs exactly one of 'function', 'target_bus' or 'topic'")
         self.rule = events.Rule(
             self,
             "Rule",
@@ -93,3 +98,53 @@ class RoutedRule(Construct):
                     "MaximumEventAgeInSeconds": int(max_event_age.to_seconds()),
                 },
             )
+        elif topic is not None:
+            self._add_topic_target(topic, dead_letter_queue, retry_attempts, max_event_age)
+
+    def _add_topic_target(
+        self, topic: sns.ITopic, dead_letter_queue: sqs.IQueue, retry_attempts: int, max_event_age: Duration
+    ) -> None:
+        # targets.SnsTopic grants events.amazonaws.com sns:Publish on the topic, and kms:Decrypt and
+        # kms:GenerateDataKey* on its key, without any condition. Handed the topic by ARN only, it grants nothing
+        # (an imported topic has no policy to add to, and no key); the grants below carry conditions instead.
+        self.rule.add_target(
+            targets.SnsTopic(
+                sns.Topic.from_topic_arn(self, "TopicByArn", topic.topic_arn),
+                dead_letter_queue=dead_letter_queue,
+                retry_attempts=retry_attempts,
+                max_event_age=max_event_age,
+            )
+        )
+        principal = iam.ServicePrincipal(EVENTS_PRINCIPAL)
+        account = Stack.of(self).account
+        published = topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=f"AllowRule{Names.unique_id(self)}",
+                principals=[principal],
+                actions=["sns:Publish"],
+                resources=[topic.topic_arn],
+                # This rule only.
+                conditions={
+                    "ArnEquals": {"aws:SourceArn": self.rule.rule_arn},
+                    "StringEquals": {"aws:SourceAccount": account},
+                },
+            )
+        )
+        if not published.statement_added:
+            raise ValueError(f"{self.node.path}: the topic has no policy to let this rule publish (imported?)")
+        if topic.master_key is None:
+            return
+        # SNS encrypts what EventBridge publishes with the topic's key, on EventBridge's behalf. The key policy
+        # cannot name this rule (the rule refers to the topic, which refers to the key: a cycle), so it names the
+        # account; the topic policy above narrows it to this rule.
+        keyed = topic.master_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid=RULES_MAY_USE_KEY_SID,
+                principals=[principal],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],  # in a key policy, '*' means this key
+                conditions={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        )
+        if not keyed.statement_added:
+            raise ValueError(f"{self.node.path}: the topic's key has no policy to let this rule use it (imported?)")

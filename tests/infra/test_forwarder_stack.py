@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.event_patterns import FORWARDING_PATTERNS
-from stacks.resource_names import HOME_STACK_NAME, forwarder_stack_name
+from stacks.event_patterns import ALARM_RAISED, FORWARDING_PATTERNS
+from stacks.resource_names import ALARM_NAME_PREFIX, HOME_STACK_NAME, forwarder_stack_name
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -43,9 +43,10 @@ def test_forwarder_rules_send_the_forwarding_patterns_to_the_home_bus(
     # Given the forwarder's rules
     rules = [r["Properties"] for r in forwarder_template.find_resources("AWS::Events::Rule").values()]
 
-    # Then they sit on the default bus with the forwarding patterns and target the home bus by its fixed ARN
+    # Then they sit on the default bus with the forwarding patterns (AMI events, and this product's alarms going
+    # into ALARM) and target the home bus by its fixed ARN
     assert sorted(json.dumps(r["EventPattern"], sort_keys=True) for r in rules) == sorted(
-        json.dumps(p, sort_keys=True) for p in FORWARDING_PATTERNS.values()
+        json.dumps(p, sort_keys=True) for p in [*FORWARDING_PATTERNS.values(), ALARM_RAISED]
     )
     for rule in rules:
         assert rule["EventBusName"] == "default"
@@ -92,6 +93,9 @@ def test_forwarder_dead_letter_queue_is_encrypted_tls_only_and_alarmed(forwarder
     [alarm] = forwarder_template.find_resources("AWS::CloudWatch::Alarm").values()
     assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Properties"]["Dimensions"][0]["Value"] == {"Fn::GetAtt": [queue_id, "QueueName"]}
+    # No action (the topic is in another region): its state change is forwarded instead, which its name allows.
+    assert "AlarmActions" not in alarm["Properties"]
+    assert alarm["Properties"]["AlarmName"].startswith(ALARM_NAME_PREFIX)
 
 
 def test_forwarder_has_no_cross_stack_reference(forwarder_template: Template) -> None:

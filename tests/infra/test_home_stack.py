@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.event_patterns import CLEANUP_PATTERNS, ENFORCE_PATTERNS, FORWARDING_PATTERNS
-from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME
+from stacks.event_patterns import ALARM_RAISED, CLEANUP_PATTERNS, ENFORCE_PATTERNS, FORWARDING_PATTERNS
+from stacks.resource_names import ALARM_NAME_PREFIX, GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME
 from tests.infra.support import function_by_handler
 
 ENFORCE_HANDLER = "handlers.enforce.handler"
@@ -44,8 +44,8 @@ def test_governance_bus_has_the_fixed_name(home_template: Template) -> None:
     home_template.has_resource_properties("AWS::Events::EventBus", {"Name": GOVERNANCE_BUS_NAME})
 
 
-def test_rules_on_the_governance_bus_route_each_function_its_patterns(home_template: Template) -> None:
-    # Given the rules on the governance bus, grouped by the function their one target is
+def test_rules_on_the_governance_bus_route_each_target_its_patterns(home_template: Template) -> None:
+    # Given the rules on the governance bus, grouped by the function (or topic) their one target is
     bus_id = _logical_id(home_template, "AWS::Events::EventBus")
     rules = [
         r["Properties"]
@@ -57,13 +57,16 @@ def test_rules_on_the_governance_bus_route_each_function_its_patterns(home_templ
         [target] = rule["Targets"]
         by_target.setdefault(json.dumps(target["Arn"], sort_keys=True), []).append(rule)
 
-    # Then enforce gets exactly the enforce patterns and cleanup exactly the cleanup patterns, nothing else
+    # Then enforce gets exactly the enforce patterns, cleanup exactly the cleanup patterns, and the topic the
+    # alarms forwarded from other regions, nothing else
     expected = {
         json.dumps({"Fn::GetAtt": [function_by_handler(home_template, handler)[0], "Arn"]}, sort_keys=True): sorted(
             json.dumps(p, sort_keys=True) for p in patterns.values()
         )
         for handler, patterns in GOVERNANCE_BUS_ROUTES.items()
     }
+    topic_arn = {"Ref": _logical_id(home_template, "AWS::SNS::Topic")}
+    expected[json.dumps(topic_arn, sort_keys=True)] = [json.dumps(ALARM_RAISED, sort_keys=True)]
     assert {arn: _patterns(rules) for arn, rules in by_target.items()} == expected
 
 
@@ -89,7 +92,7 @@ def test_home_region_forwards_its_own_default_bus_to_the_governance_bus(home_tem
 def test_every_rule_target_has_a_dead_letter_queue_and_a_retry_policy(home_template: Template) -> None:
     # Given every rule in the home stack
     rules = _resources(home_template, "AWS::Events::Rule")
-    assert len(rules) == len(ENFORCE_PATTERNS) + len(CLEANUP_PATTERNS) + len(FORWARDING_PATTERNS)
+    assert len(rules) == len(ENFORCE_PATTERNS) + len(CLEANUP_PATTERNS) + len(FORWARDING_PATTERNS) + 1  # alarms
 
     # Then every target dead-letters to the rule-target DLQ after a bounded retry
     for rule in rules.values():
@@ -260,6 +263,7 @@ def test_alarms_on_each_dead_letter_queue_and_on_each_functions_errors(home_temp
     alarmed_queues = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in queue_alarms}
     assert alarmed_queues == set(_resources(home_template, "AWS::SQS::Queue"))
     for alarm in queue_alarms + error_alarms:
+        assert alarm["AlarmName"].startswith(ALARM_NAME_PREFIX)
         assert alarm["Threshold"] == 1
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
