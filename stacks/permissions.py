@@ -90,14 +90,17 @@ def _own_tag_keys_only(policy: GovernancePolicy) -> dict[str, dict[str, Any]]:
 def _never_the_protection_tag(
     policy: GovernancePolicy, sid: str, tag_actions: list[str], resources: list[str]
 ) -> Permission:
-    # The protection tag always wins: this system may never set (nor, where it may delete tags, remove) it.
+    # The protection tag always wins: this system may never set (nor, where it may delete tags, remove) it. Nor
+    # the approval tag, which people set to release an AMI for replication: the system must not approve itself.
     return Permission(
         iam.PolicyStatement(
             sid=sid,
             effect=iam.Effect.DENY,
             actions=tag_actions,
             resources=resources,
-            conditions={"ForAnyValue:StringEquals": {"aws:TagKeys": [policy.protection_tag_key]}},
+            conditions={
+                "ForAnyValue:StringEquals": {"aws:TagKeys": [policy.protection_tag_key, policy.approval_tag_key]}
+            },
         )
     )
 

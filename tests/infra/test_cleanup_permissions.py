@@ -113,7 +113,9 @@ def test_deleting_cleanup_marks_snapshots_in_its_own_tag_namespace_only(cleanup_
     [deny] = [s for s in statements if s["Effect"] == "Deny"]
     assert deny["Action"] == ["ec2:CreateTags", "ec2:DeleteTags"]
     assert deny["Resource"] == snapshots
-    assert deny["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": [policy.protection_tag_key]}}
+    assert deny["Condition"] == {
+        "ForAnyValue:StringEquals": {"aws:TagKeys": [policy.protection_tag_key, policy.approval_tag_key]}
+    }
 
 
 def test_cascading_cleanup_deregisters_only_unprotected_images(cleanup_enabled_app: Any) -> None:
@@ -172,5 +174,5 @@ def test_a_custom_protection_tag_guards_deletion(make_policy: Callable[..., Gove
         "Null": {"aws:ResourceTag/DoNotDelete": "true"}
     }
     assert statement_by_sid(statements, "NeverSetProtectionTag")["Condition"] == {
-        "ForAnyValue:StringEquals": {"aws:TagKeys": ["DoNotDelete"]}
+        "ForAnyValue:StringEquals": {"aws:TagKeys": ["DoNotDelete", policy.approval_tag_key]}
     }

@@ -59,7 +59,11 @@ def test_the_protection_tag_is_out_of_reach(audit_app: Any) -> None:
     statements = _enforce_statements(audit_app.template(audit_app.home))
     [deny] = [s for s in statements if s["Effect"] == "Deny"]
     assert sorted(as_list(deny["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
-    assert deny["Condition"] == {"ForAnyValue:StringEquals": {"aws:TagKeys": [audit_app.policy.protection_tag_key]}}
+    # (nor the approval tag: the system must never approve an AMI for replication itself)
+    policy = audit_app.policy
+    assert deny["Condition"] == {
+        "ForAnyValue:StringEquals": {"aws:TagKeys": [policy.protection_tag_key, policy.approval_tag_key]}
+    }
 
 
 def test_describe_images_is_limited_to_governed_regions(audit_app: Any) -> None:
