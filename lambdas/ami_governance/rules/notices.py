@@ -8,6 +8,7 @@ from typing import Any
 
 from ami_governance.models.image import Creator, ImageFacts, Verdict
 from ami_governance.models.policy import GovernancePolicy, Mode
+from ami_governance.rules.cleanup import monthly_cost
 from ami_governance.rules.remediation import describe_intended
 
 SNS_SUBJECT_MAX = 100
@@ -77,8 +78,6 @@ def resolved_notice(
 
 def cleanup_notice(policy: GovernancePolicy, cleanup: Any, event_id: str) -> Notice:
     """One summary per deregistration: what happened to each snapshot, and what it saves."""
-    from ami_governance.rules.cleanup import monthly_cost
-
     dry_run = policy.cleanup.dry_run
     acted = [s for s in cleanup.snapshots if s.outcome in ("deleted", "would-delete")]
     kept = [s for s in cleanup.snapshots if s.outcome.startswith("kept")]

@@ -98,7 +98,7 @@ def provenance_tags(policy: GovernancePolicy, detail: CloudTrailDetail) -> dict[
     identity = detail.user_identity
     params = detail.request_parameters
     tags: dict[str, str] = {
-        SystemTag.CREATED_AT: _iso(detail.event_time),
+        SystemTag.CREATED_AT: iso_timestamp(detail.event_time),
         SystemTag.CREATED_BY_EVENT: detail.event_id,
     }
     principal = identity.principal_arn
@@ -201,5 +201,6 @@ def tags_to_write(
     return TagChange(to_write, to_delete, tuple(dropped))
 
 
-def _iso(moment: datetime) -> str:
+def iso_timestamp(moment: datetime) -> str:
+    """UTC to the second, as CloudTrail writes eventTime (and as tags and the inventory store times)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

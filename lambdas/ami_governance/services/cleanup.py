@@ -28,10 +28,9 @@ from ami_governance.rules.cleanup import (
     apply_cap,
     decide,
     image_named_in_description,
-    monthly_cost,
 )
 from ami_governance.rules.notices import Notice, cleanup_notice
-from ami_governance.rules.tags import SystemTag
+from ami_governance.rules.tags import SystemTag, iso_timestamp
 from ami_governance.services.common import EventOutcome, EventService
 
 logger = Logger(child=True)
@@ -139,7 +138,9 @@ class CleanupService(EventService):
             self.count("CleanupsAlreadyDone")
             return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
         now = self.now()
-        if not self.inventory.claim(image_id, region, CLAIM, str(uuid.uuid4()), _iso(now), _iso(now + CLAIM_LEASE)):
+        if not self.inventory.claim(
+            image_id, region, CLAIM, str(uuid.uuid4()), iso_timestamp(now), iso_timestamp(now + CLAIM_LEASE)
+        ):
             current = self.inventory.get(image_id, region, consistent=True) or {}
             if current.get(f"{CLAIM}_status") in FINISHED_STATUSES:
                 self.count("CleanupsAlreadyDone")
@@ -154,7 +155,9 @@ class CleanupService(EventService):
             raise
         except Exception:
             # Release the claim so that the retry of this event (or the other delivery) can do the work.
-            self.inventory.record(image_id, region, {f"{CLAIM}_status": "failed", f"{CLAIM}_at": _iso(self.now())})
+            self.inventory.record(
+                image_id, region, {f"{CLAIM}_status": "failed", f"{CLAIM}_at": iso_timestamp(self.now())}
+            )
             raise
 
     def _clean_claimed(
@@ -168,7 +171,9 @@ class CleanupService(EventService):
         if any(users.get(s, {}).get(image_id) not in (None, "deregistered") for s in facts):
             # The AMI still uses its own snapshots: the event is stale, replayed or mis-routed (or the AMI came
             # back from the Recycle Bin). Nothing is decided; the real deregistration will come.
-            self.inventory.record(image_id, region, {f"{CLAIM}_status": "not-deregistered", f"{CLAIM}_at": _iso(now)})
+            self.inventory.record(
+                image_id, region, {f"{CLAIM}_status": "not-deregistered", f"{CLAIM}_at": iso_timestamp(now)}
+            )
             self.count("CleanupsOfRegisteredImages")
             return EventOutcome("ignored", event_id, f"{image_id} is still registered")
         already_deleted = sum(1 for v in previous.values() if str(v.get("outcome", "")) == "deleted")
@@ -313,7 +318,7 @@ class CleanupService(EventService):
         return done
 
     def _record(self, image_id: str, region: str, event_id: str, cleanup: ImageCleanup) -> None:
-        at = _iso(self.now())
+        at = iso_timestamp(self.now())
         status = {"incomplete": "failed", "dry-run": "dry-run", "deferred": "deferred"}.get(cleanup.result, "done")
         self.inventory.record(
             image_id,
@@ -337,17 +342,3 @@ class CleanupService(EventService):
             number = sum(1 for o in outcomes if o.outcome.startswith(prefix))
             if number:
                 self.count(name, value=number)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-__all__ = [
-    "CleanupInProgress",
-    "CleanupIncomplete",
-    "CleanupService",
-    "ImageCleanup",
-    "SnapshotOutcome",
-    "monthly_cost",
-]

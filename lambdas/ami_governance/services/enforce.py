@@ -29,6 +29,7 @@ from ami_governance.rules.tags import (
     SystemTag,
     TagChange,
     inherited_system_tags,
+    iso_timestamp,
     only_system_tags_changed,
     provenance_tags,
     subject_from,
@@ -151,7 +152,7 @@ class EnforcementService(EventService):
                     "account": event.account,
                     "state": "failed",
                     "error_message": detail.error_message,
-                    "recorded_at": _iso(self.now()),
+                    "recorded_at": iso_timestamp(self.now()),
                     "last_event_id": event.id,
                 },
             )
@@ -189,7 +190,11 @@ class EnforcementService(EventService):
             self.inventory.record(
                 image_id,
                 region,
-                {"state": "gone-before-evaluation", "recorded_at": _iso(self.now()), "last_event_id": event_id},
+                {
+                    "state": "gone-before-evaluation",
+                    "recorded_at": iso_timestamp(self.now()),
+                    "last_event_id": event_id,
+                },
             )
             return ImageOutcome(image_id, region, "gone")
         if image.owner_id != self.account_id:
@@ -342,10 +347,6 @@ class EnforcementService(EventService):
         return {
             "compliance": verdict.status.value,
             "violations": [v.short for v in verdict.violations],
-            "recorded_at": _iso(self.now()),
+            "recorded_at": iso_timestamp(self.now()),
             "last_event_id": event_id,
         }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
