@@ -81,3 +81,12 @@ def _snapshot_in_use_by_any_ami() -> None:
         return self.snapshots.pop(snapshot_id)
 
     EBSBackend.delete_snapshot = delete_snapshot  # type: ignore[method-assign]
+
+
+def set_image_state(account: str, region: str, image_id: str, state: str) -> None:
+    """Set an AMI's state in moto's backend (moto has no pending AMIs); a no-op if the AMI is gone."""
+    from moto.ec2.models import ec2_backends
+
+    image = ec2_backends[account][region].amis.get(image_id)
+    if image is not None:
+        image.state = state

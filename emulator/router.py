@@ -89,9 +89,23 @@ class Router:
 
     # ---- putting events ----------------------------------------------------------------------
 
-    def put(self, region: str, bus: str, event: dict[str, Any], delay: float = 0.0) -> None:
-        """Put `event` on `bus` in `region`; rules are evaluated when it is its turn (as EventBridge does)."""
-        self._schedule(delay, lambda: self._route(region, bus, event))
+    def put(
+        self,
+        region: str,
+        bus: str,
+        event: dict[str, Any],
+        delay: float = 0.0,
+        before: Callable[[], None] | None = None,
+    ) -> None:
+        """Put `event` on `bus` in `region`; rules are evaluated when it is its turn (as EventBridge does).
+        `before` runs just before, at the same moment (e.g. the AMI becoming available with its event)."""
+
+        def route() -> None:
+            if before is not None:
+                before()
+            self._route(region, bus, event)
+
+        self._schedule(delay, route)
 
     def _schedule(self, delay: float, run: Callable[[], None]) -> None:
         with self._condition:

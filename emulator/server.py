@@ -151,9 +151,20 @@ class GovernanceEmulator:
         state = STATE_AFTER_CALL.get(call.action)
         image_id = image_of_call(event)
         if status < 400 and state and image_id:
-            delay = self.pending_seconds if state == "available" and call.action != "EnableImage" else 0.0
             change = state_change_event(image_id, state, call.region, ACCOUNT, event["detail"]["requestID"])
-            self.router.put(call.region, "default", change, delay=delay)
+            if state == "available" and call.action != "EnableImage" and self.pending_seconds > 0:
+                # moto makes AMIs available at once; AWS keeps them pending for minutes. Show them pending until
+                # their state-change event, so that what the functions see matches what AWS would show.
+                moto_extensions.set_image_state(ACCOUNT, call.region, image_id, "pending")
+                self.router.put(
+                    call.region,
+                    "default",
+                    change,
+                    delay=self.pending_seconds,
+                    before=lambda: moto_extensions.set_image_state(ACCOUNT, call.region, image_id, "available"),
+                )
+            else:
+                self.router.put(call.region, "default", change)
 
     # ---- control API -------------------------------------------------------------------------
 
