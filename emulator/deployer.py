@@ -15,9 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
-
 from emulator.assembly import StackArtifact
+from emulator.clients import EmulatorClients
 from emulator.functions import FunctionRegistry, FunctionSpec
 
 PARTITION = "aws"
@@ -65,20 +64,10 @@ class StackDeployer:
         self.endpoint_url = endpoint_url
         self.account_id = account_id
         self.functions = functions
-        self._session = boto3.session.Session()
-        self._clients: dict[tuple[str, str], Any] = {}
+        self._clients = EmulatorClients(endpoint_url, "emulator-deployer")
 
     def client(self, service: str, region: str) -> Any:
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = self._session.client(  # type: ignore[call-overload]
-                service,
-                region_name=region,
-                endpoint_url=self.endpoint_url,
-                aws_access_key_id="emulator-deployer",
-                aws_secret_access_key="emulator",
-            )
-        return self._clients[key]
+        return self._clients.client(service, region)
 
     # ---- orchestration -----------------------------------------------------------------------
 

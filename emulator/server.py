@@ -22,13 +22,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import boto3
 from moto.events.models import EventsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from emulator import moto_extensions
 from emulator.assembly import read_assembly, synthesize
+from emulator.clients import EmulatorClients
 from emulator.cloudtrail import (
     RECORDED_CALLS,
     STATE_AFTER_CALL,
@@ -78,7 +78,7 @@ class GovernanceEmulator:
         self.functions: FunctionRegistry | None = None
         self.router: Router | None = None
         self._ready = False
-        self._clients: dict[str, Any] = {}
+        self._clients: EmulatorClients | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -94,6 +94,7 @@ class GovernanceEmulator:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="emulator-http", daemon=True)
         self._thread.start()
+        self._clients = EmulatorClients(self.endpoint_url, "emulator-eventbridge")  # the port is known now
         self.functions = FunctionRegistry(self.endpoint_url, self.workdir / "logs", self._function_access_key)
         self.router = Router(ACCOUNT, self.functions, self._send_sqs, self._publish_sns)
         _route_put_events_through(self.router)
@@ -121,24 +122,14 @@ class GovernanceEmulator:
         self.principals.add(key, f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{spec.name}")
         return key
 
-    def _client(self, service: str, region: str) -> Any:
-        key = f"{service}/{region}"
-        if key not in self._clients:
-            self._clients[key] = boto3.session.Session().client(  # type: ignore[call-overload]
-                service,
-                region_name=region,
-                endpoint_url=self.endpoint_url,
-                aws_access_key_id="emulator-eventbridge",
-                aws_secret_access_key="emulator",
-            )
-        return self._clients[key]
-
     def _publish_sns(self, topic_arn: str, message: str) -> None:
-        self._client("sns", topic_arn.split(":")[3]).publish(TopicArn=topic_arn, Message=message)
+        assert self._clients is not None
+        self._clients.client("sns", topic_arn.split(":")[3]).publish(TopicArn=topic_arn, Message=message)
 
     def _send_sqs(self, queue_arn: str, body: str, attributes: Mapping[str, str] | None = None) -> None:
         region, name = queue_arn.split(":")[3], queue_arn.rsplit(":", 1)[-1]
-        sqs = self._client("sqs", region)
+        assert self._clients is not None
+        sqs = self._clients.client("sqs", region)
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         message_attributes = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=message_attributes)
