@@ -17,6 +17,8 @@ class Settings:
     inventory_table_name: str
     notification_topic_arn: str
     region: str
+    # The replicate Lambda's queue of copy jobs (one message per source AMI and target region); unset elsewhere.
+    copy_queue_url: str | None = None
 
     @classmethod
     def from_environment(cls) -> Settings:
@@ -35,6 +37,7 @@ class Settings:
             inventory_table_name=os.environ["INVENTORY_TABLE_NAME"],
             notification_topic_arn=topic,
             region=os.environ["AWS_REGION"],
+            copy_queue_url=os.environ.get("COPY_QUEUE_URL") or None,
         )
 
 
