@@ -1,4 +1,4 @@
-"""Pure rules for approval-gated replication, table-tested (groundwork for the replication capability)."""
+"""Pure rules for approval-gated replication, table-tested."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ from ami_governance.models.policy import PolicyError, load_policy_file, parse_po
 from ami_governance.rules.approval import (
     ApprovalStatus,
     client_token,
+    copy_request,
+    generation_of,
     judge_approval,
-    plan_copies,
+    regions_to_queue,
+    retry_delay_seconds,
+    round_is_over,
     target_regions,
 )
 from tests.conftest import POLICY_FILE
@@ -85,23 +89,70 @@ def test_target_regions(the_image, regions, ignored):
     assert targets.ignored == ignored
 
 
-def test_client_tokens_are_deterministic_per_source_and_target():
+def test_client_tokens_are_deterministic_per_source_target_and_generation():
     token = client_token("ami-0a1b2c3d4e5f60718", "us-east-1", "eu-west-1")
 
     assert token == client_token("ami-0a1b2c3d4e5f60718", "us-east-1", "eu-west-1")
     assert token != client_token("ami-0a1b2c3d4e5f60718", "us-east-1", "ap-southeast-2")
+    assert token != client_token("ami-0a1b2c3d4e5f60718", "us-east-1", "eu-west-1", generation=1)
     assert len(token) <= 64
     assert token.isascii()
 
 
-def test_plan_copies_skips_regions_with_a_replica_and_encrypts_where_a_key_is_named():
-    requests = plan_copies(POLICY, image(), ["eu-west-1", "ap-southeast-2"], {"ap-southeast-2": "ami-replica"}, SESSION)
+def test_a_copy_request_is_encrypted_where_a_key_is_named_and_carries_its_lineage():
+    request = copy_request(
+        POLICY, "ami-0a1b2c3d4e5f60718", "us-east-1", "eu-west-1",
+        name="payments-api-al2023-1.4.0", description="golden", approver=SESSION, generation=0,
+    )  # fmt: skip
 
-    [request] = requests
-    assert request.region == "eu-west-1"
     assert (request.encrypted, request.kms_key_id) == (True, "alias/ami-replicas")
-    assert request.tags == {f"{P}source-image": "us-east-1/ami-0a1b2c3d4e5f60718", f"{P}approved-by": SESSION}
-    assert request.name == "payments-api-al2023-1.4.0"
+    assert request.tags == {
+        f"{P}source-image": "us-east-1/ami-0a1b2c3d4e5f60718",
+        f"{P}source-region": "us-east-1",
+        f"{P}approved-by": SESSION,
+    }
+    assert (request.name, request.description) == ("payments-api-al2023-1.4.0", "golden")
+    unencrypted = copy_request(
+        POLICY, "ami-0a1b2c3d4e5f60718", "us-east-1", "ap-southeast-2",
+        name="n", description="", approver=SESSION, generation=0,
+    )  # fmt: skip
+    assert (unencrypted.encrypted, unencrypted.kms_key_id) == (False, None)
+
+
+@pytest.mark.parametrize(
+    ("replicas", "queue", "present"),
+    [
+        ({}, ["eu-west-1", "ap-southeast-2"], []),
+        ({"eu-west-1": {"state": "available"}}, ["ap-southeast-2"], ["eu-west-1"]),
+        ({"eu-west-1": {"state": "copying"}, "ap-southeast-2": {"state": "failed"}}, ["ap-southeast-2"], ["eu-west-1"]),
+        ({"eu-west-1": {"state": "deregistered"}}, ["eu-west-1", "ap-southeast-2"], []),
+        ({"eu-west-1": {"state": "queued", "approval_event_id": "e1"}}, ["eu-west-1", "ap-southeast-2"], []),
+        ({"eu-west-1": {"state": "queued", "approval_event_id": "e0"}}, ["ap-southeast-2"], ["eu-west-1"]),
+    ],
+)  # fmt: skip
+def test_regions_to_queue(replicas, queue, present):
+    assert regions_to_queue(["eu-west-1", "ap-southeast-2"], replicas, "e1") == (queue, present)
+
+
+@pytest.mark.parametrize(
+    ("entry", "generation"),
+    [(None, 0), ({"state": "available", "generation": 0}, 0), ({"state": "failed", "generation": 0}, 1),
+     ({"state": "deregistered", "generation": 2}, 3), ({"state": "queued", "generation": 1}, 1)],
+)  # fmt: skip
+def test_a_new_copy_after_a_dead_one_gets_a_new_generation(entry, generation):
+    assert generation_of(entry) == generation
+
+
+def test_a_round_is_over_when_every_target_is_available_or_failed():
+    assert not round_is_over([], {})
+    assert not round_is_over(["eu-west-1"], {"eu-west-1": {"state": "copying"}})
+    assert round_is_over(["eu-west-1", "ap-southeast-2"], {"eu-west-1": {"state": "available"},
+                                                          "ap-southeast-2": {"state": "failed"}})  # fmt: skip
+
+
+@pytest.mark.parametrize(("receive_count", "seconds"), [(1, 60), (2, 120), (4, 480), (5, 900), (40, 900), (0, 60)])
+def test_deferred_copies_back_off_to_fifteen_minutes(receive_count, seconds):
+    assert retry_delay_seconds(receive_count) == seconds
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ from botocore.exceptions import ClientError
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import IMAGE_GONE_CODES, error_code
 from ami_governance.models.image import ImageFacts
+from ami_governance.models.policy import Sharing
+from ami_governance.rules.approval import CopyRequest
 from ami_governance.rules.cleanup import SnapshotFacts, description_filters
 
 # CreateTags accepts up to 1000 resource ids per call; we never need more for one AMI's snapshots.
@@ -50,6 +52,7 @@ def to_image_facts(raw: Mapping[str, Any], region: str) -> ImageFacts:
         source_region=raw.get("SourceImageRegion"),
         creation_date=raw.get("CreationDate"),
         deprecation_time=raw.get("DeprecationTime"),
+        description=raw.get("Description", ""),
     )
 
 
@@ -196,3 +199,53 @@ class Ec2Images:
 
     def disable_deprecation(self, image_id: str) -> None:
         self._ec2.disable_image_deprecation(ImageId=image_id)
+
+    # ---- replication ---------------------------------------------------------------------------
+
+    def copy_image(self, request: CopyRequest) -> str:
+        """CopyImage into this region (the destination), tagged with its lineage as it is created. The user tags
+        of the source come along (CopyImageTags); launch permissions do not (see `share_image`)."""
+        parameters: dict[str, Any] = {
+            "SourceImageId": request.source_image_id,
+            "SourceRegion": request.source_region,
+            "ClientToken": request.client_token,
+            "Name": request.name,
+            "CopyImageTags": True,
+            "TagSpecifications": [
+                {"ResourceType": kind, "Tags": [{"Key": k, "Value": v} for k, v in request.tags.items()]}
+                for kind in ("image", "snapshot")
+            ],
+        }
+        if request.description:
+            parameters["Description"] = request.description
+        if request.encrypted:
+            parameters["Encrypted"] = True
+            if request.kms_key_id:
+                parameters["KmsKeyId"] = request.kms_key_id
+        response = self._ec2.copy_image(**parameters)
+        return str(response["ImageId"])
+
+    def find_copies(self, source_image_id: str, source_region: str) -> list[ImageFacts]:
+        """This account's AMIs in this region copied from the source (any state but deregistered)."""
+        pages = self._ec2.get_paginator("describe_images").paginate(
+            Owners=["self"],
+            Filters=[
+                {"Name": "source-image-id", "Values": [source_image_id]},
+                {"Name": "source-image-region", "Values": [source_region]},
+            ],
+            IncludeDisabled=True,
+            IncludeDeprecated=True,
+            PaginationConfig={"PageSize": IMAGES_PAGE_SIZE},
+        )
+        return [to_image_facts(raw, self.region) for page in pages for raw in page.get("Images", [])]
+
+    def share_image(self, image_id: str, sharing: Sharing) -> bool:
+        """Add launch permissions for the accounts, organizations and OUs (one call; adding an existing
+        permission is a no-op). False when there is nothing to share with."""
+        permissions: list[dict[str, str]] = [{"UserId": account} for account in sharing.accounts]
+        permissions += [{"OrganizationArn": arn} for arn in sharing.organization_arns]
+        permissions += [{"OrganizationalUnitArn": arn} for arn in sharing.ou_arns]
+        if not permissions:
+            return False
+        self._ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": permissions})
+        return True

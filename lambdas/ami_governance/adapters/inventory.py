@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ami_governance.adapters.clients import client
+
+# One field path inside an item: ("replicas", "eu-west-1", "state") is replicas.<region>.state.
+Path = tuple[str, ...]
 
 
 class Inventory:
@@ -75,6 +78,75 @@ class Inventory:
         )
         item = response.get("Item")
         return {key: _plain(value) for key, value in item.items()} if item else None
+
+    # ---- lineage: nested updates of a source's `replicas` map --------------------------------------
+
+    def update(
+        self,
+        image_id: str,
+        region: str,
+        fields: Mapping[Path, Any],
+        condition: Callable[[Expression], str] | None = None,
+    ) -> dict[str, Any] | None:
+        """SET each path to its value, if `condition` (built on the same placeholders) holds. Returns the item as
+        it is after the update, or None when the condition failed."""
+        from botocore.exceptions import ClientError
+
+        expression = Expression()
+        arguments: dict[str, Any] = {"UpdateExpression": expression.set_clause(fields)}
+        if condition is not None:
+            arguments["ConditionExpression"] = condition(expression)
+        try:
+            response = self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"image_id": {"S": image_id}, "region": {"S": region}},
+                ExpressionAttributeNames=expression.names,
+                ExpressionAttributeValues=expression.values,
+                ReturnValues="ALL_NEW",
+                **arguments,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise
+        return {key: _plain(value) for key, value in response.get("Attributes", {}).items()}
+
+    def ensure_map(self, image_id: str, region: str, attribute: str) -> None:
+        """Create an empty map attribute unless it exists: DynamoDB can only SET inside a map that exists."""
+        self._dynamodb.update_item(
+            TableName=self.table_name,
+            Key={"image_id": {"S": image_id}, "region": {"S": region}},
+            UpdateExpression="SET #m = if_not_exists(#m, :empty)",
+            ExpressionAttributeNames={"#m": attribute},
+            ExpressionAttributeValues={":empty": {"M": {}}},
+        )
+
+
+class Expression:
+    """Placeholders for an update or condition expression: every name and value goes through here."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self._name_keys: dict[str, str] = {}
+
+    def path(self, *parts: str) -> str:
+        return ".".join(self._name(part) for part in parts)
+
+    def _name(self, part: str) -> str:
+        if part not in self._name_keys:
+            key = f"#n{len(self._name_keys)}"
+            self._name_keys[part] = key
+            self.names[key] = part
+        return self._name_keys[part]
+
+    def value(self, value: Any) -> str:
+        key = f":v{len(self.values)}"
+        self.values[key] = _attribute(value)
+        return key
+
+    def set_clause(self, fields: Mapping[Path, Any]) -> str:
+        return "SET " + ", ".join(f"{self.path(*path)} = {self.value(value)}" for path, value in fields.items())
 
 
 def _attribute(value: Any) -> dict[str, Any]:

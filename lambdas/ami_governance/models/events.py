@@ -147,6 +147,11 @@ class CloudTrailDetail(_Lenient):
                 seen.setdefault(item.resource_id)
         return list(seen)
 
+    def tags_set(self) -> dict[str, str]:
+        """The tags a CreateTags call set (key -> value)."""
+        tag_set = self.request_parameters.tag_set if self.request_parameters else None
+        return {tag.key: tag.value or "" for tag in tag_set.items} if tag_set else {}
+
     def tag_keys_changed(self) -> list[str]:
         tag_set = self.request_parameters.tag_set if self.request_parameters else None
         return [tag.key for tag in tag_set.items] if tag_set else []

@@ -21,6 +21,7 @@ class ImageFacts:
     source_region: str | None = None
     creation_date: str | None = None
     deprecation_time: str | None = None
+    description: str = ""
 
 
 @dataclass(frozen=True)

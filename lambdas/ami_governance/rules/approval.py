@@ -1,7 +1,9 @@
-"""Pure rules for approval-gated replication: is a tag change an approval that counts, and what to copy where.
+"""Pure rules for approval-gated replication: is a tag change an approval that counts, which regions need a
+copy job, what one copy request looks like, when a replication round is over, and how long a deferred copy
+waits.
 
-Groundwork for the replication capability: the rules are complete and tested; the Lambda that acts on them
-(CopyImage with retries, lineage, sharing) is the next step.
+The lineage of a source AMI lives in its inventory item as `replicas`: {target region: entry}, where an entry
+moves queued -> copying -> available | failed, and to deregistered when the replica goes.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
+from typing import Any
 
 from ami_governance.models.image import ComplianceStatus, ImageFacts
 from ami_governance.models.policy import GovernancePolicy
-from ami_governance.rules.tags import SystemTag, fit_tag_value
+from ami_governance.rules.tags import SystemTag, fit_tag_value, lineage_value
 
 # CopyImage's ClientToken: up to 64 ASCII characters.
 CLIENT_TOKEN_MAX = 64
@@ -25,6 +28,20 @@ class ApprovalStatus(StrEnum):
     APPROVED = "approved"
     PENDING = "pending"  # approved, but the AMI is not available yet: copies start on its `available` event
     REJECTED = "rejected"
+
+
+class ReplicaState(StrEnum):
+    QUEUED = "queued"  # a copy job is on the queue
+    COPYING = "copying"  # claimed by a copy worker; `image_id` once CopyImage answered
+    AVAILABLE = "available"
+    FAILED = "failed"
+    DEREGISTERED = "deregistered"  # the replica was deregistered after it existed (drift)
+
+
+# A region whose replica ended in one of these gets a new copy when the AMI is approved again.
+RECOPY_STATES = frozenset({ReplicaState.FAILED, ReplicaState.DEREGISTERED})
+# A replication round is over when every target region is in one of these.
+FINAL_STATES = frozenset({ReplicaState.AVAILABLE, ReplicaState.FAILED})
 
 
 @dataclass(frozen=True)
@@ -55,6 +72,15 @@ def judge_approval(
     if approver is None:
         who = caller_arns[0] if caller_arns else "an unknown caller"
         return ApprovalDecision(ApprovalStatus.REJECTED, f"{who} is not allowed to approve AMIs")
+    source = replica_source(policy, image)
+    if source is not None:
+        return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is a replica of {source}: approve that", approver)
+    return judge_readiness(policy, image, approver)
+
+
+def judge_readiness(policy: GovernancePolicy, image: ImageFacts, approver: str) -> ApprovalDecision:
+    """An approved AMI may be copied once it is compliant and available (judged again when a pending AMI
+    becomes available: its verdict may have changed meanwhile)."""
     compliance = image.tags.get(policy.tag_key(SystemTag.COMPLIANCE))
     if compliance != ComplianceStatus.COMPLIANT.value:
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {compliance or 'not yet judged'}", approver)
@@ -63,6 +89,27 @@ def judge_approval(
     if image.state != "available":
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {image.state}", approver)
     return ApprovalDecision(ApprovalStatus.APPROVED, "", approver)
+
+
+def replica_source(policy: GovernancePolicy, image: ImageFacts) -> str | None:
+    """'<region>/<ami>' of the source when `image` is a replica this system made (its lineage tag names its
+    real source, and it records an approver), else None."""
+    if not (image.source_image_id and image.source_region):
+        return None
+    source = lineage_value(image.source_region, image.source_image_id)
+    tags = image.tags
+    if tags.get(policy.tag_key(SystemTag.SOURCE_IMAGE)) == source and policy.tag_key(SystemTag.APPROVED_BY) in tags:
+        return source
+    return None
+
+
+def approval_answer(decision: ApprovalDecision, regions: Sequence[str] = ()) -> str:
+    """The value of the `<prefix>approval` tag that answers an approval on the AMI itself."""
+    if decision.status is ApprovalStatus.APPROVED:
+        text = f"approved: copying to {', '.join(regions)}" if regions else "approved: every target region is done"
+    else:
+        text = f"{decision.status.value}: {decision.reason}"
+    return fit_tag_value(text)
 
 
 @dataclass(frozen=True)
@@ -84,15 +131,49 @@ def target_regions(policy: GovernancePolicy, image: ImageFacts) -> TargetRegions
     )
 
 
-def client_token(source_image_id: str, source_region: str, target_region: str) -> str:
+def regions_to_queue(
+    targets: Sequence[str], replicas: Mapping[str, Mapping[str, Any]], event_id: str
+) -> tuple[list[str], list[str]]:
+    """(regions that need a copy job, regions that already have or are getting a replica).
+
+    A region needs a job when it has no entry, when its replica failed or was deregistered (drift: re-approval
+    copies only what is missing), or when this same event queued it before: a retry of an event whose copy
+    jobs may not have reached the queue sends them again (the copy worker makes a repeat harmless).
+    """
+    to_queue, present = [], []
+    for region in targets:
+        entry = replicas.get(region)
+        if (
+            entry is None
+            or entry.get("state") in RECOPY_STATES
+            or (entry.get("state") == ReplicaState.QUEUED and entry.get("approval_event_id") == event_id)
+        ):
+            to_queue.append(region)
+        else:
+            present.append(region)
+    return to_queue, present
+
+
+def generation_of(entry: Mapping[str, Any] | None) -> int:
+    """Copies made so far for one region: a new copy after a failed or deregistered one needs a new ClientToken
+    (EC2 would otherwise answer with the old, dead replica)."""
+    if not entry:
+        return 0
+    generation: int = int(entry.get("generation", 0))
+    return generation + 1 if entry.get("state") in RECOPY_STATES else generation
+
+
+def client_token(source_image_id: str, source_region: str, target_region: str, generation: int = 0) -> str:
     """The same copy request always carries the same token, so EC2 never makes a second copy on a retry."""
-    digest = hashlib.sha256(f"{source_region}/{source_image_id}/{target_region}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{source_region}/{source_image_id}/{target_region}/{generation}".encode()).hexdigest()
     return f"ami-governance-{digest}"[:CLIENT_TOKEN_MAX]
 
 
 @dataclass(frozen=True)
 class CopyRequest:
     region: str
+    source_image_id: str
+    source_region: str
     client_token: str
     name: str
     description: str
@@ -101,33 +182,48 @@ class CopyRequest:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def plan_copies(
+def copy_request(
     policy: GovernancePolicy,
-    image: ImageFacts,
-    regions: Sequence[str],
-    existing_replicas: Mapping[str, str],
+    source_image_id: str,
+    source_region: str,
+    target_region: str,
+    *,
+    name: str,
+    description: str,
     approver: str,
-    description: str = "",
-) -> list[CopyRequest]:
-    """One CopyImage per target region that has no replica yet (the inventory, or `SourceImageId` lookups,
-    say which have). Encrypted with the region's key where the policy names one."""
-    requests = []
-    for region in regions:
-        if region in existing_replicas:
-            continue
-        kms_key = policy.replication.kms_keys.get(region)
-        requests.append(
-            CopyRequest(
-                region=region,
-                client_token=client_token(image.image_id, image.region, region),
-                name=image.name,
-                description=description,
-                encrypted=kms_key is not None,
-                kms_key_id=kms_key,
-                tags={
-                    policy.tag_key(SystemTag.SOURCE_IMAGE): f"{image.region}/{image.image_id}",
-                    policy.tag_key(SystemTag.APPROVED_BY): fit_tag_value(approver),
-                },
-            )
-        )
-    return requests
+    generation: int,
+) -> CopyRequest:
+    """One CopyImage into `target_region`: the source's name and description, encrypted with the region's key
+    where the policy names one, tagged with its lineage as it is created."""
+    kms_key = policy.replication.kms_keys.get(target_region)
+    return CopyRequest(
+        region=target_region,
+        source_image_id=source_image_id,
+        source_region=source_region,
+        client_token=client_token(source_image_id, source_region, target_region, generation),
+        name=name,
+        description=description,
+        encrypted=kms_key is not None,
+        kms_key_id=kms_key,
+        tags={
+            policy.tag_key(SystemTag.SOURCE_IMAGE): lineage_value(source_region, source_image_id),
+            policy.tag_key(SystemTag.SOURCE_REGION): source_region,
+            policy.tag_key(SystemTag.APPROVED_BY): fit_tag_value(approver),
+        },
+    )
+
+
+def round_is_over(targets: Sequence[str], replicas: Mapping[str, Mapping[str, Any]]) -> bool:
+    return bool(targets) and all((replicas.get(r) or {}).get("state") in FINAL_STATES for r in targets)
+
+
+# A deferred copy (EC2's concurrent-copy cap, throttling) waits on the queue: 1, 2, 4... minutes, at most 15.
+RETRY_BASE_SECONDS = 60
+RETRY_MAX_SECONDS = 900
+
+
+def retry_delay_seconds(receive_count: int) -> int:
+    """Backoff for the n-th delivery of a copy job (n >= 1), set as the message's visibility timeout."""
+    exponent = max(receive_count - 1, 0)
+    delay: int = RETRY_BASE_SECONDS * 2 ** min(exponent, 10)
+    return min(delay, RETRY_MAX_SECONDS)

@@ -105,3 +105,62 @@ def cleanup_notice(policy: GovernancePolicy, cleanup: Any, event_id: str) -> Not
             "event_id": event_id,
         },
     )
+
+
+def approval_rejected_notice(image: ImageFacts, reason: str, caller: str | None, event_id: str) -> Notice:
+    return Notice(
+        subject=_subject(f"Approval of AMI {image.image_id} in {image.region} rejected: no copies"),
+        body={
+            "kind": "ami-approval-rejected",
+            "image_id": image.image_id,
+            "image_name": image.name,
+            "region": image.region,
+            "account": image.owner_id,
+            "caller": caller,
+            "reason": reason,
+            "event_id": event_id,
+        },
+    )
+
+
+def replica_failed_notice(
+    source_image_id: str, source_region: str, replica_id: str, region: str, error: str, event_id: str
+) -> Notice:
+    return Notice(
+        subject=_subject(f"Copy of AMI {source_image_id} to {region} failed"),
+        body={
+            "kind": "ami-replica-failed",
+            "source_image_id": source_image_id,
+            "source_region": source_region,
+            "replica_id": replica_id,
+            "region": region,
+            "error": error,
+            "how_to_fix": "fix the cause (for a KMS error: the key must be enabled and its key policy must let the "
+            "copy role use it), then set the approval tag again: only the missing regions are copied",
+            "event_id": event_id,
+        },
+    )
+
+
+def replicated_notice(
+    source_image_id: str, source_region: str, name: str, replicas: dict[str, Any], targets: list[str], event_id: str
+) -> Notice:
+    """One summary when every target region of a replication round is done."""
+    done = {r: replicas[r] for r in targets if (replicas.get(r) or {}).get("state") == "available"}
+    failed = {r: replicas[r] for r in targets if r not in done}
+    if failed:
+        outcome = f"{len(done)} of {len(targets)} regions, {len(failed)} failed"
+    else:
+        outcome = f"{len(targets)} region{'' if len(targets) == 1 else 's'}"
+    return Notice(
+        subject=_subject(f"AMI {source_image_id} replicated to {outcome}"),
+        body={
+            "kind": "ami-replicated" if not failed else "ami-replicated-partially",
+            "source_image_id": source_image_id,
+            "source_region": source_region,
+            "image_name": name,
+            "replicas": {r: entry.get("image_id") for r, entry in done.items()},
+            "failed": {r: entry.get("error", "failed") for r, entry in failed.items()},
+            "event_id": event_id,
+        },
+    )

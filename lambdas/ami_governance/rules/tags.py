@@ -28,10 +28,12 @@ class SystemTag(StrEnum):
     CREATED_AT = "created-at"
     CREATED_BY_EVENT = "created-by-event"
     SOURCE_INSTANCE = "source-instance"
-    SOURCE_IMAGE = "source-image"
+    SOURCE_IMAGE = "source-image"  # '<region>/<ami id>' of the AMI this one was copied from
+    SOURCE_REGION = "source-region"  # on a replica: its source's region
     NO_REBOOT = "no-reboot"
     IMAGE_ID = "image-id"
-    APPROVED_BY = "approved-by"  # on a replica: who approved its source
+    APPROVED_BY = "approved-by"  # on an approved AMI and its replicas: who approved it
+    APPROVAL = "approval"  # on an AMI someone tried to approve: the answer (approved / pending / rejected: why)
     CLEANUP = "cleanup"  # on a snapshot, right before the clean-up deletes it (the Recycle Bin rule matches it)
 
 
@@ -156,13 +158,35 @@ def subject_from(
     return EvaluationSubject(name=name, tags=user_tags, creator=creator, no_reboot=no_reboot)
 
 
-def inherited_system_tags(policy: GovernancePolicy, tags: Mapping[str, str], image_id: str) -> frozenset[str]:
+# Written by replication on the copy itself (CopyImage TagSpecifications), so they describe the copy.
+LINEAGE_TAGS = (SystemTag.SOURCE_IMAGE, SystemTag.SOURCE_REGION, SystemTag.APPROVED_BY)
+
+
+def lineage_value(source_region: str, source_image_id: str) -> str:
+    return f"{source_region}/{source_image_id}"
+
+
+def inherited_system_tags(
+    policy: GovernancePolicy,
+    tags: Mapping[str, str],
+    image_id: str,
+    source: tuple[str | None, str | None] = (None, None),
+) -> frozenset[str]:
     """System tags an AMI carries that were not written for it: `CopyImage` with `CopyImageTags` copies the
     source's verdict and provenance, which say nothing about the copy. Every AMI this system judges carries
-    `<prefix>image-id` = its own id; tags that come without it, or with another AMI's id, are inherited."""
+    `<prefix>image-id` = its own id; tags that come without it, or with another AMI's id, are inherited.
+
+    The exception is a replica's lineage: replication writes `source-image` (and `source-region`,
+    `approved-by`) on the copy as it creates it. Those stay when `source-image` names the AMI's real source
+    (`source` = EC2's SourceImageRegion and SourceImageId), which a tag copied from elsewhere cannot."""
     if tags.get(policy.tag_key(SystemTag.IMAGE_ID)) == image_id:
         return frozenset()
-    return frozenset(key for key in tags if key in system_tag_keys(policy))
+    inherited = {key for key in tags if key in system_tag_keys(policy)}
+    source_region, source_image_id = source
+    real_source = lineage_value(source_region, source_image_id) if source_region and source_image_id else None
+    if real_source and tags.get(policy.tag_key(SystemTag.SOURCE_IMAGE)) == real_source:
+        inherited -= {policy.tag_key(name) for name in LINEAGE_TAGS}
+    return frozenset(inherited)
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,9 @@ class EnforcementService(EventService):
             return ImageOutcome(image_id, region, "foreign-image")
 
         # A copy carries its source's governance tags (CopyImageTags): judge it as if it had none.
-        inherited = inherited_system_tags(self.policy, image.tags, image.image_id)
+        inherited = inherited_system_tags(
+            self.policy, image.tags, image.image_id, (image.source_region, image.source_image_id)
+        )
         view = replace(image, tags={k: v for k, v in image.tags.items() if k not in inherited})
         # First sight: the AMI carries no provenance of its own yet. Only then may the tags its creation call
         # requested stand in for tags the image does not show (a replayed event must not resurrect deleted tags).

@@ -8,9 +8,11 @@ from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.policy_store import load_policy
+from ami_governance.adapters.queue import CopyQueue, queue_url_from_arn
 from ami_governance.services.cleanup import CleanupService
 from ami_governance.services.common import Counter
 from ami_governance.services.enforce import EnforcementService
+from ami_governance.services.replicate import CopyService, ReplicationService
 from ami_governance.settings import settings
 
 
@@ -43,6 +45,37 @@ def enforcement_service(account_id: str, count: Counter) -> EnforcementService:
     )
 
 
+def replication_service(account_id: str, count: Counter) -> ReplicationService:
+    config = settings()
+    return ReplicationService(
+        policy=load_policy(config.policy_parameter_name),
+        account_id=account_id,
+        count=count,
+        images_in=_images_in,
+        inventory=Inventory(config.inventory_table_name, config.region),
+        notifier=Notifier(config.notification_topic_arn),
+        copy_queue=CopyQueue(config.copy_queue_url, config.region) if config.copy_queue_url else None,
+    )
+
+
+@cache
+def _queue_for(queue_arn: str) -> CopyQueue:
+    return CopyQueue(queue_url_from_arn(queue_arn), queue_arn.split(":")[3])
+
+
+def copy_service(account_id: str, count: Counter) -> CopyService:
+    config = settings()
+    return CopyService(
+        policy=load_policy(config.policy_parameter_name),
+        account_id=account_id,
+        count=count,
+        images_in=_images_in,
+        inventory=Inventory(config.inventory_table_name, config.region),
+        notifier=Notifier(config.notification_topic_arn),
+        queue_for=_queue_for,
+    )
+
+
 def reset() -> None:
     """Forget per-container state (tests switch AWS backends between cases)."""
     from aws_lambda_powertools.utilities import parameters
@@ -53,6 +86,7 @@ def reset() -> None:
     parameters.clear_caches()  # type: ignore[no-untyped-call]
 
     _images_in.cache_clear()
+    _queue_for.cache_clear()
     settings.cache_clear()
     _parse.cache_clear()
     reset_clients()

@@ -1,0 +1,37 @@
+"""Copy jobs: the messages replication puts on its copy queue, one per source AMI and target region."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CopyJob(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    source_image_id: str = Field(pattern=r"^ami-[0-9a-f]+$")
+    source_region: str
+    target_region: str
+    name: str
+    description: str = ""
+    approved_by: str
+    approval_event_id: str
+    generation: int = Field(ge=0)
+
+
+class SqsRecord(BaseModel):
+    """The fields of a Lambda SQS event record that the copy worker reads."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    message_id: str = Field(alias="messageId")
+    receipt_handle: str = Field(alias="receiptHandle")
+    body: str
+    attributes: dict[str, str] = Field(default_factory=dict)
+    event_source_arn: str = Field(alias="eventSourceARN")
+
+    @property
+    def receive_count(self) -> int:
+        try:
+            return int(self.attributes.get("ApproximateReceiveCount", "1"))
+        except ValueError:
+            return 1

@@ -1,0 +1,178 @@
+"""Lineage bookkeeping shared by the replicate and copy workers: a replica reached an end (available, failed,
+deregistered) -> share it, record it on its source, notify, and announce the round once every region is done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from ami_governance.adapters.inventory import Expression, Path
+from ami_governance.models.image import ImageFacts
+from ami_governance.models.policy import GovernancePolicy, Sharing
+from ami_governance.rules.approval import CopyRequest, ReplicaState, round_is_over
+from ami_governance.rules.notices import Notice, replica_failed_notice, replicated_notice
+from ami_governance.rules.tags import iso_timestamp
+from ami_governance.services.common import Counter
+
+logger = Logger(child=True)
+
+REPLICAS = "replicas"
+
+
+class ReplicaImages(Protocol):
+    def describe_image(self, image_id: str) -> ImageFacts | None: ...
+    def describe_images(self, image_ids: list[str]) -> dict[str, ImageFacts | None]: ...
+    def create_tags(self, resource_ids: list[str], tags: Mapping[str, str]) -> None: ...
+    def copy_image(self, request: CopyRequest) -> str: ...
+    def find_copies(self, source_image_id: str, source_region: str) -> list[ImageFacts]: ...
+    def share_image(self, image_id: str, sharing: Sharing) -> bool: ...
+
+
+class LineageStore(Protocol):
+    def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None: ...
+    def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
+    def ensure_map(self, image_id: str, region: str, attribute: str) -> None: ...
+    def update(
+        self,
+        image_id: str,
+        region: str,
+        fields: Mapping[Path, Any],
+        condition: Callable[[Expression], str] | None = None,
+    ) -> dict[str, Any] | None: ...
+
+
+class NoticeSink(Protocol):
+    def publish(self, notice: Notice) -> str: ...
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    image_id: str
+    region: str
+
+    @classmethod
+    def parse(cls, value: str) -> SourceRef | None:
+        region, _, image_id = value.partition("/")
+        return cls(image_id, region) if region and image_id.startswith("ami-") else None
+
+    def __str__(self) -> str:
+        return f"{self.region}/{self.image_id}"
+
+
+def replicas_of(item: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    replicas = (item or {}).get(REPLICAS) or {}
+    return {region: dict(entry) for region, entry in replicas.items() if isinstance(entry, Mapping)}
+
+
+@dataclass
+class Lineage:
+    policy: GovernancePolicy
+    images_in: Callable[[str], ReplicaImages]
+    inventory: LineageStore
+    notifier: NoticeSink
+    count: Counter
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def settle(
+        self,
+        source: SourceRef,
+        target_region: str,
+        replica_id: str | None,
+        state: ReplicaState,
+        event_id: str,
+        error: str | None = None,
+    ) -> str:
+        """Record that the replica of `source` in `target_region` reached `state`. Returns what happened."""
+        log = {"source": str(source), "region": target_region, "replica_id": replica_id, "state": state.value}
+        # Shared before it is marked available: a retry after a failed share shares again.
+        sharing = self.policy.replication.share_with
+        if (
+            state is ReplicaState.AVAILABLE
+            and replica_id
+            and self.images_in(target_region).share_image(replica_id, sharing)
+        ):
+            self.count("ReplicasShared")
+        if state is ReplicaState.FAILED:
+            self._notify_failure(source, target_region, replica_id, error or "unknown error", event_id)
+        timestamp = iso_timestamp(self.now())
+        entry: Path = (REPLICAS, target_region)
+        fields: dict[Path, Any] = {(*entry, "state"): state.value, (*entry, f"{state.value}_at"): timestamp}
+        if replica_id:
+            fields[(*entry, "image_id")] = replica_id
+        if error:
+            fields[(*entry, "error")] = error[:1000]
+
+        def ours(e: Expression) -> str:
+            # Only the entry this replica belongs to (or one still waiting for its id) is settled: an event for
+            # an older replica of the region must not overwrite the current one.
+            if not replica_id:
+                return f"attribute_exists({e.path(*entry)})"
+            return (
+                f"attribute_exists({e.path(*entry)}) AND (attribute_not_exists({e.path(*entry, 'image_id')}) "
+                f"OR {e.path(*entry, 'image_id')} = {e.value(replica_id)})"
+            )
+
+        item = self.inventory.update(source.image_id, source.region, fields, ours)
+        if replica_id:
+            self.inventory.record(
+                replica_id,
+                target_region,
+                {
+                    "replica_of": str(source),
+                    "source_image_id": source.image_id,
+                    "source_region": source.region,
+                    "state": state.value,
+                    "recorded_at": timestamp,
+                    "last_event_id": event_id,
+                },
+            )
+        if item is None:
+            logger.warning("Replica event matches no replication entry of its source", extra=log)
+            self.count("ReplicaEventsUnmatched")
+            return "unmatched"
+        self.count("ReplicasSettled", state=state.value)
+        logger.info("Replica settled", extra=log)
+        self._announce_if_over(source, item, event_id)
+        return state.value
+
+    def _notify_failure(
+        self, source: SourceRef, target_region: str, replica_id: str | None, error: str, event_id: str
+    ) -> None:
+        entry = replicas_of(self.inventory.get(source.image_id, source.region)).get(target_region) or {}
+        if entry.get("state") == ReplicaState.FAILED and entry.get("image_id") == replica_id:
+            return  # a repeated delivery: notified already
+        self.notifier.publish(
+            replica_failed_notice(source.image_id, source.region, replica_id or "none", target_region, error, event_id)
+        )
+        self.count("Notifications")
+
+    def _announce_if_over(self, source: SourceRef, item: Mapping[str, Any], event_id: str) -> None:
+        """One 'replicated' notice per round: claimed with a conditional write, released if the publish fails."""
+        targets = [str(region) for region in item.get("replication_targets") or []]
+        round_id = item.get("replication_round")
+        replicas = replicas_of(item)
+        if not round_id or not round_is_over(targets, replicas) or item.get("replication_announced") == round_id:
+            return
+
+        def not_yet(e: Expression) -> str:
+            announced = e.path("replication_announced")
+            return f"attribute_not_exists({announced}) OR {announced} <> {e.value(round_id)}"
+
+        claimed = self.inventory.update(source.image_id, source.region, {("replication_announced",): round_id}, not_yet)
+        if claimed is None:
+            return
+        try:
+            self.notifier.publish(
+                replicated_notice(
+                    source.image_id, source.region, str(item.get("name", "")), replicas, targets, event_id
+                )
+            )
+        except Exception:
+            self.inventory.update(source.image_id, source.region, {("replication_announced",): ""})
+            raise
+        self.count("ReplicationRoundsCompleted")
+        self.count("Notifications")

@@ -1,0 +1,561 @@
+"""Replication: an authorised approval of a compliant, available AMI queues one copy job per target region; the
+copy worker makes each copy exactly once; replica state events settle the lineage, share the replica and, when
+every region is done, announce the round.
+
+Two entry points: `ReplicationService` (EventBridge: the approval's CreateTags, AMI state changes) and
+`CopyService` (the copy queue). Copies never happen inside the event handler, so EC2's concurrent-copy cap and
+CopyImage's 1-per-second refill are met with the queue's delayed redelivery, not with sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import ClientError
+from pydantic import ValidationError
+
+from ami_governance.adapters.ec2 import TagLimitExceeded
+from ami_governance.adapters.errors import error_code
+from ami_governance.adapters.inventory import Expression, Path
+from ami_governance.models.events import AmiStateChangeEvent, CloudTrailImageEvent
+from ami_governance.models.image import ImageFacts
+from ami_governance.models.jobs import CopyJob, SqsRecord
+from ami_governance.models.policy import GovernancePolicy
+from ami_governance.rules.approval import (
+    RETRY_MAX_SECONDS,
+    ApprovalDecision,
+    ApprovalStatus,
+    ReplicaState,
+    approval_answer,
+    copy_request,
+    generation_of,
+    judge_approval,
+    judge_readiness,
+    regions_to_queue,
+    replica_source,
+    retry_delay_seconds,
+    target_regions,
+)
+from ami_governance.rules.notices import approval_rejected_notice
+from ami_governance.rules.tags import SystemTag, iso_timestamp
+from ami_governance.services.common import Counter, EventOutcome, EventService
+from ami_governance.services.lineage import REPLICAS, Lineage, LineageStore, NoticeSink, ReplicaImages, SourceRef
+
+logger = Logger(child=True)
+
+APPROVAL_CALL = "CreateTags"
+# States of the AMI State Change event that replication acts on.
+SETTLING_STATES = {"available": ReplicaState.AVAILABLE, "failed": ReplicaState.FAILED}
+
+
+class JobQueue(Protocol):
+    def send(self, jobs: Sequence[Mapping[str, Any]]) -> None: ...
+    def defer(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class ConcurrentApproval(RuntimeError):
+    """Another delivery changed the replication entries twice while this one planned: retried by Lambda."""
+
+
+@dataclass
+class ApprovalOutcome:
+    image_id: str
+    region: str
+    result: str
+    reason: str = ""
+    approver: str | None = None
+    queued: list[str] = field(default_factory=list)
+    already_replicated: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ReplicationService(EventService):
+    images_in: Callable[[str], ReplicaImages]
+    inventory: LineageStore
+    notifier: NoticeSink
+    copy_queue: JobQueue | None
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    @property
+    def lineage(self) -> Lineage:
+        return Lineage(self.policy, self.images_in, self.inventory, self.notifier, self.count, self.now)
+
+    # ---- approvals ------------------------------------------------------------------------------
+
+    def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
+        detail = event.detail
+        if detail.event_source != "ec2.amazonaws.com" or detail.event_name != APPROVAL_CALL:
+            self.count("UnsupportedEvents")
+            return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
+        if self.failed_call(detail.error_code):
+            return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
+        refusal = self.refusal(event.account, detail.aws_region)
+        if refusal:
+            logger.warning("Event refused", extra={"reason": refusal, "event_id": detail.event_id})
+            return EventOutcome("ignored", detail.event_id, refusal)
+        tags_set = detail.tags_set()
+        if tags_set.get(self.policy.approval_tag_key) != self.policy.approval.value:
+            # The rule matches the approval tag's key; another value (approved=false) is not an approval.
+            self.count("NotApprovals")
+            return EventOutcome("ignored", detail.event_id, "the tag change does not approve")
+        image_ids = detail.image_ids_in_resources()
+        if not image_ids:
+            return EventOutcome("ignored", detail.event_id, "no AMI among the tagged resources")
+        identity = detail.user_identity
+        callers = [arn for arn in dict.fromkeys((identity.principal_arn, identity.arn)) if arn]
+        images = self.images_in(detail.aws_region)
+        described = images.describe_images(image_ids)
+        outcomes = [
+            self._on_approval(images, image_id, described.get(image_id), tags_set, callers, detail.event_id)
+            for image_id in image_ids
+        ]
+        return EventOutcome("handled", detail.event_id, images=[asdict(o) for o in outcomes])
+
+    def _on_approval(
+        self,
+        images: ReplicaImages,
+        image_id: str,
+        image: ImageFacts | None,
+        tags_set: Mapping[str, str],
+        callers: list[str],
+        event_id: str,
+    ) -> ApprovalOutcome:
+        region = images_region(images, image)
+        if image is None:
+            self.count("ImagesGone")
+            return ApprovalOutcome(image_id, region, "gone", "the AMI no longer exists")
+        if image.owner_id != self.account_id:
+            self.count("ForeignImages")
+            return ApprovalOutcome(image_id, image.region, "foreign-image", f"owned by {image.owner_id}")
+        decision = judge_approval(self.policy, tags_set, callers, image)
+        self.count("Approvals", status=decision.status.value)
+        if decision.status is ApprovalStatus.REJECTED:
+            caller = callers[0] if callers else None
+            return self._reject(images, image, decision, caller, event_id)
+        approver = str(decision.approver)
+        if decision.status is ApprovalStatus.PENDING:
+            fields = self._approval_fields(image, approver, event_id, "pending")
+            self.inventory.update(image.image_id, image.region, fields)
+            self._answer(images, image, approval_answer(decision), approver)
+            return ApprovalOutcome(image.image_id, image.region, "pending", decision.reason, approver)
+        return self._start_round(images, image, approver, event_id)
+
+    def _reject(
+        self, images: ReplicaImages, image: ImageFacts, decision: ApprovalDecision, caller: str | None, event_id: str
+    ) -> ApprovalOutcome:
+        logger.warning(
+            "Approval rejected", extra={"image_id": image.image_id, "reason": decision.reason, "caller": caller}
+        )
+        item = self.inventory.get(image.image_id, image.region) or {}
+        if (item.get("approval_rejection") or {}).get("event_id") != event_id:  # not a repeated delivery
+            self.notifier.publish(approval_rejected_notice(image, decision.reason, caller, event_id))
+            self.count("Notifications")
+            rejection = {"by": caller, "reason": decision.reason, "at": iso_timestamp(self.now()), "event_id": event_id}
+            self.inventory.record(image.image_id, image.region, {"approval_rejection": rejection})
+        self._answer(images, image, approval_answer(decision))
+        return ApprovalOutcome(image.image_id, image.region, "rejected", decision.reason, decision.approver)
+
+    def _start_round(self, images: ReplicaImages, image: ImageFacts, approver: str, event_id: str) -> ApprovalOutcome:
+        targets = target_regions(self.policy, image)
+        if targets.ignored:
+            logger.warning(
+                "Regions named on the AMI are not replication regions of the policy",
+                extra={"image_id": image.image_id, "ignored": list(targets.ignored)},
+            )
+            self.count("UnknownTargetRegions", value=len(targets.ignored))
+        if not targets.regions:
+            answer = "approved: no target region (see the policy's replication regions and the AMI's tag)"
+            self._answer(images, image, answer, approver)
+            return ApprovalOutcome(image.image_id, image.region, "approved", "no target region", approver)
+        if self.copy_queue is None:
+            raise RuntimeError("COPY_QUEUE_URL is not set: the replicate Lambda cannot queue copies")
+
+        self.inventory.ensure_map(image.image_id, image.region, REPLICAS)
+        queued: list[str] = []
+        present: list[str] = []
+        for _attempt in range(2):
+            item = self.inventory.get(image.image_id, image.region) or {}
+            replicas = (item.get(REPLICAS) or {}) if isinstance(item.get(REPLICAS), dict) else {}
+            queued, present = regions_to_queue(targets.regions, replicas, event_id)
+            fields = self._approval_fields(image, approver, event_id, "approved")
+            fields[("replication_targets",)] = list(targets.regions)
+            if queued:
+                fields[("replication_round",)] = event_id
+            for region in queued:
+                fields[(REPLICAS, region)] = {
+                    "state": ReplicaState.QUEUED.value,
+                    "queued_at": iso_timestamp(self.now()),
+                    "approval_event_id": event_id,
+                    "generation": generation_of(replicas.get(region)),
+                }
+            if self.inventory.update(image.image_id, image.region, fields, _still_queueable(queued, event_id)):
+                break
+        else:
+            raise ConcurrentApproval(f"replication entries of {image.image_id} changed while planning; retrying")
+
+        jobs = [asdict_job(image, region, approver, event_id, generation_of(replicas.get(region))) for region in queued]
+        self.copy_queue.send(jobs)
+        self.count("CopiesQueued", value=len(jobs))
+        if queued:
+            answer = approval_answer(ApprovalDecision(ApprovalStatus.APPROVED, approver=approver), queued)
+        else:
+            answer = "approved: every target region already has a replica"
+        self._answer(images, image, answer, approver)
+        logger.info("Approval accepted", extra={"image_id": image.image_id, "queued": queued, "already": present})
+        return ApprovalOutcome(image.image_id, image.region, "approved", "", approver, queued, present)
+
+    def _approval_fields(self, image: ImageFacts, approver: str, event_id: str, status: str) -> dict[Path, Any]:
+        return {
+            ("approval_status",): status,
+            ("approved_by",): approver,
+            ("approved_at",): iso_timestamp(self.now()),
+            ("approval_event_id",): event_id,
+            ("account",): image.owner_id,
+            ("name",): image.name,
+        }
+
+    def _answer(self, images: ReplicaImages, image: ImageFacts, answer: str, approver: str | None = None) -> None:
+        """Answer on the AMI itself, so whoever set the approval tag sees the outcome where they set it."""
+        desired = {self.policy.tag_key(SystemTag.APPROVAL): answer}
+        if approver:
+            desired[self.policy.tag_key(SystemTag.APPROVED_BY)] = approver[:256]
+        changed = {key: value for key, value in desired.items() if image.tags.get(key) != value}
+        if not changed:
+            return
+        try:
+            images.create_tags([image.image_id], changed)
+        except TagLimitExceeded:
+            logger.warning("AMI is at the tag limit: approval answer not tagged", extra={"image_id": image.image_id})
+            self.count("TagsDroppedAtLimit", value=len(changed))
+
+    # ---- state changes --------------------------------------------------------------------------
+
+    def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
+        detail = event.detail
+        refusal = self.refusal(event.account, event.region)
+        if refusal:
+            logger.warning("Event refused", extra={"reason": refusal, "event_id": event.id})
+            return EventOutcome("ignored", event.id, refusal)
+        item = self.inventory.get(detail.image_id, event.region)
+        source = SourceRef.parse(str((item or {}).get("replica_of", "")))
+        if detail.state == ReplicaState.DEREGISTERED:
+            if source is None:
+                return EventOutcome("ignored", event.id, "not a replica")
+            self.count("ReplicasDeregistered")
+            result = self.lineage.settle(source, event.region, detail.image_id, ReplicaState.DEREGISTERED, event.id)
+            return EventOutcome("handled", event.id, f"replica of {source} deregistered: {result}")
+        state = SETTLING_STATES.get(detail.state)
+        if state is None:
+            self.count("UnsupportedEvents")
+            return EventOutcome("ignored", event.id, f"AMI state {detail.state} is not handled by replication")
+        if source is None and (item or {}).get("approval_status") == "pending" and state is ReplicaState.AVAILABLE:
+            return self._on_pending_source_available(detail.image_id, event.region, item or {}, event.id)
+        if source is None:
+            # The state change can outrun the copy worker's record of the replica: the lineage tags, written as
+            # the copy was created, say whether this AMI is one of ours.
+            image = self.images_in(event.region).describe_image(detail.image_id)
+            found = replica_source(self.policy, image) if image is not None else None
+            source = SourceRef.parse(found) if found else None
+        if source is None:
+            return EventOutcome("ignored", event.id, "neither a replica nor an AMI awaiting replication")
+        result = self.lineage.settle(source, event.region, detail.image_id, state, event.id, detail.error_message)
+        return EventOutcome("handled", event.id, f"replica of {source} {result}")
+
+    def _on_pending_source_available(
+        self, image_id: str, region: str, item: Mapping[str, Any], event_id: str
+    ) -> EventOutcome:
+        """An approval given while the AMI was pending is honoured now, if the AMI is still compliant."""
+        images = self.images_in(region)
+        image = images.describe_image(image_id)
+        if image is None:
+            return EventOutcome("ignored", event_id, "the approved AMI is gone")
+        approver = str(item.get("approved_by", ""))
+        decision = judge_readiness(self.policy, image, approver)
+        if decision.status is ApprovalStatus.REJECTED:
+            self.inventory.record(image_id, region, {"approval_status": "rejected"})
+            outcome = self._reject(images, image, decision, approver, event_id)
+        elif decision.status is ApprovalStatus.APPROVED:
+            outcome = self._start_round(images, image, approver, event_id)
+        else:
+            return EventOutcome("ignored", event_id, decision.reason)
+        return EventOutcome("handled", event_id, images=[asdict(outcome)])
+
+
+def images_region(images: ReplicaImages, image: ImageFacts | None) -> str:
+    return image.region if image is not None else str(getattr(images, "region", ""))
+
+
+def asdict_job(image: ImageFacts, region: str, approver: str, event_id: str, generation: int) -> dict[str, Any]:
+    return CopyJob(
+        source_image_id=image.image_id,
+        source_region=image.region,
+        target_region=region,
+        name=image.name,
+        description=image.description,
+        approved_by=approver,
+        approval_event_id=event_id,
+        generation=generation,
+    ).model_dump()
+
+
+def _still_queueable(regions: Sequence[str], event_id: str) -> Callable[[Expression], str] | None:
+    """The entries planned for a copy are still as they were read: absent, failed, deregistered, or queued by
+    this same event. A concurrent delivery that queued them first makes the update fail (no double copy)."""
+    if not regions:
+        return None
+
+    def condition(e: Expression) -> str:
+        redo = ", ".join(e.value(state.value) for state in (ReplicaState.FAILED, ReplicaState.DEREGISTERED))
+        clauses = []
+        for region in regions:
+            entry = e.path(REPLICAS, region)
+            state = e.path(REPLICAS, region, "state")
+            by_event = e.path(REPLICAS, region, "approval_event_id")
+            clauses.append(
+                f"(attribute_not_exists({entry}) OR {state} IN ({redo}) OR "
+                f"({state} = {e.value(ReplicaState.QUEUED.value)} AND {by_event} = {e.value(event_id)}))"
+            )
+        return " AND ".join(clauses)
+
+    return condition
+
+
+# ---- the copy worker ----------------------------------------------------------------------------
+
+# EC2 says "later": its concurrent-copy cap, request throttling that outlasted botocore's retries, or a 5xx.
+RETRYABLE_COPY_ERRORS = frozenset(
+    {
+        "ResourceLimitExceeded",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "Unavailable",
+    }
+)
+# A claimed copy job belongs to its worker this long (twice the copy Lambda's timeout): then another may take it.
+COPY_LEASE = timedelta(minutes=4)
+
+
+class RetryLater(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class CopyOutcome:
+    message_id: str
+    result: str
+    source: str = ""
+    region: str = ""
+    replica_id: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class CopyService:
+    policy: GovernancePolicy
+    account_id: str
+    count: Counter
+    images_in: Callable[[str], ReplicaImages]
+    inventory: LineageStore
+    notifier: NoticeSink
+    queue_for: Callable[[str], JobQueue]  # the queue (by ARN) a record came from
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    @property
+    def lineage(self) -> Lineage:
+        return Lineage(self.policy, self.images_in, self.inventory, self.notifier, self.count, self.now)
+
+    def handle_batch(self, event: Any) -> dict[str, Any]:
+        """Lambda's SQS batch: each job on its own. Jobs that must wait are hidden for their backoff and reported
+        as failures (ReportBatchItemFailures), so SQS redelivers only those; after the queue's maximum receive
+        count they go to its dead-letter queue."""
+        records = event.get("Records", []) if isinstance(event, dict) else []
+        failures: list[dict[str, str]] = []
+        outcomes: list[CopyOutcome] = []
+        for raw in records:
+            try:
+                record = SqsRecord.model_validate(raw)
+            except ValidationError as error:
+                logger.error("Malformed SQS record", extra={"error": str(error)})
+                self.count("MalformedCopyJobs")
+                message_id = raw.get("messageId") if isinstance(raw, dict) else None
+                if message_id:
+                    failures.append({"itemIdentifier": str(message_id)})
+                continue
+            outcome = self._one(record)
+            outcomes.append(outcome)
+            if outcome.result in ("retry", "malformed"):
+                failures.append({"itemIdentifier": record.message_id})
+        return {"batchItemFailures": failures, "outcomes": [asdict(o) for o in outcomes]}
+
+    def _one(self, record: SqsRecord) -> CopyOutcome:
+        try:
+            job = CopyJob.model_validate_json(record.body)
+        except ValidationError as error:
+            # Not ours to fix by retrying: kept (hidden for the longest backoff) until it reaches the DLQ.
+            logger.error("Malformed copy job", extra={"message_id": record.message_id, "error": str(error)})
+            self.count("MalformedCopyJobs")
+            self._defer(record, RETRY_MAX_SECONDS)
+            return CopyOutcome(record.message_id, "malformed", reason="malformed copy job")
+        source = SourceRef(job.source_image_id, job.source_region)
+        log = {"message_id": record.message_id, "source": str(source), "region": job.target_region}
+        try:
+            return self._copy(record, job, source)
+        except RetryLater as later:
+            delay = retry_delay_seconds(record.receive_count)
+            logger.warning("Copy deferred", extra={**log, "reason": later.reason, "retry_in_seconds": delay})
+            self.count("CopiesDeferred", reason=later.reason)
+            self._defer(record, delay)
+            return CopyOutcome(record.message_id, "retry", str(source), job.target_region, reason=later.reason)
+        except ClientError as error:
+            # DynamoDB or EC2 reads failing after botocore's retries: this job is retried, the batch goes on.
+            code = error_code(error)
+            logger.error("AWS call failed; the copy job will be retried", extra={**log, "code": code})
+            self.count("AwsErrors", code=code)
+            self._defer(record, retry_delay_seconds(record.receive_count))
+            return CopyOutcome(record.message_id, "retry", str(source), job.target_region, reason=code)
+
+    def _defer(self, record: SqsRecord, seconds: int) -> None:
+        try:
+            self.queue_for(record.event_source_arn).defer(record.receipt_handle, seconds)
+        except ClientError as error:
+            # The message comes back after the queue's visibility timeout instead: later, not lost.
+            logger.warning("Could not delay a copy job", extra={"code": error_code(error)})
+
+    def _copy(self, record: SqsRecord, job: CopyJob, source: SourceRef) -> CopyOutcome:
+        region = job.target_region
+        done = CopyOutcome(record.message_id, "skipped", str(source), region)
+        if region not in self.policy.replication.regions or region == source.region:
+            self.count("StaleCopyJobs")
+            done.reason = f"{region} is not a replication target of the policy"
+            return done
+        entry = _entry(self.inventory.get(source.image_id, source.region), region)
+        if entry is None or int(entry.get("generation", 0)) != job.generation:
+            self.count("StaleCopyJobs")
+            done.reason = "no matching replication entry (a newer round replaced it, or none was recorded)"
+            return done
+        if entry.get("state") != ReplicaState.QUEUED and (
+            entry.get("state") != ReplicaState.COPYING or entry.get("image_id")
+        ):
+            done.reason, done.replica_id = f"already {entry.get('state')}", entry.get("image_id")
+            return done
+        owner = record.message_id
+        if not self._claim(source, region, owner, job.generation):
+            done.reason = "another worker holds this copy"
+            return done
+
+        images = self.images_in(region)
+        existing = [copy for copy in images.find_copies(source.image_id, source.region) if copy.state != "failed"]
+        if existing:
+            # A copy made outside this system (or before its inventory knew): adopt it instead of copying again.
+            replica = existing[0]
+            self._record_copy(source, region, owner, replica.image_id, job, adopted=True)
+            self.count("ReplicasAdopted")
+            if replica.state == "available":
+                self.lineage.settle(source, region, replica.image_id, ReplicaState.AVAILABLE, record.message_id)
+            return CopyOutcome(record.message_id, "adopted", str(source), region, replica.image_id)
+
+        request = copy_request(
+            self.policy,
+            source.image_id,
+            source.region,
+            region,
+            name=job.name,
+            description=job.description,
+            approver=job.approved_by,
+            generation=job.generation,
+        )
+        try:
+            replica_id = images.copy_image(request)
+        except ClientError as error:
+            code = error_code(error)
+            if code in RETRYABLE_COPY_ERRORS:
+                self._release(source, region, owner)
+                raise RetryLater(code) from error
+            # Permanent for this round (source gone, key refused, parameters rejected): recorded and notified;
+            # approving again retries once the cause is fixed.
+            self.count("CopiesFailed", code=code)
+            self.lineage.settle(source, region, None, ReplicaState.FAILED, record.message_id, f"{code}: {error}")
+            return CopyOutcome(record.message_id, "failed", str(source), region, reason=code)
+        self._record_copy(source, region, owner, replica_id, job)
+        self.count("CopiesStarted")
+        logger.info("Copy started", extra={"source": str(source), "region": region, "replica_id": replica_id})
+        return CopyOutcome(record.message_id, "copying", str(source), region, replica_id)
+
+    def _claim(self, source: SourceRef, region: str, owner: str, generation: int) -> bool:
+        now = self.now()
+        entry: Path = (REPLICAS, region)
+
+        def free(e: Expression) -> str:
+            state = e.path(*entry, "state")
+            return (
+                f"{e.path(*entry, 'generation')} = {e.value(generation)} AND ({state} = "
+                f"{e.value(ReplicaState.QUEUED.value)} OR ({state} = {e.value(ReplicaState.COPYING.value)} AND "
+                f"attribute_not_exists({e.path(*entry, 'image_id')}) AND "
+                f"{e.path(*entry, 'lease_until')} < {e.value(iso_timestamp(now))}))"
+            )
+
+        fields = {
+            (*entry, "state"): ReplicaState.COPYING.value,
+            (*entry, "owner"): owner,
+            (*entry, "lease_until"): iso_timestamp(now + COPY_LEASE),
+        }
+        return self.inventory.update(source.image_id, source.region, fields, free) is not None
+
+    def _release(self, source: SourceRef, region: str, owner: str) -> None:
+        entry: Path = (REPLICAS, region)
+        self.inventory.update(
+            source.image_id,
+            source.region,
+            {(*entry, "state"): ReplicaState.QUEUED.value},
+            lambda e: (
+                f"{e.path(*entry, 'owner')} = {e.value(owner)} AND attribute_not_exists({e.path(*entry, 'image_id')})"
+            ),
+        )
+
+    def _record_copy(
+        self, source: SourceRef, region: str, owner: str, replica_id: str, job: CopyJob, adopted: bool = False
+    ) -> None:
+        entry: Path = (REPLICAS, region)
+        timestamp = iso_timestamp(self.now())
+        fields: dict[Path, Any] = {(*entry, "image_id"): replica_id, (*entry, "requested_at"): timestamp}
+        if adopted:
+            fields[(*entry, "adopted")] = True
+        # The state is not touched: the replica's own state change may already have settled it.
+        self.inventory.update(
+            source.image_id,
+            source.region,
+            fields,
+            lambda e: (
+                f"attribute_not_exists({e.path(*entry, 'image_id')}) OR "
+                f"{e.path(*entry, 'image_id')} = {e.value(replica_id)}"
+            ),
+        )
+        self.inventory.record(
+            replica_id,
+            region,
+            {
+                "replica_of": str(source),
+                "source_image_id": source.image_id,
+                "source_region": source.region,
+                "approved_by": job.approved_by,
+                "account": self.account_id,
+                "name": job.name,
+                "requested_at": timestamp,
+            },
+        )
+
+
+def _entry(item: Mapping[str, Any] | None, region: str) -> dict[str, Any] | None:
+    replicas = (item or {}).get(REPLICAS)
+    entry = replicas.get(region) if isinstance(replicas, Mapping) else None
+    return dict(entry) if isinstance(entry, Mapping) else None

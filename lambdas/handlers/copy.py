@@ -1,0 +1,23 @@
+"""Copy Lambda: copy jobs from the copy queue -> CopyImage in the target region, exactly once per region and
+round; jobs EC2 says must wait are delayed on the queue and reported back (ReportBatchItemFailures)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ami_governance.observability import count, logger, metrics, traced
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@traced
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    from ami_governance.services.wiring import copy_service
+
+    account_id = context.invoked_function_arn.split(":")[4]
+    result = copy_service(account_id, count).handle_batch(event)
+    logger.info("Copy batch done", extra={"outcomes": result["outcomes"]})
+    # Lambda reads only the failed message ids from the response.
+    return {"batchItemFailures": result["batchItemFailures"]}
