@@ -486,3 +486,30 @@ def test_replication_is_off_for_events_of_an_ungoverned_region(replication: Repl
 
     assert replication.replicate(event)["reason"] == "region sa-east-1 is not governed by the policy"
     wiring.reset()
+
+
+def test_cascade_deregisters_the_replicas_replication_recorded(
+    replication: Replication,
+    policy_with: Callable[..., GovernancePolicy],
+    invoke_cleanup: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    from tests.integration.conftest import deregister_event
+
+    source = replication.compliant_image()
+    replication.approve(source)
+    replication.run_copies()
+    eu_replica = replication.replicas(source, EU)[0]["ImageId"]
+    replication.settle(eu_replica, EU, "failed", error="KMS key disabled")
+    ap_replica = replication.replicas(source, AP)[0]["ImageId"]
+    replication.settle(ap_replica, AP)
+    document = json.loads(replication_policy(policy_with).model_dump_json())
+    document["cleanup"].update(dry_run=False, cascade_to_replicas=True)
+    replication.estate.set_policy(GovernancePolicy.model_validate(document))
+    boto3.client("ec2", region_name=HOME).deregister_image(ImageId=source)
+
+    outcome = invoke_cleanup(deregister_event(source))
+
+    replicas = outcome["images"][0]["replicas"]
+    assert replicas[ap_replica] == f"deregistered in {AP}"
+    assert replicas[eu_replica] == f"deregistered in {EU}"
+    assert replication.replicas(source, AP) == []

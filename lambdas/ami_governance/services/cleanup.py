@@ -300,7 +300,12 @@ class CleanupService(EventService):
             return {}
         done: dict[str, str] = {}
         for region, replica in replicas.items():
-            replica_id = str(replica.get("image_id") if isinstance(replica, Mapping) else replica)
+            replica_id = replica.get("image_id") if isinstance(replica, Mapping) else replica
+            if not isinstance(replica_id, str) or not replica_id.startswith("ami-"):
+                continue  # a copy that never started (queued, or failed before EC2 answered)
+            if isinstance(replica, Mapping) and replica.get("state") == "deregistered":
+                done[replica_id] = f"already gone from {region}"
+                continue
             store = self.snapshots_in(region)
             image = store.describe_image(replica_id)
             if image is None:
