@@ -2,7 +2,7 @@
 
 Forwarding patterns (default bus of every governed region -> governance bus) are deliberately broad, so that
 later capabilities (replicate, clean up) need new rules on the governance bus only, never a forwarder redeploy.
-Patterns on the governance bus (-> enforce, -> cleanup Lambda) are narrow. Forwarded events keep
+Patterns on the governance bus (-> enforce, -> cleanup, -> replicate Lambda) are narrow. Forwarded events keep
 `source: aws.ec2`, so the same field paths work on both buses.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ami_governance.models.policy import GovernancePolicy
 from stacks.resource_names import ALARM_NAME_PREFIX
 
 EventPatternData = dict[str, Any]
@@ -96,6 +97,41 @@ CLEANUP_PATTERNS: Final[dict[str, EventPatternData]] = {
     "ImageDeregistered": CLEANUP_ON_IMAGE_DEREGISTERED,
     "ImageStateDeregistered": CLEANUP_ON_IMAGE_STATE_DEREGISTERED,
 }
+
+# Replicate follows an AMI from its approval to its replicas: the approval (a CreateTags call that sets the policy's
+# approval tag on an AMI) starts the copies; the end of a creation tells it a replica is ready (to share it) or has
+# failed, and a deregistration tells it a source or a replica is gone. Which of these concern it (a replica it
+# recorded, an approved source) only the inventory knows, so every end-of-creation and deregistration goes to it.
+REPLICATE_STATES: Final = (*IMAGE_CREATION_END_STATES, IMAGE_DEREGISTERED_STATE)
+REPLICATE_ON_IMAGE_STATE_CHANGED: Final[EventPatternData] = {
+    "source": [EC2_SOURCE],
+    "detail-type": [AMI_STATE_CHANGE_DETAIL_TYPE],
+    "detail": {"State": list(REPLICATE_STATES)},
+}
+
+
+def replicate_on_image_approved(approval_tag_key: str) -> EventPatternData:
+    """A successful CreateTags call on at least one AMI that sets `approval_tag_key`.
+
+    The value is not matched: EventBridge matches each field of an array of objects against any element, so a
+    pattern on key and value would also match a call that sets the key to one value and another tag to the
+    approving value. The Lambda checks the pair, and who the caller is.
+    """
+    return _cloudtrail_ec2_call(
+        ("CreateTags",),
+        errorCode=_SUCCEEDED,
+        requestParameters={**_TOUCHES_AN_AMI, "tagSet": {"items": {"key": [approval_tag_key]}}},
+    )
+
+
+def replicate_patterns(policy: GovernancePolicy) -> dict[str, EventPatternData]:
+    """Rule id suffix -> pattern, for the governance bus, targeting the replicate Lambda (only built when the
+    policy replicates). The approval pattern names the policy's approval tag key."""
+    return {
+        "ImageApproved": replicate_on_image_approved(policy.approval_tag_key),
+        "ImageStateChanged": REPLICATE_ON_IMAGE_STATE_CHANGED,
+    }
+
 
 CLOUDWATCH_SOURCE: Final = "aws.cloudwatch"
 ALARM_STATE_CHANGE_DETAIL_TYPE: Final = "CloudWatch Alarm State Change"

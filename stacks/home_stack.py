@@ -1,17 +1,19 @@
-"""The home stack: governance bus, enforce and cleanup Lambdas, inventory, notifications, policy parameter, DLQs,
-alarms."""
+"""The home stack: governance bus, enforce and cleanup Lambdas (and the replicate and copy Lambdas with their copy
+queue, when the policy replicates), inventory, notifications, policy parameter, DLQs, alarms."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -21,10 +23,24 @@ from stacks.constructs.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from stacks.constructs.ami_event_forwarder import AmiEventForwarder
 from stacks.constructs.deleted_snapshot_recycle_bin import DeletedSnapshotRecycleBin, DeletedSnapshotRetention
 from stacks.constructs.governed_function import DEFAULT_TIMEOUT, GovernedFunction
+from stacks.constructs.job_queue import JobQueue
 from stacks.constructs.routed_rule import RoutedRule
-from stacks.event_patterns import ALARM_RAISED, CLEANUP_PATTERNS, ENFORCE_PATTERNS, EventPatternData
+from stacks.event_patterns import (
+    ALARM_RAISED,
+    CLEANUP_PATTERNS,
+    ENFORCE_PATTERNS,
+    EventPatternData,
+    replicate_patterns,
+)
 from stacks.nag import acknowledge, wildcard_action_finding
-from stacks.permissions import Permission, attach_policy, cleanup_permissions, enforce_permissions
+from stacks.permissions import (
+    Permission,
+    attach_policy,
+    cleanup_permissions,
+    copy_permissions,
+    enforce_permissions,
+    replicate_permissions,
+)
 from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME, alarm_name
 
 # SSM standard parameters hold up to 4 KB, advanced ones up to 8 KB.
@@ -35,6 +51,17 @@ ADVANCED_PARAMETER_MAX_BYTES = 8192
 # throttled at 5 per second per region (botocore retries RequestLimitExceeded with backoff).
 # Lambda's maximum: the policy allows up to 1000 deletions per deregistration, and DeleteSnapshot refills at 5/s.
 CLEANUP_TIMEOUT = Duration.minutes(15)
+
+# Copy starts at most one CopyImage per job (five jobs per batch); it does not wait for the copy to finish, the AMI
+# state change tells replicate. Two minutes leave room for botocore's retries of a throttled call.
+COPY_TIMEOUT = Duration.minutes(2)
+COPY_BATCH_SIZE = 5
+# A job comes back to the queue when EC2 refuses the copy for now (too many concurrent copies into a region, a
+# source still pending): 20 receives, each after the visibility timeout (6 x COPY_TIMEOUT = 12 minutes), give a
+# job about four hours before it is dead-lettered.
+COPY_QUEUE_MAX_RECEIVES = 20
+# Replicate and copy both record replicas: they read a source's item, add replica items and update both.
+REPLICATION_INVENTORY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 
 def policy_parameter_tier(policy_json: str) -> ssm.ParameterTier:
@@ -110,7 +137,7 @@ class AmiGovernanceHomeStack(Stack):
             "Enforce",
             handler="handlers.enforce.handler",
             description="AMI governance: check new and changed AMIs against the policy, tag, notify, remediate",
-            ec2_permissions=enforce_permissions(policy, self.account),
+            permissions=enforce_permissions(policy, self.account),
             inventory_actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             patterns=ENFORCE_PATTERNS,
         )
@@ -118,7 +145,7 @@ class AmiGovernanceHomeStack(Stack):
             "Cleanup",
             handler="handlers.cleanup.handler",
             description="AMI governance: delete the snapshots a deregistered AMI leaves behind (dry-run by default)",
-            ec2_permissions=cleanup_permissions(policy, self.account),
+            permissions=cleanup_permissions(policy, self.account),
             # The AMI's item holds its snapshots and replicas (recorded when it became available): cleanup reads
             # it and records what it did.
             inventory_actions=["dynamodb:GetItem", "dynamodb:UpdateItem"],
@@ -143,6 +170,62 @@ class AmiGovernanceHomeStack(Stack):
         )
         if deleted_snapshot_retention is not None:
             DeletedSnapshotRecycleBin(self, "DeletedSnapshotRecycleBin", retention=deleted_snapshot_retention)
+        self.copy_jobs: JobQueue | None = None
+        self.replicate: GovernedFunction | None = None
+        self.copy: GovernedFunction | None = None
+        if policy.replication.regions:
+            self._build_replication(policy)
+
+    def _build_replication(self, policy: GovernancePolicy) -> None:
+        """Replicate turns an approval into one copy job per target region and follows the replicas; copy starts
+        each copy. A queue between them: copies are throttled per region, and a job EC2 refuses for now is retried
+        without holding up the others."""
+        copy_jobs = JobQueue(
+            self,
+            "CopyJobs",
+            purpose="AMI copy jobs",
+            consumer_timeout=COPY_TIMEOUT,
+            max_receives=COPY_QUEUE_MAX_RECEIVES,
+            alarm_topic=self.notifications,
+        )
+        replicate = self._governed_function(
+            "Replicate",
+            handler="handlers.replicate.handler",
+            description="AMI governance: replicate approved AMIs to the replication regions, share the replicas",
+            permissions=replicate_permissions(policy, self.account, copy_queue_arn=copy_jobs.queue.queue_arn),
+            inventory_actions=REPLICATION_INVENTORY_ACTIONS,
+            patterns=replicate_patterns(policy),
+            environment={"COPY_QUEUE_URL": copy_jobs.queue.queue_url},
+        )
+        copy = self._governed_function(
+            "Copy",
+            handler="handlers.copy.handler",
+            description="AMI governance: copy an approved AMI into one replication region (one job per message)",
+            permissions=copy_permissions(policy, self.account),
+            inventory_actions=REPLICATION_INVENTORY_ACTIONS,
+            patterns={},  # fed by the copy queue only
+            timeout=COPY_TIMEOUT,
+        )
+        # Grants receive, delete and change-visibility (plus the queue's URL and attributes) on this queue only.
+        copy.function.add_event_source(
+            event_sources.SqsEventSource(
+                copy_jobs.queue,
+                batch_size=COPY_BATCH_SIZE,
+                # No waiting for a fuller batch: an approval is a handful of jobs, and the sooner a copy starts the
+                # sooner it ends.
+                max_batching_window=Duration.seconds(0),
+                # A job EC2 refuses for now goes back alone; the rest of its batch is done.
+                report_batch_item_failures=True,
+            )
+        )
+        CfnOutput(
+            self,
+            "CopyRoleArn",
+            value=copy.role.role_arn,
+            description="Role of the copy Lambda: allow it in the key policy of every KMS key in replication.kms_keys",
+        )
+        CfnOutput(self, "CopyQueueUrl", value=copy_jobs.queue.queue_url, description="Queue of AMI copy jobs")
+        self.copy_jobs, self.replicate, self.copy = copy_jobs, replicate, copy
 
     def _let_alarms_publish(self, key: kms.IKey) -> None:
         # CloudWatch alarm actions publish as the cloudwatch.amazonaws.com service: it needs the topic policy
@@ -179,13 +262,14 @@ class AmiGovernanceHomeStack(Stack):
         *,
         handler: str,
         description: str,
-        ec2_permissions: list[Permission],
+        permissions: list[Permission],
         inventory_actions: list[str],
         patterns: dict[str, EventPatternData],
         timeout: Duration = DEFAULT_TIMEOUT,
+        environment: Mapping[str, str] | None = None,
     ) -> GovernedFunction:
-        """A function that reads the policy, records in the inventory and notifies, with its EC2 permissions, an
-        error alarm, and one rule on the governance bus per pattern."""
+        """A function that reads the policy, records in the inventory and notifies, with its own permissions (EC2,
+        and whatever else it alone needs), an error alarm, and one rule on the governance bus per pattern."""
         function = GovernedFunction(
             self,
             name,
@@ -195,11 +279,12 @@ class AmiGovernanceHomeStack(Stack):
                 "POLICY_PARAMETER_NAME": self.policy_parameter.parameter_name,
                 "INVENTORY_TABLE_NAME": self.inventory.table_name,
                 "NOTIFICATION_TOPIC_ARN": self.notifications.topic_arn,
+                **(environment or {}),
             },
             dead_letter_queue=self.invoke_dead_letters.queue,
             timeout=timeout,
         )
-        attach_policy(self, f"{name}Ec2Permissions", function.role, ec2_permissions)
+        attach_policy(self, f"{name}Permissions", function.role, permissions)
         self._grant_common(function.role, inventory_actions)
         self._alarm_on_errors(function, name.lower())
         for pattern_name, pattern in patterns.items():

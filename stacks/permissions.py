@@ -236,3 +236,200 @@ def cleanup_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
             )
         )
     return permissions
+
+
+def _shares_replicas(policy: GovernancePolicy) -> bool:
+    sharing = policy.replication.share_with
+    return bool(sharing.accounts or sharing.organization_arns or sharing.ou_arns)
+
+
+def replicate_permissions(policy: GovernancePolicy, account: str, *, copy_queue_arn: str) -> list[Permission]:
+    """Permissions of the replicate Lambda: read AMIs, answer an approval in its own tag namespace, queue one copy
+    job per target region, and share the replicas (only if the policy shares them)."""
+    regions = list(policy.governed_regions)
+    images = image_arns(regions)
+    permissions = [
+        _describe_in_governed_regions("DescribeImagesInGovernedRegions", ["ec2:DescribeImages"], regions),
+        Permission(
+            iam.PolicyStatement(
+                # The answer to an approval (`<prefix>approval`: accepted, refused and why) goes on the source AMI,
+                # the state of the copies on the source and on its replicas.
+                sid="AnswerApprovalsInOwnTagNamespaceOnly",
+                actions=["ec2:CreateTags"],
+                resources=images,
+                conditions={**_own_tag_keys_only(policy), **_owned_by(account)},
+            ),
+            why_wildcard=(
+                f"{ANY_IMAGE_REASON}; limited to this account's images (ec2:Owner), and to tag keys starting with "
+                f"{policy.tag_prefix!r}"
+            ),
+        ),
+        # The approval tag is under the prefix by default: the system answers an approval, it never gives one.
+        _never_the_protection_tag(policy, "NeverSetProtectionOrApprovalTag", ["ec2:CreateTags"], images),
+    ]
+    if _shares_replicas(policy):
+        permissions.append(_share_replicas(policy))
+    permissions.append(
+        Permission(iam.PolicyStatement(sid="SendCopyJobs", actions=["sqs:SendMessage"], resources=[copy_queue_arn]))
+    )
+    return permissions
+
+
+# Everything EC2 does with a customer managed key while it copies snapshots into it: it checks the key
+# (DescribeKey), takes a grant to use it from the volume service (CreateGrant), creates the data keys of the new
+# snapshots (GenerateDataKeyWithoutPlaintext) and re-encrypts them (ReEncryptFrom/ReEncryptTo, Decrypt).
+_REPLICA_KEY_ACTIONS = ["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"]
+_REENCRYPT_REASON = (
+    "kms:ReEncrypt* stands for kms:ReEncryptFrom and kms:ReEncryptTo, which EC2 needs to re-encrypt the copied "
+    "snapshots under the target key"
+)
+
+
+@dataclass(frozen=True)
+class ReplicaKey:
+    """The IAM resource of a key the policy names (`replication.kms_keys`), and the alias that narrows it when the
+    policy names the key by its alias (whose key id is not known at synth)."""
+
+    region: str
+    resource: str
+    alias: str | None = None
+
+
+def replica_key(region: str, reference: str, account: str) -> ReplicaKey:
+    """A key ARN is its own resource; a key id (or multi-Region key id) is a key of this account in `region`; an
+    alias (name, or alias ARN with its own account) is any key of that account in the region, narrowed by the
+    kms:ResourceAliases condition to the key the alias names."""
+    if reference.startswith("arn:"):
+        _, partition, _, key_region, key_account, resource = reference.split(":", 5)
+        if resource.startswith("alias/"):
+            return ReplicaKey(region, f"arn:{partition}:kms:{key_region}:{key_account}:key/*", resource)
+        return ReplicaKey(region, reference)
+    keys = f"arn:{partition_of(region)}:kms:{region}:{account}:key"
+    if reference.startswith("alias/"):
+        return ReplicaKey(region, f"{keys}/*", reference)
+    return ReplicaKey(region, f"{keys}/{reference}")
+
+
+def _sid_suffix(region: str) -> str:
+    # Sids are alphanumeric: eu-west-1 -> EuWest1.
+    return "".join(part.capitalize() for part in region.split("-"))
+
+
+def _replica_key_permissions(key: ReplicaKey) -> list[Permission]:
+    # Only EC2 in the key's region may use the key on the role's behalf (kms:ViaService): the Lambda itself can
+    # neither decrypt nor create data keys with it. CreateGrant (the grant the EBS volumes of the copy use) only
+    # for AWS resources. kms:GrantIsForAWSResource exists on CreateGrant alone, hence two statements.
+    via_ec2: dict[str, dict[str, Any]] = {"StringEquals": {"kms:ViaService": f"ec2.{key.region}.amazonaws.com"}}
+    if key.alias is not None:
+        via_ec2["ForAnyValue:StringEquals"] = {"kms:ResourceAliases": [key.alias]}
+    if key.alias is None:
+        where = f"limited to the policy's key in {key.region}, used through EC2 in that region (kms:ViaService)"
+    else:
+        where = (
+            f"the policy names the key in {key.region} by its alias {key.alias}, whose key id is unknown at synth: "
+            "the resource is any key of that account in the region, narrowed by kms:ResourceAliases to the key the "
+            "alias names, used through EC2 in that region (kms:ViaService)"
+        )
+    suffix = _sid_suffix(key.region)
+    return [
+        Permission(
+            iam.PolicyStatement(
+                sid=f"EncryptReplicasWithPolicyKey{suffix}",
+                actions=_REPLICA_KEY_ACTIONS,
+                resources=[key.resource],
+                conditions=via_ec2,
+            ),
+            why_wildcard=f"{_REENCRYPT_REASON}; {where}",
+        ),
+        Permission(
+            iam.PolicyStatement(
+                sid=f"LetEc2UsePolicyKey{suffix}",
+                actions=["kms:CreateGrant"],
+                resources=[key.resource],
+                conditions={**via_ec2, "Bool": {"kms:GrantIsForAWSResource": "true"}},
+            ),
+            why_wildcard=None if key.alias is None else where,
+        ),
+    ]
+
+
+def _share_replicas(policy: GovernancePolicy) -> Permission:
+    return Permission(
+        iam.PolicyStatement(
+            # Adds the launch permissions of share_with to each replica once it is available.
+            sid="ShareReplicas",
+            actions=["ec2:ModifyImageAttribute"],
+            resources=image_arns(policy.replication.regions),
+        ),
+        why_wildcard=(
+            "replicas are new AMIs with random ids; the statement is limited to image ARNs of the "
+            "replication regions (image ARNs carry no account, and only the owner can change an AMI)"
+        ),
+    )
+
+
+def copy_permissions(policy: GovernancePolicy, account: str) -> list[Permission]:
+    """Permissions of the copy Lambda: copy approved AMIs into the replication regions (only there), tag the copies
+    at creation in its own tag namespace, and encrypt them with the keys the policy names (only those).
+
+    What the key owners must do (IAM alone is not enough for KMS: the key policy must allow it too):
+
+    - The key policy of each key in `replication.kms_keys` must allow the Copy role (its ARN is the home stack's
+      output `CopyRoleArn`) kms:DescribeKey, kms:CreateGrant, kms:GenerateDataKeyWithoutPlaintext,
+      kms:ReEncrypt* and kms:Decrypt, or delegate to IAM (the default key policy's "Enable IAM User Permissions"
+      statement does, for a key in this account).
+    - A source AMI encrypted with a customer managed key needs the same on that key, in the source region; this
+      stack cannot grant it, the key is not in the policy.
+    - Replicas shared with other accounts, organizations or OUs (`replication.share_with`) can only be launched
+      there if the key policy also allows those accounts (for an organization or OU: the aws:PrincipalOrgID or
+      aws:PrincipalOrgPaths condition) kms:Decrypt, kms:DescribeKey, kms:CreateGrant and kms:ReEncrypt* on the
+      key. A replica encrypted with the AWS managed key aws/ebs cannot be launched by another account at all.
+    """
+    governed = list(policy.governed_regions)
+    targets = list(policy.replication.regions)  # governed too: the policy model requires it
+    new_resources = image_arns(targets) + snapshot_arns(targets)
+    permissions = [
+        _describe_in_governed_regions("DescribeImagesInGovernedRegions", ["ec2:DescribeImages"], governed),
+        Permission(
+            iam.PolicyStatement(
+                # CopyImage is called in the target region: aws:RequestedRegion keeps the copies there, while the
+                # source image and its snapshots may be in any governed region (since October 2024 CopyImage is
+                # authorised on the source too; a target is also governed, so its images and snapshots in the
+                # list cover the new AMI and its snapshots).
+                sid="CopyImagesIntoReplicationRegionsOnly",
+                actions=["ec2:CopyImage"],
+                resources=image_arns(governed) + snapshot_arns(governed),
+                conditions={"StringEquals": {"aws:RequestedRegion": targets}},
+            ),
+            why_wildcard=(
+                "source AMIs and the new AMI and snapshots have ids unknown beforehand; limited to images and "
+                "snapshots of the governed regions, and to calls made in the replication regions "
+                "(aws:RequestedRegion)"
+            ),
+        ),
+        Permission(
+            iam.PolicyStatement(
+                # Tags at creation only: ec2:CreateAction=CopyImage can only tag the AMI and snapshots the call
+                # creates. No tag-key condition: CopyImageTags copies every user tag of the source, the approval
+                # tag (an approved source always has it) and the protection tag (which should follow the source
+                # onto its replicas) included. AWS does not document whether those copied keys count in
+                # aws:TagKeys; if they did, a key condition would refuse every copy.
+                sid="TagReplicasAtCreation",
+                actions=["ec2:CreateTags"],
+                resources=new_resources,
+                conditions={"StringEquals": {"ec2:CreateAction": "CopyImage"}},
+            ),
+            why_wildcard=(
+                "the new AMI and snapshots of a copy have random ids; limited to the replication regions and to "
+                "tags given at creation by CopyImage (ec2:CreateAction)"
+            ),
+        ),
+    ]
+    if _shares_replicas(policy):
+        # A copy found already made and available (adopted, not copied) is shared by the copy worker itself.
+        permissions.append(_share_replicas(policy))
+    for region in targets:
+        reference = policy.replication.kms_keys.get(region)
+        if reference is not None:
+            permissions += _replica_key_permissions(replica_key(region, reference, account))
+    return permissions

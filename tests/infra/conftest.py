@@ -38,7 +38,14 @@ from stacks.app_builder import build_app  # noqa: E402
 from stacks.context_options import RECYCLE_BIN_RETENTION_DAYS_CONTEXT_KEY  # noqa: E402
 from stacks.nag import add_nag_checks  # noqa: E402
 from stacks.resource_names import HOME_STACK_NAME, forwarder_stack_name  # noqa: E402
-from tests.infra.support import CLEANUP_ENABLED_RETENTION_DAYS  # noqa: E402
+from tests.infra.support import (  # noqa: E402
+    CLEANUP_ENABLED_RETENTION_DAYS,
+    REPLICATION_APPROVAL_TAG,
+    REPLICATION_KMS_KEYS,
+    REPLICATION_SHARE_WITH,
+    REPLICATION_SOURCE_ONLY_REGIONS,
+    REPLICATION_TARGETS,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POLICY_FILE = REPO_ROOT / "governance-policy.yaml"
@@ -100,6 +107,30 @@ def cleanup_enabled_app(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
     policy = policy_variant(cleanup={"dry_run": False, "cascade_to_replicas": True})
     context = {RECYCLE_BIN_RETENTION_DAYS_CONTEXT_KEY: CLEANUP_ENABLED_RETENTION_DAYS}
     return _build(policy, tmp_path_factory.mktemp("cleanup-enabled-assembly"), context)
+
+
+@pytest.fixture(scope="session")
+def replication_app(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
+    """Replication at full stretch: three target regions with a KMS key each (one per way of naming a key), shared
+    with an account, an organization and an OU, a custom approval tag outside the prefix, and governed regions that
+    are not targets (the home region and one forwarder region)."""
+    policy = policy_variant(
+        governed_regions=[*REPLICATION_SOURCE_ONLY_REGIONS, *REPLICATION_TARGETS],
+        approval={"tag": REPLICATION_APPROVAL_TAG, "approvers": ["arn:aws:iam::*:role/AmiApprover"]},
+        replication={
+            "regions": list(REPLICATION_TARGETS),
+            "kms_keys": REPLICATION_KMS_KEYS,
+            "share_with": REPLICATION_SHARE_WITH,
+        },
+    )
+    return _build(policy, tmp_path_factory.mktemp("replication-assembly"))
+
+
+@pytest.fixture(scope="session")
+def no_replication_app(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
+    """The repository's policy without replication regions: nothing of replication may be built."""
+    policy = policy_variant(replication={"regions": []})
+    return _build(policy, tmp_path_factory.mktemp("no-replication-assembly"))
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,26 @@ from ami_governance.models.policy import GovernancePolicy
 from stacks.permissions import Permission
 
 # Every app variant conftest builds; the whole-app checks (cdk-nag, cfn-lint) run on each.
-APP_FIXTURES = ("audit_app", "enforce_disable_app", "cleanup_enabled_app")
+APP_FIXTURES = ("audit_app", "enforce_disable_app", "cleanup_enabled_app", "replication_app", "no_replication_app")
 # The Recycle Bin retention (context option) the cleanup-enabled app is built with.
 CLEANUP_ENABLED_RETENTION_DAYS = 14
+
+# The replication app: governed regions that are only ever sources (the home region first), the targets, and a key
+# per target, named each way the policy allows (alias name, key id, key ARN).
+REPLICATION_SOURCE_ONLY_REGIONS = ("us-east-1", "ap-northeast-1")
+REPLICATION_TARGETS = ("eu-west-1", "eu-central-1", "ap-southeast-2")
+REPLICATION_KMS_KEYS = {
+    "eu-west-1": "alias/ami-replicas",
+    "eu-central-1": "1234abcd-12ab-34cd-56ef-1234567890ab",
+    "ap-southeast-2": "arn:aws:kms:ap-southeast-2:111122223333:key/mrk-0123456789abcdef0123456789abcdef",
+}
+REPLICATION_SHARE_WITH = {
+    "accounts": ["444455556666"],
+    "organization_arns": ["arn:aws:organizations::111122223333:organization/o-a1b2c3d4e5"],
+    "ou_arns": ["arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cd34ef56"],
+}
+# An approval tag outside the tag prefix, to show the rule and the Deny statements follow the policy.
+REPLICATION_APPROVAL_TAG = "release:approved"
 
 
 def as_list(value: Any) -> list[Any]:

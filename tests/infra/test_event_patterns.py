@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from stacks.event_patterns import CLEANUP_PATTERNS, ENFORCE_PATTERNS, FORWARDING_PATTERNS
+from ami_governance.models.policy import GovernancePolicy
+from stacks.event_patterns import CLEANUP_PATTERNS, ENFORCE_PATTERNS, FORWARDING_PATTERNS, replicate_patterns
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -133,4 +134,108 @@ def test_every_handled_event_is_also_forwarded(load_event: Callable[[str], dict[
 
     # When matched against forwarding, then each is forwarded (otherwise it could never reach the home bus)
     for name in handled:
+        assert _routes(FORWARDING_PATTERNS, load_event(name), matches), name
+
+
+# sample event -> replicate rules it must reach, under the repository policy (default approval tag); every other
+# sample must reach none.
+REPLICATE_ROUTES: dict[str, set[str]] = {
+    "create_tags_approval.json": {"ImageApproved"},
+    "ami_state_available.json": {"ImageStateChanged"},
+    "ami_state_failed.json": {"ImageStateChanged"},
+    "ami_state_deregistered.json": {"ImageStateChanged"},
+}
+
+
+@pytest.mark.parametrize("event_file", sorted(EXPECTED_ROUTES))
+def test_sample_event_reaches_exactly_the_expected_replicate_rules(
+    event_file: str,
+    load_event: Callable[[str], dict[str, Any]],
+    matches: Matcher,
+    make_policy: Callable[..., GovernancePolicy],
+) -> None:
+    # Given a real-shaped AMI event and the repository policy's replicate patterns
+    patterns = replicate_patterns(make_policy())
+
+    # When matched, then it reaches exactly the expected replicate rules
+    assert _routes(patterns, load_event(event_file), matches) == REPLICATE_ROUTES.get(event_file, set())
+
+
+def _approval_event(load_event: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+    return copy.deepcopy(load_event("create_tags_approval.json"))
+
+
+def test_an_approval_among_other_tags_and_resources_is_seen(
+    load_event: Callable[[str], dict[str, Any]], matches: Matcher, make_policy: Callable[..., GovernancePolicy]
+) -> None:
+    # Given a CreateTags call on a snapshot and an AMI, setting another tag along with the approval tag
+    event = _approval_event(load_event)
+    parameters = event["detail"]["requestParameters"]
+    parameters["resourcesSet"]["items"].insert(0, {"resourceId": "snap-0a1b2c3d4e5f60718"})
+    parameters["tagSet"]["items"].insert(0, {"key": "Owner", "value": "data-team"})
+
+    # When matched, then replicate takes it
+    assert _routes(replicate_patterns(make_policy()), event, matches) == {"ImageApproved"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["failed", "the answer tag", "snapshot only"],
+)
+def test_what_is_not_an_approval_does_not_reach_replicate(
+    change: str,
+    load_event: Callable[[str], dict[str, Any]],
+    matches: Matcher,
+    make_policy: Callable[..., GovernancePolicy],
+) -> None:
+    # Given the approval call, failed, or setting replicate's own answer tag instead (its answer must not
+    # trigger it again), or on a snapshot only
+    event = _approval_event(load_event)
+    detail = event["detail"]
+    if change == "failed":
+        detail["errorCode"] = "Client.UnauthorizedOperation"
+        detail["responseElements"] = None
+    elif change == "the answer tag":
+        detail["requestParameters"]["tagSet"]["items"] = [{"key": "ami-governance:approval", "value": "true"}]
+    else:
+        detail["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": "snap-0a1b2c3d4e5f60718"}]
+
+    # When matched, then replicate does not take it
+    assert _routes(replicate_patterns(make_policy()), event, matches) == set()
+
+
+def test_the_approval_pattern_follows_the_policy_approval_tag(
+    load_event: Callable[[str], dict[str, Any]], matches: Matcher, make_policy: Callable[..., GovernancePolicy]
+) -> None:
+    # Given a policy with its own approval tag
+    policy = make_policy(approval={"tag": "release:approved", "approvers": ["arn:aws:iam::*:role/AmiApprover"]})
+    event = _approval_event(load_event)
+
+    # When the default approval tag is set, then nothing happens; when the policy's is set, replicate takes it
+    assert _routes(replicate_patterns(policy), event, matches) == set()
+    event["detail"]["requestParameters"]["tagSet"]["items"] = [{"key": "release:approved", "value": "true"}]
+    assert _routes(replicate_patterns(policy), event, matches) == {"ImageApproved"}
+
+
+@pytest.mark.parametrize("state", ["pending", "available", "failed", "deregistered", "disabled"])
+def test_replicate_follows_the_end_of_creation_and_deregistration(
+    state: str,
+    load_event: Callable[[str], dict[str, Any]],
+    matches: Matcher,
+    make_policy: Callable[..., GovernancePolicy],
+) -> None:
+    # Given an AMI state change in any state
+    event = copy.deepcopy(load_event("ami_state_available.json"))
+    event["detail"]["State"] = state
+
+    # When matched, then replicate takes the end of a creation (replica ready or failed) and a deregistration
+    expected = {"ImageStateChanged"} if state in {"available", "failed", "deregistered"} else set()
+    assert _routes(replicate_patterns(make_policy()), event, matches) == expected
+
+
+def test_every_event_replicate_handles_is_also_forwarded(
+    load_event: Callable[[str], dict[str, Any]], matches: Matcher
+) -> None:
+    # Given every sample event that replicate handles, when matched against forwarding, then each is forwarded
+    for name in REPLICATE_ROUTES:
         assert _routes(FORWARDING_PATTERNS, load_event(name), matches), name

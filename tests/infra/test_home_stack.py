@@ -1,4 +1,5 @@
-"""The home stack as synthesized from the repository policy (in audit mode, cleanup in dry-run)."""
+"""The home stack as synthesized from the repository policy (in audit mode, cleanup in dry-run, replicating to one
+region; tests/infra/test_replication_stack.py has the replication specifics)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,35 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from stacks.event_patterns import ALARM_RAISED, CLEANUP_PATTERNS, ENFORCE_PATTERNS, FORWARDING_PATTERNS
+from ami_governance.models.policy import GovernancePolicy
+from stacks.event_patterns import (
+    ALARM_RAISED,
+    CLEANUP_PATTERNS,
+    ENFORCE_PATTERNS,
+    FORWARDING_PATTERNS,
+    EventPatternData,
+    replicate_patterns,
+)
 from stacks.resource_names import ALARM_NAME_PREFIX, GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME
 from tests.infra.support import function_by_handler
 
 ENFORCE_HANDLER = "handlers.enforce.handler"
 CLEANUP_HANDLER = "handlers.cleanup.handler"
-# Handler -> the patterns of its rules on the governance bus.
-GOVERNANCE_BUS_ROUTES = {ENFORCE_HANDLER: ENFORCE_PATTERNS, CLEANUP_HANDLER: CLEANUP_PATTERNS}
-HANDLERS = sorted(GOVERNANCE_BUS_ROUTES)
+REPLICATE_HANDLER = "handlers.replicate.handler"
+# Fed by the copy queue, not by rules.
+COPY_HANDLER = "handlers.copy.handler"
+HANDLERS = sorted([ENFORCE_HANDLER, CLEANUP_HANDLER, REPLICATE_HANDLER, COPY_HANDLER])
+
+
+def _governance_bus_routes(policy: GovernancePolicy) -> dict[str, dict[str, EventPatternData]]:
+    """Handler -> the patterns of its rules on the governance bus (the repository policy replicates)."""
+    assert policy.replication.regions
+    return {
+        ENFORCE_HANDLER: ENFORCE_PATTERNS,
+        CLEANUP_HANDLER: CLEANUP_PATTERNS,
+        REPLICATE_HANDLER: replicate_patterns(policy),
+    }
+
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -44,7 +65,7 @@ def test_governance_bus_has_the_fixed_name(home_template: Template) -> None:
     home_template.has_resource_properties("AWS::Events::EventBus", {"Name": GOVERNANCE_BUS_NAME})
 
 
-def test_rules_on_the_governance_bus_route_each_target_its_patterns(home_template: Template) -> None:
+def test_rules_on_the_governance_bus_route_each_target_its_patterns(home_template: Template, audit_app: Any) -> None:
     # Given the rules on the governance bus, grouped by the function (or topic) their one target is
     bus_id = _logical_id(home_template, "AWS::Events::EventBus")
     rules = [
@@ -57,13 +78,13 @@ def test_rules_on_the_governance_bus_route_each_target_its_patterns(home_templat
         [target] = rule["Targets"]
         by_target.setdefault(json.dumps(target["Arn"], sort_keys=True), []).append(rule)
 
-    # Then enforce gets exactly the enforce patterns, cleanup exactly the cleanup patterns, and the topic the
-    # alarms forwarded from other regions, nothing else
+    # Then enforce gets exactly the enforce patterns, cleanup exactly the cleanup patterns, replicate exactly the
+    # replicate patterns, and the topic the alarms forwarded from other regions, nothing else (copy has no rule)
     expected = {
         json.dumps({"Fn::GetAtt": [function_by_handler(home_template, handler)[0], "Arn"]}, sort_keys=True): sorted(
             json.dumps(p, sort_keys=True) for p in patterns.values()
         )
-        for handler, patterns in GOVERNANCE_BUS_ROUTES.items()
+        for handler, patterns in _governance_bus_routes(audit_app.policy).items()
     }
     topic_arn = {"Ref": _logical_id(home_template, "AWS::SNS::Topic")}
     expected[json.dumps(topic_arn, sort_keys=True)] = [json.dumps(ALARM_RAISED, sort_keys=True)]
@@ -89,10 +110,11 @@ def test_home_region_forwards_its_own_default_bus_to_the_governance_bus(home_tem
         assert "RoleArn" in target
 
 
-def test_every_rule_target_has_a_dead_letter_queue_and_a_retry_policy(home_template: Template) -> None:
+def test_every_rule_target_has_a_dead_letter_queue_and_a_retry_policy(home_template: Template, audit_app: Any) -> None:
     # Given every rule in the home stack
     rules = _resources(home_template, "AWS::Events::Rule")
-    assert len(rules) == len(ENFORCE_PATTERNS) + len(CLEANUP_PATTERNS) + len(FORWARDING_PATTERNS) + 1  # alarms
+    routed = sum(len(patterns) for patterns in _governance_bus_routes(audit_app.policy).values())
+    assert len(rules) == routed + len(FORWARDING_PATTERNS) + 1  # alarms
 
     # Then every target dead-letters to the rule-target DLQ after a bounded retry
     for rule in rules.values():
@@ -231,10 +253,10 @@ def test_topic_is_encrypted_with_a_rotating_customer_key_and_tls_only(home_templ
     )
 
 
-def test_dead_letter_queues_are_encrypted_and_tls_only(home_template: Template) -> None:
-    # Given the queues, then both DLQs use SSE and deny non-TLS access
+def test_queues_are_encrypted_and_tls_only(home_template: Template) -> None:
+    # Given the queues (the two DLQs, the copy queue and its DLQ), then each uses SSE and denies non-TLS access
     queues = _resources(home_template, "AWS::SQS::Queue")
-    assert len(queues) == 2
+    assert len(queues) == 4
     for queue in queues.values():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
     policies = _resources(home_template, "AWS::SQS::QueuePolicy").values()
@@ -254,14 +276,20 @@ def test_alarms_on_each_dead_letter_queue_and_on_each_functions_errors(home_temp
     topic_id = _logical_id(home_template, "AWS::SNS::Topic")
     alarms = [a["Properties"] for a in _resources(home_template, "AWS::CloudWatch::Alarm").values()]
 
-    # Then each DLQ alarms on its first visible message, the function on its first error, all to the topic
+    # Then each DLQ alarms on its first visible message, each function on its first error, all to the topic (the
+    # copy queue is not a DLQ: it has one, which alarms)
     queue_alarms = [a for a in alarms if a["MetricName"] == "ApproximateNumberOfMessagesVisible"]
     error_alarms = [a for a in alarms if a["MetricName"] == "Errors"]
-    assert len(queue_alarms) == 2
+    assert len(queue_alarms) == 3
     alarmed_functions = sorted(a["Dimensions"][0]["Value"]["Ref"] for a in error_alarms)
     assert alarmed_functions == sorted(function_by_handler(home_template, h)[0] for h in HANDLERS)
     alarmed_queues = {a["Dimensions"][0]["Value"]["Fn::GetAtt"][0] for a in queue_alarms}
-    assert alarmed_queues == set(_resources(home_template, "AWS::SQS::Queue"))
+    dead_letter_queues = {
+        logical_id
+        for logical_id, queue in _resources(home_template, "AWS::SQS::Queue").items()
+        if "RedrivePolicy" not in queue["Properties"]
+    }
+    assert alarmed_queues == dead_letter_queues
     for alarm in queue_alarms + error_alarms:
         assert alarm["AlarmName"].startswith(ALARM_NAME_PREFIX)
         assert alarm["Threshold"] == 1
