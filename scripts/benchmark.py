@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,114 @@ def cleanup_calls() -> list[tuple[str, str]]:
     return rows
 
 
+REPLICATION_REGIONS = ("eu-west-1", "ap-southeast-2", "eu-central-1", "us-west-2")
+
+
+def replication_calls() -> list[tuple[str, str]]:
+    """(scenario, calls) rows for one approval replicated to R regions, each replica shared with one account:
+    the approval event, the copy worker's batch, and the R replica `available` events; warm containers."""
+    import contextlib
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from ami_governance.models.policy import load_policy_file
+    from ami_governance.services import wiring
+    from emulator import moto_extensions
+    from tests.support import (
+        LOCAL_LAMBDA_ENVIRONMENT,
+        FakeLambdaContext,
+        create_home_resources,
+        load_event,
+        receive_as_sqs_event_records,
+        recording_api_calls,
+    )
+
+    moto_extensions.apply()
+    os.environ.update(LOCAL_LAMBDA_ENVIRONMENT, POWERTOOLS_LOG_LEVEL="ERROR")
+    rows = []
+    for count in (1, 2, 4):
+        regions = list(REPLICATION_REGIONS[:count])
+        document = load_policy_file(ROOT / "governance-policy.yaml").model_dump(mode="json")
+        document["governed_regions"] = ["us-east-1", *regions]
+        document["replication"] = {"regions": regions, "share_with": {"accounts": ["210987654321"]}}
+        with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
+            wiring.reset()
+            os.environ["NOTIFICATION_TOPIC_ARN"] = create_home_resources(json.dumps(document)).topic_arn
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            queue_url = sqs.create_queue(QueueName="copy-jobs")["QueueUrl"]
+            os.environ["COPY_QUEUE_URL"] = queue_url
+            ec2 = boto3.client("ec2", region_name="us-east-1")
+            from handlers.copy import handler as copy
+            from handlers.replicate import handler as replicate
+
+            def approved_image() -> dict[str, Any]:
+                instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+                image_id = ec2.create_image(InstanceId=instance["InstanceId"], Name="payments-api-al2023-1.4.0")[
+                    "ImageId"
+                ]
+                ec2.create_tags(
+                    Resources=[image_id],
+                    Tags=[{"Key": "ami-governance:compliance", "Value": "compliant"},
+                          {"Key": "ami-governance:approved", "Value": "true"}],
+                )  # fmt: skip
+                event = load_event("create_tags_approval")
+                event["account"] = "123456789012"
+                event["detail"]["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": image_id}]
+                event["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = (
+                    "arn:aws:iam::123456789012:role/AmiApprover"
+                )
+                return event
+
+            def replicate_fully(event: dict[str, Any]) -> dict[str, Counter[str]]:
+                phases: dict[str, Counter[str]] = {}
+                with recording_api_calls() as api:
+                    replicate(event, FakeLambdaContext())
+                phases["approval"] = api.by_operation()
+                records = receive_as_sqs_event_records(sqs, queue_url)
+                with recording_api_calls() as api:
+                    copy({"Records": records}, FakeLambdaContext())
+                phases["copy batch"] = api.by_operation()
+                for record in records:
+                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+                source = event["detail"]["requestParameters"]["resourcesSet"]["items"][0]["resourceId"]
+                settled: Counter[str] = Counter()
+                for region in regions:
+                    replica = boto3.client("ec2", region_name=region).describe_images(
+                        Owners=["self"], Filters=[{"Name": "source-image-id", "Values": [source]}]
+                    )["Images"][0]["ImageId"]
+                    state = load_event("ami_state_available")
+                    state.update(account="123456789012", region=region)
+                    state["detail"]["ImageId"] = replica
+                    with recording_api_calls() as api:
+                        replicate(state, FakeLambdaContext())
+                    settled += api.by_operation()
+                phases[f"{count} replica available events"] = settled
+                return phases
+
+            replicate_fully(approved_image())  # warm: policy cached, clients built
+            phases = replicate_fully(approved_image())
+            total: Counter[str] = Counter()
+            for calls in phases.values():
+                total += calls
+            ec2_total = {op: n for op, n in total.items() if op.startswith("ec2:")}
+            rows.append(
+                (
+                    f"approve an AMI for {count} region{'s' if count > 1 else ''}",
+                    f"{ec2_total.get('ec2:CopyImage', 0)} CopyImage + "
+                    f"{ec2_total.get('ec2:CreateTags', 0)} CreateTags + "
+                    f"{ec2_total.get('ec2:DescribeImages', 0)} DescribeImages + "
+                    f"{ec2_total.get('ec2:ModifyImageAttribute', 0)} ModifyImageAttribute; "
+                    + "; ".join(f"{phase}: {sum(calls.values())}" for phase, calls in phases.items())
+                    + "; other: "
+                    + ", ".join(f"{op} {n}" for op, n in sorted(total.items()) if not op.startswith("ec2:")),
+                )
+            )
+            wiring.reset()
+    return rows
+
+
 EMULATOR_BATCH = 40
 LATENCY_SAMPLES = 10
 
@@ -255,6 +364,7 @@ def main() -> None:
     files, raw, zipped = asset_size()
     calls = api_calls_per_event()
     cleanup = cleanup_calls()
+    replication = replication_calls()
     on_emulator = emulator_figures()
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; medians of {IMPORT_RUNS} fresh interpreters\n")
@@ -282,6 +392,11 @@ def main() -> None:
     print("| snapshot clean-up (delete mode, warm) | AWS API calls |")
     print("| --- | --- |")
     for scenario, text in cleanup:
+        print(f"| {scenario} | {text} |")
+    print()
+    print("| replication (warm; each replica shared with one account) | AWS API calls |")
+    print("| --- | --- |")
+    for scenario, text in replication:
         print(f"| {scenario} | {text} |")
     print()
     print("| on the local emulator | figure |")

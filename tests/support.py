@@ -183,3 +183,26 @@ def read_notices(inbox_url: str, sqs: Any = None) -> list[dict[str, Any]]:
             notices.append({"subject": envelope.get("Subject"), "body": json.loads(envelope["Message"])})
             sqs.delete_message(QueueUrl=inbox_url, ReceiptHandle=message["ReceiptHandle"])
     return notices
+
+
+def receive_as_sqs_event_records(sqs: Any, queue_url: str, region: str = HOME_REGION) -> list[dict[str, Any]]:
+    """Receive up to 10 messages and shape them as Lambda's SQS event records (what an event source mapping
+    hands the function)."""
+    messages = sqs.receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=30
+    ).get("Messages", [])
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return [
+        {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": {},
+            "md5OfBody": m["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": region,
+        }
+        for m in messages
+    ]

@@ -19,7 +19,7 @@ from ami_governance.adapters.clients import client
 from ami_governance.models.policy import GovernancePolicy
 from ami_governance.services import wiring
 from tests.integration.conftest import ACCOUNT, HOME, Estate, create_image_event, state_event, tags_event
-from tests.support import FakeLambdaContext
+from tests.support import FakeLambdaContext, receive_as_sqs_event_records
 
 P = "ami-governance:"
 EU, AP = "eu-west-1", "ap-southeast-2"
@@ -48,27 +48,9 @@ class Replication:
         )
         return self.replicate(approval_event(image_id, caller_role, event_id))
 
-    def jobs(self, visibility: int = 0) -> list[dict[str, Any]]:
+    def jobs(self) -> list[dict[str, Any]]:
         """Receive what the copy queue holds, as Lambda's SQS event records."""
-        sqs = boto3.client("sqs", region_name=HOME)
-        messages = sqs.receive_message(
-            QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=visibility or 30
-        ).get("Messages", [])
-        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": HOME,
-            }
-            for m in messages
-        ]
+        return receive_as_sqs_event_records(boto3.client("sqs", region_name=HOME), self.queue_url)
 
     def run_copies(self, records: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """One copy Lambda invocation over the queue's jobs; successes are deleted as Lambda's poller does."""
