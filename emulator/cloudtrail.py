@@ -21,7 +21,9 @@ CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 AMI_STATE_CHANGE_DETAIL_TYPE = "EC2 AMI State Change"
 DEFAULT_ROLE = "PlatformEngineer"
 
-# The state an AMI reports (EC2 AMI State Change) after each successful call.
+# The state an AMI reports (EC2 AMI State Change) after each successful call. A new AMI (NEW_IMAGE_CALLS) ends in
+# the state its model says: a copy may fail after the call succeeded (an unusable KMS key).
+NEW_IMAGE_CALLS = frozenset({"CreateImage", "RegisterImage", "CopyImage"})
 STATE_AFTER_CALL = {
     "CreateImage": "available",
     "RegisterImage": "available",
@@ -338,13 +340,16 @@ def image_of_call(event: dict[str, Any]) -> str | None:
     return response.get("imageId") or (detail.get("requestParameters") or {}).get("imageId")
 
 
-def state_change_event(image_id: str, state: str, region: str, account: str, request_id: str) -> dict[str, Any]:
+def state_change_event(
+    image_id: str, state: str, region: str, account: str, request_id: str, error_message: str = ""
+) -> dict[str, Any]:
+    """`EC2 AMI State Change`; `error_message` is the failed AMI's StateReason message, empty otherwise."""
     return _envelope(
         AMI_STATE_CHANGE_DETAIL_TYPE,
         account,
         region,
         _now(),
-        {"RequestId": request_id, "ImageId": image_id, "State": state, "ErrorMessage": ""},
+        {"RequestId": request_id, "ImageId": image_id, "State": state, "ErrorMessage": error_message},
         resources=[f"arn:aws:ec2:{region}::image/{image_id}"],
     )
 

@@ -5,18 +5,21 @@ Why not moto's own CloudFormation? It would create the Lambda functions in moto'
 invoke them, and it accepts resource types it does not implement. This translator creates every resource through
 the emulator's AWS API (so a user sees them with any client), runs the functions itself (see functions.py), and
 refuses a resource type it does not know, so a stack change that the emulator cannot honour fails loudly.
+Event source mappings read SQS queues only; the router runs them (see event_sources.py).
 IAM and resource policies are created where moto has them but are not enforced: moto does not evaluate IAM.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from emulator.assembly import StackArtifact
 from emulator.clients import EmulatorClients
+from emulator.event_sources import SqsEventSourceMapping
 from emulator.functions import FunctionRegistry, FunctionSpec
 
 PARTITION = "aws"
@@ -59,11 +62,28 @@ class DeployedStack:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+# What an SQS event source mapping may say; a property outside these (FilterCriteria, a Kafka or stream setting)
+# changes what the function receives, and the emulator refuses it rather than ignore it.
+SQS_MAPPING_PROPERTIES = frozenset(
+    {
+        "EventSourceArn", "FunctionName", "BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes",
+        "Enabled", "ScalingConfig", "MetricsConfig", "Tags",
+    }
+)  # fmt: skip
+
+
 class StackDeployer:
-    def __init__(self, endpoint_url: str, account_id: str, functions: FunctionRegistry) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        account_id: str,
+        functions: FunctionRegistry,
+        add_sqs_mapping: Callable[[SqsEventSourceMapping], None] | None = None,
+    ) -> None:
         self.endpoint_url = endpoint_url
         self.account_id = account_id
         self.functions = functions
+        self.add_sqs_mapping = add_sqs_mapping  # the router, which runs the mappings
         self._clients = EmulatorClients(endpoint_url, "emulator-deployer")
 
     def client(self, service: str, region: str) -> Any:
@@ -107,6 +127,7 @@ class StackDeployer:
             "AWS::IAM::Role": self._role,
             "AWS::Lambda::Function": self._function,
             "AWS::Lambda::EventInvokeConfig": self._event_invoke_config,
+            "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::CloudWatch::Alarm": self._alarm,
         }
 
@@ -144,11 +165,23 @@ class StackDeployer:
 
     def _queue(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("QueueName") or self._name(stack, logical_id, 80)
-        attributes = {
+        if props.get("FifoQueue") and not name.endswith(".fifo"):
+            name = f"{name[:75]}.fifo"
+        attributes: dict[str, str] = {
             key: str(props[key])
-            for key in ("MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds")
+            for key in (
+                "MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
+                "MaximumMessageSize",
+            )
             if key in props
-        }
+        }  # fmt: skip
+        for key in ("FifoQueue", "ContentBasedDeduplication"):
+            if key in props:
+                attributes[key] = str(props[key]).lower()
+        # The dead-letter queue is created first (the policy references its Arn); moto redrives on receive.
+        for key in ("RedrivePolicy", "RedriveAllowPolicy"):
+            if key in props:
+                attributes[key] = props[key] if isinstance(props[key], str) else json.dumps(props[key])
         sqs = self.client("sqs", stack.region)
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = self._arn("sqs", stack.region, name)
@@ -240,6 +273,52 @@ class StackDeployer:
         if "MaximumRetryAttempts" in props:
             function.retry_attempts = int(props["MaximumRetryAttempts"])
         return Physical(f"{function.name}-config")
+
+    def _event_source_mapping(
+        self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]
+    ) -> Physical:
+        source = str(props.get("EventSourceArn", ""))
+        if source.split(":")[2:3] != ["sqs"]:
+            raise DeployError(f"event source {source or '(none)'}: the emulator maps SQS queues only")
+        if source.endswith(".fifo"):
+            raise DeployError(f"event source {source}: the emulator does not map FIFO queues")
+        unknown = sorted(set(props) - SQS_MAPPING_PROPERTIES)
+        if unknown:
+            raise DeployError(f"property {', '.join(unknown)} is not supported by the emulator")
+        if self.add_sqs_mapping is None:
+            raise DeployError("this deployer has no router to run event source mappings")
+        function = self.functions.get(str(props["FunctionName"]))
+        batch_size = int(props.get("BatchSize", 10))
+        window = int(props.get("MaximumBatchingWindowInSeconds", 0))
+        # CreateEventSourceMapping's own checks, which fail the deployment in AWS.
+        if not 1 <= batch_size <= 10000:
+            raise DeployError(f"BatchSize {batch_size} is not between 1 and 10000")
+        if batch_size > 10 and window < 1:
+            raise DeployError("MaximumBatchingWindowInSeconds must be at least 1 when BatchSize is greater than 10")
+        region, queue_name = source.split(":")[3], source.rsplit(":", 1)[-1]
+        if region != function.region:
+            raise DeployError(f"event source {source} is not in the function's region {function.region}")
+        sqs = self.client("sqs", region)
+        url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"]
+        visibility = int(attributes["VisibilityTimeout"])
+        if visibility < function.timeout_seconds:
+            raise DeployError(
+                f"queue visibility timeout {visibility} s is less than function timeout {function.timeout_seconds} s"
+            )
+        mapping_id = str(uuid.uuid4())
+        mapping = SqsEventSourceMapping(
+            uuid=mapping_id,
+            arn=self._arn("lambda", stack.region, f"event-source-mapping:{mapping_id}"),
+            queue_arn=source,
+            function=function,
+            batch_size=batch_size,
+            maximum_batching_window_seconds=window,
+            report_batch_item_failures="ReportBatchItemFailures" in props.get("FunctionResponseTypes", []),
+            enabled=str(props.get("Enabled", True)).lower() != "false",
+        )
+        self.add_sqs_mapping(mapping)
+        return Physical(mapping_id, {"Id": mapping_id, "EventSourceMappingArn": mapping.arn})
 
     def _alarm(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("AlarmName") or self._name(stack, logical_id, 255)

@@ -5,6 +5,11 @@ Lambda targets are invoked asynchronously: a function error is retried `MaximumR
 function's EventInvokeConfig), then the event goes to the function's dead-letter queue with Lambda's message
 attributes (RequestID, ErrorCode, ErrorMessage). A target EventBridge cannot deliver to (an unknown function, a
 missing bus) is retried per the rule target's RetryPolicy and then sent to the target's dead-letter queue.
+
+SQS event source mappings (see event_sources.py) run on the same worker: a queue that has messages a consumer could
+receive gets a poll, which delivers one batch to the function. moto tells the router when a queue changes (a
+message sent, received or made visible, see server.py); a message that becomes visible later (its visibility
+timeout or delay ends) wakes the router at that moment.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 
 from moto.events.models import events_backends
 
+from emulator.event_sources import SqsEventSourceMapping, failed_message_ids, queue_counts, sqs_event
 from emulator.functions import FunctionRegistry
 from emulator.matcher import pattern_matches
 
@@ -63,6 +69,8 @@ class _Job:
     due: float
     sequence: int
     run: Callable[[], None] = field(compare=False)
+    # A wake-up for a message that becomes visible later: a drain does not wait for it.
+    background: bool = field(default=False, compare=False)
 
 
 class Router:
@@ -72,11 +80,18 @@ class Router:
         functions: FunctionRegistry,
         send_sqs: Callable[..., None],
         publish_sns: Callable[[str, str], None],
+        sqs_client: Callable[[str], Any] | None = None,
     ) -> None:
         self.account = account
         self.functions = functions
         self.send_sqs = send_sqs
         self.publish_sns = publish_sns
+        self.sqs_client = sqs_client  # region -> an SQS client of the emulator's endpoint, for the mappings
+        self.mappings: list[SqsEventSourceMapping] = []
+        self._polls_pending: set[str] = set()  # mapping uuids with a poll in the queue
+        self._wakes: dict[str, float] = {}  # mapping uuid -> when its wake-up is due (monotonic)
+        self._windows: dict[str, float] = {}  # mapping uuid -> when its batching window opened (monotonic)
+        self._idle_polls: set[str] = set()  # mapping uuids whose last poll received nothing
         self.events: list[LoggedEvent] = []
         self._completed: list[Invocation] = []
         self._jobs: list[_Job] = []
@@ -107,9 +122,9 @@ class Router:
 
         self._schedule(delay, route)
 
-    def _schedule(self, delay: float, run: Callable[[], None]) -> None:
+    def _schedule(self, delay: float, run: Callable[[], None], background: bool = False) -> None:
         with self._condition:
-            heapq.heappush(self._jobs, _Job(time.monotonic() + delay, next(self._sequence), run))
+            heapq.heappush(self._jobs, _Job(time.monotonic() + delay, next(self._sequence), run, background))
             self._condition.notify_all()
 
     # ---- the worker --------------------------------------------------------------------------
@@ -132,10 +147,16 @@ class Router:
                     self._condition.notify_all()
 
     def drain(self, timeout: float = 60.0) -> list[Invocation]:
-        """Block until every queued event and retry has been handled; what ran since the last drain."""
+        """Block until every queued event and retry has been handled and no mapped queue holds a message its
+        function could receive now; what ran since the last drain. Messages that are not visible (in flight, or
+        delayed) are not waited for: `messages_not_visible` counts them."""
         deadline = time.monotonic() + timeout
         with self._condition:
-            while self._jobs or self._busy:
+            while True:
+                # A message whose visibility timeout ended while nothing looked gets its poll now.
+                waiting = [mapping for mapping in self.mappings if self._check_queue(mapping)]
+                if not waiting and not self._busy and all(job.background for job in self._jobs):
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"events still pending after {timeout} s")
@@ -148,6 +169,128 @@ class Router:
             self._stopping = True
             self._condition.notify_all()
         self._thread.join(5)
+
+    # ---- SQS event source mappings -----------------------------------------------------------
+
+    def add_sqs_mapping(self, mapping: SqsEventSourceMapping) -> None:
+        with self._condition:
+            self.mappings.append(mapping)
+            self._check_queue(mapping)
+
+    def queue_changed(self, queue_arn: str) -> None:
+        """moto changed this queue (a message sent, received or made visible): poll it if a mapping reads it."""
+        with self._condition:
+            for mapping in self.mappings:
+                if mapping.queue_arn == queue_arn:
+                    self._check_queue(mapping)
+
+    def messages_not_visible(self) -> dict[str, int]:
+        """Mapped queue ARN -> its messages in flight or delayed, which a drain does not wait for."""
+        return {m.queue_arn: queue_counts(self.account, m.queue_arn).not_visible for m in self.mappings}
+
+    def _check_queue(self, mapping: SqsEventSourceMapping) -> bool:
+        """Schedule a poll if the queue has messages to deliver, and a wake-up for the moment the next message
+        becomes visible or the batching window closes. True while the queue has deliverable messages."""
+        if not mapping.enabled:
+            return False
+        counts = queue_counts(self.account, mapping.queue_arn)
+        key = mapping.uuid
+        with self._condition:
+            if not counts.deliverable:
+                self._windows.pop(key, None)
+            elif key not in self._polls_pending:
+                now = time.monotonic()
+                # Lambda gathers records for up to the batching window before it invokes with a partial batch.
+                closes = self._windows.setdefault(key, now) + mapping.maximum_batching_window_seconds
+                if counts.deliverable >= mapping.batch_size or closes <= now:
+                    self._polls_pending.add(key)
+                    # A poll that found nothing although messages looked deliverable is not repeated at once.
+                    delay = RETRY_DELAY_SECONDS if key in self._idle_polls else 0.0
+                    self._schedule(delay, functools.partial(self._poll, mapping))
+                else:
+                    self._wake(mapping, closes - now)
+            if counts.next_ready_in is not None:
+                self._wake(mapping, counts.next_ready_in)
+        return counts.deliverable > 0
+
+    def _wake(self, mapping: SqsEventSourceMapping, delay: float) -> None:
+        """Check the queue again in `delay` seconds (one wake-up per mapping: the earliest)."""
+        due = time.monotonic() + delay
+        with self._condition:
+            if mapping.uuid in self._wakes and self._wakes[mapping.uuid] <= due:
+                return
+            self._wakes[mapping.uuid] = due
+
+        def wake() -> None:
+            with self._condition:
+                if self._wakes.get(mapping.uuid) == due:
+                    del self._wakes[mapping.uuid]
+            self._check_queue(mapping)
+
+        self._schedule(delay, wake, background=True)
+
+    def _poll(self, mapping: SqsEventSourceMapping) -> None:
+        """One batch from the queue to the function, as Lambda's poller delivers it."""
+        key = mapping.uuid
+        with self._condition:
+            self._polls_pending.discard(key)
+            self._windows.pop(key, None)
+        try:
+            self._deliver_batch(mapping)
+        except Exception as error:  # an SQS call of the poller failed; Lambda's poller would try again later
+            failure = Invocation(
+                "", "SQS message batch", f"poll of {mapping.queue_name} failed", mapping.arn, mapping.function.name,
+                0, "error", error=f"{type(error).__name__}: {error}",
+            )  # fmt: skip
+            with self._condition:
+                self._completed.append(failure)
+                self._idle_polls.add(key)
+        self._check_queue(mapping)
+
+    def _deliver_batch(self, mapping: SqsEventSourceMapping) -> None:
+        if self.sqs_client is None:
+            raise RuntimeError("the router has no SQS client for its event source mappings")
+        sqs = self.sqs_client(mapping.queue_region)
+        url = sqs.get_queue_url(QueueName=mapping.queue_name)["QueueUrl"]
+        messages: list[dict[str, Any]] = []
+        while len(messages) < mapping.batch_size:
+            received = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, mapping.batch_size - len(messages)),
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not received:
+                break
+            messages.extend(received)
+        with self._condition:
+            if not messages:
+                # What looked deliverable was moved to the dead-letter queue by the receive (or is not there).
+                self._idle_polls.add(mapping.uuid)
+                return
+            self._idle_polls.discard(mapping.uuid)
+        result = self.functions.invoke(mapping.function, sqs_event(mapping, messages))
+        ids = [message["MessageId"] for message in messages]
+        kept, error = failed_message_ids(mapping, result, ids)
+        done = [message for message in messages if message["MessageId"] not in kept]
+        for start in range(0, len(done), 10):
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:][:10])]
+            sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        receives = max(int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1)) for message in messages)
+        invocation = Invocation(
+            event_id=",".join(ids),
+            detail_type="SQS message batch",
+            description=f"{len(messages)} from {mapping.queue_name}: {len(done)} deleted, {len(kept)} kept",
+            rule=mapping.arn,
+            target=mapping.function.name,
+            attempt=receives - 1,
+            outcome="success" if result.ok else "error",
+            duration_ms=result.duration_ms,
+            error=error,
+            result=result.result,
+        )
+        with self._condition:
+            self._completed.append(invocation)
 
     # ---- matching ----------------------------------------------------------------------------
 

@@ -1,6 +1,8 @@
 """The emulator's HTTP endpoint: moto's server, CloudTrail emulation around it, and the `/_governance` API.
 
-POST /_governance/drain      block until every queued event is handled; JSON list of what ran
+POST /_governance/drain      block until every queued event and deliverable mapped SQS message is handled; JSON
+                             list of what ran ({"queues": true}: {"invocations": [...], "sqs_messages_not_visible":
+                             {queue ARN: messages in flight or delayed, which the drain does not wait for}})
 GET  /_governance/events     the event log: every event put on a bus, with the rules it matched
 POST /_governance/schedule   fire the scheduled rules now
 GET  /_governance/functions  the deployed functions (name, handler, environment)
@@ -24,12 +26,14 @@ from typing import Any
 
 from moto.events.models import EventsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.sqs.models import Queue, SQSBackend
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from emulator import moto_extensions
 from emulator.assembly import read_assembly, synthesize
 from emulator.clients import EmulatorClients
 from emulator.cloudtrail import (
+    NEW_IMAGE_CALLS,
     RECORDED_CALLS,
     STATE_AFTER_CALL,
     ApiCall,
@@ -79,6 +83,9 @@ class GovernanceEmulator:
         self.router: Router | None = None
         self._ready = False
         self._clients: EmulatorClients | None = None
+        # (region, AMI) whose creation state change was sent: a CopyImage repeated with its client token creates
+        # nothing, so AWS sends nothing more for it.
+        self._announced: set[tuple[str, str]] = set()
 
     @property
     def endpoint_url(self) -> str:
@@ -96,9 +103,13 @@ class GovernanceEmulator:
         self._thread.start()
         self._clients = EmulatorClients(self.endpoint_url, "emulator-eventbridge")  # the port is known now
         self.functions = FunctionRegistry(self.endpoint_url, self.workdir / "logs", self._function_access_key)
-        self.router = Router(ACCOUNT, self.functions, self._send_sqs, self._publish_sns)
+        clients = self._clients
+        self.router = Router(
+            ACCOUNT, self.functions, self._send_sqs, self._publish_sns, lambda region: clients.client("sqs", region)
+        )
         _route_put_events_through(self.router)
-        deployer = StackDeployer(self.endpoint_url, ACCOUNT, self.functions)
+        _report_queue_changes_to(self.router)
+        deployer = StackDeployer(self.endpoint_url, ACCOUNT, self.functions, self.router.add_sqs_mapping)
         self.stacks = [deployer.deploy(artifact) for artifact in artifacts]
         self._ready = True
         return self
@@ -141,21 +152,33 @@ class GovernanceEmulator:
         self.router.put(call.region, "default", event)
         state = STATE_AFTER_CALL.get(call.action)
         image_id = image_of_call(event)
-        if status < 400 and state and image_id:
-            change = state_change_event(image_id, state, call.region, ACCOUNT, event["detail"]["requestID"])
-            if state == "available" and call.action != "EnableImage" and self.pending_seconds > 0:
-                # moto makes AMIs available at once; AWS keeps them pending for minutes. Show them pending until
-                # their state-change event, so that what the functions see matches what AWS would show.
-                moto_extensions.set_image_state(ACCOUNT, call.region, image_id, "pending")
-                self.router.put(
-                    call.region,
-                    "default",
-                    change,
-                    delay=self.pending_seconds,
-                    before=lambda: moto_extensions.set_image_state(ACCOUNT, call.region, image_id, "available"),
-                )
-            else:
-                self.router.put(call.region, "default", change)
+        if status >= 400 or not state or not image_id:
+            return
+        request_id = event["detail"]["requestID"]
+        if call.action not in NEW_IMAGE_CALLS:
+            self.router.put(
+                call.region, "default", state_change_event(image_id, state, call.region, ACCOUNT, request_id)
+            )
+            return
+        if (call.region, image_id) in self._announced:
+            return
+        self._announced.add((call.region, image_id))
+        # A new AMI ends as moto made it: available, or failed (a copy whose KMS key is unusable) with its reason.
+        final_state, reason = moto_extensions.image_state(ACCOUNT, call.region, image_id)
+        change = state_change_event(image_id, final_state, call.region, ACCOUNT, request_id, reason)
+        if self.pending_seconds > 0:
+            # moto makes AMIs available at once; AWS keeps them pending for minutes. Show them pending until
+            # their state-change event, so that what the functions see matches what AWS would show.
+            moto_extensions.set_image_state(ACCOUNT, call.region, image_id, "pending")
+            self.router.put(
+                call.region,
+                "default",
+                change,
+                delay=self.pending_seconds,
+                before=lambda: moto_extensions.set_image_state(ACCOUNT, call.region, image_id, final_state),
+            )
+        else:
+            self.router.put(call.region, "default", change)
 
     # ---- control API -------------------------------------------------------------------------
 
@@ -166,8 +189,11 @@ class GovernanceEmulator:
         if route == "health" and method == "GET":
             return (200, {"ready": self._ready}) if self._ready else (503, {"ready": False})
         if route == "drain" and method == "POST":
-            timeout = float(json.loads(body or b"{}").get("timeout", 60))
-            return 200, [asdict(invocation) for invocation in self.router.drain(timeout)]
+            request = json.loads(body or b"{}")
+            invocations = [asdict(invocation) for invocation in self.router.drain(float(request.get("timeout", 60)))]
+            if not request.get("queues"):
+                return 200, invocations
+            return 200, {"invocations": invocations, "sqs_messages_not_visible": self.router.messages_not_visible()}
         if route == "events" and method == "GET":
             return 200, self.router.event_log()
         if route == "schedule" and method == "POST":
@@ -175,7 +201,13 @@ class GovernanceEmulator:
         if route == "functions" and method == "GET":
             return 200, [
                 {"name": f.name, "arn": f.arn, "handler": f.handler, "environment": f.environment,
-                 "code": str(f.code_dir), "log": str(self.workdir / "logs" / f"{f.name}.log")}
+                 "code": str(f.code_dir), "log": str(self.workdir / "logs" / f"{f.name}.log"),
+                 "event_source_mappings": [
+                     {"uuid": m.uuid, "event_source_arn": m.queue_arn, "batch_size": m.batch_size,
+                      "maximum_batching_window_seconds": m.maximum_batching_window_seconds,
+                      "report_batch_item_failures": m.report_batch_item_failures, "enabled": m.enabled}
+                     for m in self.router.mappings if m.function.name == f.name
+                 ]}
                 for f in self.functions.all()
             ]  # fmt: skip
         if route == "principals" and method == "POST":
@@ -262,6 +294,31 @@ def _route_put_events_through(router: Router) -> None:
         return results
 
     EventsBackend.put_events = put_events  # type: ignore[method-assign,assignment]
+
+
+def _report_queue_changes_to(router: Router) -> None:
+    """Tell the router when moto changes a queue, whoever the change comes from (a client, a function, SNS, a
+    redrive), so an event source mapping polls as soon as a message can be received."""
+    original_add = Queue.add_message
+    original_receive = SQSBackend.receive_message
+    original_change = SQSBackend.change_message_visibility
+
+    def add_message(queue: Queue, message: Any) -> None:
+        original_add(queue, message)
+        router.queue_changed(queue.queue_arn)
+
+    def receive_message(backend: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+        messages = original_receive(backend, queue_name, *args, **kwargs)
+        router.queue_changed(backend.get_queue(queue_name).queue_arn)
+        return messages
+
+    def change_message_visibility(backend: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> None:
+        original_change(backend, queue_name, *args, **kwargs)
+        router.queue_changed(backend.get_queue(queue_name).queue_arn)
+
+    Queue.add_message = add_message  # type: ignore[method-assign,assignment]
+    SQSBackend.receive_message = receive_message  # type: ignore[method-assign,assignment]
+    SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign,assignment]
 
 
 def _uuid() -> str:

@@ -195,6 +195,35 @@ def replication_calls() -> list[tuple[str, str]]:
     """(scenario, calls) rows for one approval replicated to R regions, each replica shared with one account:
     the approval event, the copy worker's batch, and the R replica `available` events; warm containers."""
     import contextlib
+
+    from emulator import moto_extensions
+    from tests.support import LOCAL_LAMBDA_ENVIRONMENT
+
+    moto_extensions.apply()
+    os.environ.update(LOCAL_LAMBDA_ENVIRONMENT, POWERTOOLS_LOG_LEVEL="ERROR")
+    rows = []
+    for count in (1, 2, 4):
+        with contextlib.redirect_stdout(io.StringIO()):
+            phases = _replication_phases(list(REPLICATION_REGIONS[:count]))
+        total: Counter[str] = Counter()
+        for calls in phases.values():
+            total += calls
+        rows.append(
+            (
+                f"approve an AMI for {count} region{'s' if count > 1 else ''}",
+                f"{total['ec2:CopyImage']} CopyImage + {total['ec2:CreateTags']} CreateTags + "
+                f"{total['ec2:DescribeImages']} DescribeImages + {total['ec2:ModifyImageAttribute']} "
+                "ModifyImageAttribute; "
+                + "; ".join(f"{phase}: {sum(calls.values())}" for phase, calls in phases.items())
+                + "; other: "
+                + ", ".join(f"{op} {n}" for op, n in sorted(total.items()) if not op.startswith("ec2:")),
+            )
+        )
+    return rows
+
+
+def _replication_phases(regions: list[str]) -> dict[str, Counter[str]]:
+    """Replicate two approved AMIs on moto (the first warms the containers) and count the second's calls."""
     import json
 
     import boto3
@@ -202,98 +231,82 @@ def replication_calls() -> list[tuple[str, str]]:
 
     from ami_governance.models.policy import load_policy_file
     from ami_governance.services import wiring
-    from emulator import moto_extensions
+    from tests.support import create_home_resources
+
+    document = load_policy_file(ROOT / "governance-policy.yaml").model_dump(mode="json")
+    document["governed_regions"] = ["us-east-1", *regions]
+    document["replication"] = {"regions": regions, "share_with": {"accounts": ["210987654321"]}}
+    with mock_aws():
+        wiring.reset()
+        os.environ["NOTIFICATION_TOPIC_ARN"] = create_home_resources(json.dumps(document)).topic_arn
+        queue_url = boto3.client("sqs", region_name="us-east-1").create_queue(QueueName="copy-jobs")["QueueUrl"]
+        os.environ["COPY_QUEUE_URL"] = queue_url
+        _replicate_fully(_approved_image_event(), regions, queue_url)
+        phases = _replicate_fully(_approved_image_event(), regions, queue_url)
+        wiring.reset()
+    return phases
+
+
+def _approved_image_event() -> dict[str, Any]:
+    """A compliant AMI on moto, approved by AmiApprover: the CreateTags event."""
+    import boto3
+
+    from tests.support import MOTO_ACCOUNT, load_event
+
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+    image_id = ec2.create_image(InstanceId=instance["InstanceId"], Name="payments-api-al2023-1.4.0")["ImageId"]
+    ec2.create_tags(
+        Resources=[image_id],
+        Tags=[{"Key": "ami-governance:compliance", "Value": "compliant"},
+              {"Key": "ami-governance:approved", "Value": "true"}],
+    )  # fmt: skip
+    event = load_event("create_tags_approval")
+    event["account"] = MOTO_ACCOUNT
+    event["detail"]["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": image_id}]
+    issuer = event["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]
+    issuer["arn"] = f"arn:aws:iam::{MOTO_ACCOUNT}:role/AmiApprover"
+    return event
+
+
+def _replicate_fully(approval: dict[str, Any], regions: list[str], queue_url: str) -> dict[str, Counter[str]]:
+    import boto3
+
+    from handlers.copy import handler as copy
+    from handlers.replicate import handler as replicate
     from tests.support import (
-        LOCAL_LAMBDA_ENVIRONMENT,
+        MOTO_ACCOUNT,
         FakeLambdaContext,
-        create_home_resources,
         load_event,
         receive_as_sqs_event_records,
         recording_api_calls,
     )
 
-    moto_extensions.apply()
-    os.environ.update(LOCAL_LAMBDA_ENVIRONMENT, POWERTOOLS_LOG_LEVEL="ERROR")
-    rows = []
-    for count in (1, 2, 4):
-        regions = list(REPLICATION_REGIONS[:count])
-        document = load_policy_file(ROOT / "governance-policy.yaml").model_dump(mode="json")
-        document["governed_regions"] = ["us-east-1", *regions]
-        document["replication"] = {"regions": regions, "share_with": {"accounts": ["210987654321"]}}
-        with mock_aws(), contextlib.redirect_stdout(io.StringIO()):
-            wiring.reset()
-            os.environ["NOTIFICATION_TOPIC_ARN"] = create_home_resources(json.dumps(document)).topic_arn
-            sqs = boto3.client("sqs", region_name="us-east-1")
-            queue_url = sqs.create_queue(QueueName="copy-jobs")["QueueUrl"]
-            os.environ["COPY_QUEUE_URL"] = queue_url
-            ec2 = boto3.client("ec2", region_name="us-east-1")
-            from handlers.copy import handler as copy
-            from handlers.replicate import handler as replicate
-
-            def approved_image() -> dict[str, Any]:
-                instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
-                image_id = ec2.create_image(InstanceId=instance["InstanceId"], Name="payments-api-al2023-1.4.0")[
-                    "ImageId"
-                ]
-                ec2.create_tags(
-                    Resources=[image_id],
-                    Tags=[{"Key": "ami-governance:compliance", "Value": "compliant"},
-                          {"Key": "ami-governance:approved", "Value": "true"}],
-                )  # fmt: skip
-                event = load_event("create_tags_approval")
-                event["account"] = "123456789012"
-                event["detail"]["requestParameters"]["resourcesSet"]["items"] = [{"resourceId": image_id}]
-                event["detail"]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"] = (
-                    "arn:aws:iam::123456789012:role/AmiApprover"
-                )
-                return event
-
-            def replicate_fully(event: dict[str, Any]) -> dict[str, Counter[str]]:
-                phases: dict[str, Counter[str]] = {}
-                with recording_api_calls() as api:
-                    replicate(event, FakeLambdaContext())
-                phases["approval"] = api.by_operation()
-                records = receive_as_sqs_event_records(sqs, queue_url)
-                with recording_api_calls() as api:
-                    copy({"Records": records}, FakeLambdaContext())
-                phases["copy batch"] = api.by_operation()
-                for record in records:
-                    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
-                source = event["detail"]["requestParameters"]["resourcesSet"]["items"][0]["resourceId"]
-                settled: Counter[str] = Counter()
-                for region in regions:
-                    replica = boto3.client("ec2", region_name=region).describe_images(
-                        Owners=["self"], Filters=[{"Name": "source-image-id", "Values": [source]}]
-                    )["Images"][0]["ImageId"]
-                    state = load_event("ami_state_available")
-                    state.update(account="123456789012", region=region)
-                    state["detail"]["ImageId"] = replica
-                    with recording_api_calls() as api:
-                        replicate(state, FakeLambdaContext())
-                    settled += api.by_operation()
-                phases[f"{count} replica available events"] = settled
-                return phases
-
-            replicate_fully(approved_image())  # warm: policy cached, clients built
-            phases = replicate_fully(approved_image())
-            total: Counter[str] = Counter()
-            for calls in phases.values():
-                total += calls
-            ec2_total = {op: n for op, n in total.items() if op.startswith("ec2:")}
-            rows.append(
-                (
-                    f"approve an AMI for {count} region{'s' if count > 1 else ''}",
-                    f"{ec2_total.get('ec2:CopyImage', 0)} CopyImage + "
-                    f"{ec2_total.get('ec2:CreateTags', 0)} CreateTags + "
-                    f"{ec2_total.get('ec2:DescribeImages', 0)} DescribeImages + "
-                    f"{ec2_total.get('ec2:ModifyImageAttribute', 0)} ModifyImageAttribute; "
-                    + "; ".join(f"{phase}: {sum(calls.values())}" for phase, calls in phases.items())
-                    + "; other: "
-                    + ", ".join(f"{op} {n}" for op, n in sorted(total.items()) if not op.startswith("ec2:")),
-                )
-            )
-            wiring.reset()
-    return rows
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    phases: dict[str, Counter[str]] = {}
+    with recording_api_calls() as api:
+        replicate(approval, FakeLambdaContext())
+    phases["approval"] = api.by_operation()
+    records = receive_as_sqs_event_records(sqs, queue_url)
+    with recording_api_calls() as api:
+        copy({"Records": records}, FakeLambdaContext())
+    phases["copy batch"] = api.by_operation()
+    for record in records:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=record["receiptHandle"])
+    source = approval["detail"]["requestParameters"]["resourcesSet"]["items"][0]["resourceId"]
+    settled: Counter[str] = Counter()
+    for region in regions:
+        [replica] = boto3.client("ec2", region_name=region).describe_images(
+            Owners=["self"], Filters=[{"Name": "source-image-id", "Values": [source]}]
+        )["Images"]
+        state = load_event("ami_state_available")
+        state.update(account=MOTO_ACCOUNT, region=region)
+        state["detail"]["ImageId"] = replica["ImageId"]
+        with recording_api_calls() as api:
+            replicate(state, FakeLambdaContext())
+        settled += api.by_operation()
+    phases[f"{len(regions)} replica available events"] = settled
+    return phases
 
 
 EMULATOR_BATCH = 40
