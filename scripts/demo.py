@@ -3,7 +3,8 @@
 The stacks are synthesized from app.py and the repository's policy and deployed into a local AWS (moto); the
 enforce Lambda runs in a worker process of its own, fed by emulated CloudTrail and AMI state-change events
 routed through the stacks' own EventBridge rules. The tour creates an instance, a compliant and a non-compliant
-AMI, fixes the second one's tags, and prints what the governance did and why.
+AMI, fixes the second one's tags, approves the first for replication (once as someone who may not, once as an
+approver), deregisters it, and prints what the governance did and why.
 """
 
 from __future__ import annotations
@@ -39,9 +40,19 @@ def timeline(ran: list[dict[str, Any]]) -> None:
             say(f"{invocation['outcome']}: {invocation['error']}", 2)
             continue
         result = invocation["result"] or {}
+        if "batchItemFailures" in result:
+            failed = len(result["batchItemFailures"])
+            say(f"copy jobs done{f', {failed} to retry later' if failed else ''}", 2)
+            continue
         if result.get("reason"):
             say(f"{result['status']}: {result['reason']}", 2)
         for image in result.get("images", []):
+            if "approver" in image:
+                reason = f": {image['reason']}" if image["reason"] else ""
+                say(f"{image['image_id']}: approval {image['result']}{reason}", 2)
+                if image["queued"]:
+                    say(f"copy jobs queued for {', '.join(image['queued'])}", 3)
+                continue
             if "snapshots" in image:
                 say(f"{image['image_id']}: snapshot clean-up {image['result']}", 2)
                 for snapshot in image["snapshots"]:
@@ -68,12 +79,12 @@ class Tour:
         self.ec2 = self.client("ec2")
         self.sqs = self.client("sqs")
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, region: str = "us-east-1", access_key: str = "jdoe") -> Any:
         return boto3.session.Session().client(
             service,
-            region_name="us-east-1",
+            region_name=region,
             endpoint_url=self.emulator.endpoint_url,
-            aws_access_key_id="jdoe",
+            aws_access_key_id=access_key,
             aws_secret_access_key="local",
         )
 
@@ -96,6 +107,32 @@ class Tour:
         from dataclasses import asdict
 
         return [asdict(invocation) for invocation in self.emulator.router.drain()]
+
+    def approve(self, image_id: str, inbox: str) -> None:
+        approval = [{"Key": "ami-governance:approved", "Value": "true"}]
+        self.ec2.create_tags(Resources=[image_id], Tags=approval)
+        timeline(self.drain())
+        self.notices(inbox)
+        approver = "arn:aws:sts::123456789012:assumed-role/AmiApprover/lead"
+        self.emulator.principals.add("lead", approver)
+        say(f"(the access key 'lead' signs as {approver}, which the policy's approvers match)", 1)
+        self.client("ec2", access_key="lead").create_tags(Resources=[image_id], Tags=approval)
+        timeline(self.drain())
+        self.notices(inbox)
+        self.show_replicas(image_id)
+
+    def show_replicas(self, source: str) -> None:
+        answer = {t["Key"]: t["Value"] for t in self.ec2.describe_images(ImageIds=[source])["Images"][0]["Tags"]}
+        say(f"{source}: ami-governance:approval = {answer.get('ami-governance:approval')}", 1)
+        for region in ("eu-west-1",):
+            copies = self.client("ec2", region).describe_images(
+                Owners=["self"], Filters=[{"Name": "source-image-id", "Values": [source]}]
+            )["Images"]
+            for copy in copies:
+                tags = {t["Key"]: t["Value"] for t in copy.get("Tags", [])}
+                say(f"replica {copy['ImageId']} in {region}: state={copy['State']}, "
+                    f"compliance={tags.get('ami-governance:compliance')}, "
+                    f"source-image={tags.get('ami-governance:source-image')}", 2)  # fmt: skip
 
     def show(self, image_id: str, table: str) -> None:
         image = self.ec2.describe_images(ImageIds=[image_id])["Images"][0]
@@ -158,7 +195,11 @@ def main() -> None:
         tour.show(bad, table)
 
         say()
-        say(f"4. {good} is deregistered: its snapshot is left behind")
+        say(f"4. Release {good} for replication: the approval tag, first by jdoe, then by an approver")
+        tour.approve(good, inbox)
+
+        say()
+        say(f"5. {good} is deregistered: its snapshot is left behind")
         tour.ec2.deregister_image(ImageId=good)
         timeline(tour.drain())
         tour.notices(inbox)
