@@ -267,7 +267,8 @@ def test_the_same_approval_delivered_three_times_makes_one_copy_per_region(repli
     # A second approval by someone else, later, finds every region replicated.
     again = replication.approve(source, event_id="approval-2")
     assert again["images"][0]["queued"] == []
-    assert replication.estate.tags_of(source)[f"{P}approval"] == "approved: every target region already has a replica"
+    answer = replication.estate.tags_of(source)[f"{P}approval"]
+    assert answer == f"approved: nothing new to copy ({AP} available, {EU} available)"
 
 
 def test_two_workers_with_the_same_job_copy_once(replication: Replication) -> None:
@@ -495,3 +496,157 @@ def test_cascade_deregisters_the_replicas_replication_recorded(
     assert replicas[ap_replica] == f"deregistered in {AP}"
     assert replicas[eu_replica] == f"deregistered in {EU}"
     assert replication.replicas(source, AP) == []
+
+
+def _fail_once(region: str, operation: str, code: str) -> None:
+    """A botocore before-call hook answering `operation` in `region` with `code` once (no HTTP call is made)."""
+    remaining = {"count": 1}
+
+    class _Http:
+        status_code = 500
+
+    def hook(**_: Any) -> Any:
+        if remaining["count"] <= 0:
+            return None
+        remaining["count"] -= 1
+        return _Http(), {"Error": {"Code": code, "Message": "injected"}}
+
+    client("ec2", region).meta.events.register(f"before-call.ec2.{operation}", hook)
+
+
+def test_a_failure_after_the_claim_releases_it_and_the_job_is_retried(replication: Replication) -> None:
+    source = replication.compliant_image()
+    replication.approve(source)
+    _fail_once(AP, "DescribeImages", "InternalError")
+
+    first = replication.run_copies()
+
+    assert len(first["batchItemFailures"]) == 1
+    assert replication.item(source)["replicas"][AP]["state"] == "queued"  # released, not left claimed
+    replication.run_copies(_all_jobs(replication))
+    assert len(replication.replicas(source, AP)) == 1
+
+
+def test_a_job_whose_copy_another_worker_holds_waits_instead_of_being_dropped(replication: Replication) -> None:
+    source = replication.compliant_image()
+    replication.approve(source)
+    records = replication.jobs()
+    [ap_job] = [r for r in records if json.loads(r["body"])["target_region"] == AP]
+    lease = "2999-01-01T00:00:00Z"
+    from ami_governance.adapters.inventory import Inventory
+
+    Inventory("ami-governance-inventory", HOME).update(
+        source, HOME, {("replicas", AP, "state"): "copying", ("replicas", AP, "lease_until"): lease}
+    )
+
+    result = replication.run_copies([ap_job])
+
+    assert result["batchItemFailures"] == [{"itemIdentifier": ap_job["messageId"]}]
+    assert result["outcomes"][0]["reason"] == "another worker holds this copy"
+
+
+def test_a_copy_made_earlier_by_this_system_is_adopted_not_copied_again(replication: Replication) -> None:
+    source = replication.compliant_image()
+    replication.approve(source)
+    earlier = boto3.client("ec2", region_name=AP).copy_image(
+        SourceImageId=source,
+        SourceRegion=HOME,
+        Name=GOOD_NAME,
+        TagSpecifications=[
+            {"ResourceType": "image", "Tags": [{"Key": f"{P}source-image", "Value": f"{HOME}/{source}"}]}
+        ],
+    )["ImageId"]
+
+    result = replication.run_copies()
+
+    assert {o["region"]: o["result"] for o in result["outcomes"]} == {EU: "copying", AP: "adopted"}
+    assert [r["ImageId"] for r in replication.replicas(source, AP)] == [earlier]
+    entry = replication.item(source)["replicas"][AP]
+    assert (entry["image_id"], entry["state"], entry["adopted"]) == (earlier, "available", True)
+
+
+def test_an_ami_with_forged_lineage_tags_is_neither_shared_nor_recorded(replication: Replication) -> None:
+    source = replication.compliant_image()
+    replication.approve(source)
+    replication.run_copies()
+    forged = boto3.client("ec2", region_name=EU).copy_image(
+        SourceImageId=source, SourceRegion=HOME, Name="hand copy", CopyImageTags=True
+    )["ImageId"]
+    boto3.client("ec2", region_name=EU).create_tags(
+        Resources=[forged], Tags=[{"Key": f"{P}source-image", "Value": f"{HOME}/{source}"}]
+    )
+
+    outcome = replication.settle(forged, EU)
+
+    assert outcome["reason"] == f"replica of {HOME}/{source} unmatched"
+    permissions = boto3.client("ec2", region_name=EU).describe_image_attribute(
+        ImageId=forged, Attribute="launchPermission"
+    )["LaunchPermissions"]
+    assert permissions == []
+    assert replication.estate.inventory_item(forged, EU) is None
+
+
+def test_a_state_change_before_the_copy_is_recorded_is_retried(replication: Replication) -> None:
+    from ami_governance.services.lineage import ReplicaNotRecordedYet
+
+    source = replication.compliant_image()
+    replication.approve(source)
+    from ami_governance.adapters.inventory import Inventory
+
+    Inventory("ami-governance-inventory", HOME).update(source, HOME, {("replicas", EU, "state"): "copying"})
+    copy_id = boto3.client("ec2", region_name=EU).copy_image(
+        SourceImageId=source,
+        SourceRegion=HOME,
+        Name=GOOD_NAME,
+        TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": f"{P}source-image", "Value": f"{HOME}/{source}"},
+                                                                {"Key": f"{P}approved-by", "Value": APPROVER_ROLE}]}],
+    )["ImageId"]  # fmt: skip
+
+    with pytest.raises(ReplicaNotRecordedYet):
+        replication.settle(copy_id, EU)
+    assert replication.item(source)["replicas"][EU].get("image_id") is None
+
+
+def test_a_stale_deregistered_event_does_not_touch_the_next_round(replication: Replication) -> None:
+    source = replication.compliant_image()
+    replication.approve(source)
+    replication.run_copies()
+    old = replication.replicas(source, EU)[0]["ImageId"]
+    boto3.client("ec2", region_name=EU).deregister_image(ImageId=old)
+    replication.settle(old, EU, "deregistered")
+    replication.approve(source, event_id="approval-2")
+
+    replication.settle(old, EU, "deregistered")  # delivered again, late
+
+    entry = replication.item(source)["replicas"][EU]
+    assert (entry["state"], entry["generation"]) == ("queued", 1)
+    replication.run_copies()
+    assert len(replication.replicas(source, EU)) == 1
+
+
+def test_a_repeated_approval_does_not_copy_again_what_it_failed_to_copy(replication: Replication) -> None:
+    source = replication.compliant_image()
+    replication.approve(source, event_id="approval-1")
+    replication.run_copies()
+    eu_replica = replication.replicas(source, EU)[0]["ImageId"]
+    replication.settle(eu_replica, EU, "failed", error="KMS key disabled")
+
+    again = replication.replicate(approval_event(source, APPROVER_ROLE, "approval-1"))  # Lambda retried the event
+
+    assert again["images"][0]["queued"] == []
+    assert replication.item(source)["replicas"][EU]["state"] == "failed"
+
+
+def test_an_approval_of_a_pending_ami_that_then_fails_is_dropped(replication: Replication) -> None:
+    from emulator.moto_extensions import set_image_state
+
+    source = replication.compliant_image()
+    set_image_state(ACCOUNT, HOME, source, "pending")
+    replication.approve(source)
+    set_image_state(ACCOUNT, HOME, source, "failed")
+
+    outcome = replication.replicate(state_event(source, "failed"))
+
+    assert outcome["images"][0]["result"] == "rejected"
+    assert replication.item(source)["approval_status"] == "rejected"
+    assert replication.queued() == 0

@@ -72,6 +72,25 @@ def test_the_approver_is_the_matching_principal():
     assert judge_approval(POLICY, APPROVAL, [SESSION, APPROVER], image()).approver == APPROVER
 
 
+def test_a_session_name_the_caller_chose_does_not_make_an_approver():
+    loose = policy()
+    loose.approval.approvers[:] = ["*ImageApprover*"]
+    developer = [
+        "arn:aws:iam::111122223333:role/Developer",
+        "arn:aws:sts::111122223333:assumed-role/Developer/ImageApprover",
+    ]
+
+    assert judge_approval(loose, APPROVAL, developer, image()).status is ApprovalStatus.REJECTED
+    loose.approval.approvers[:] = ["arn:aws:sts::*:assumed-role/Developer/ImageApprover"]  # meant for sessions
+    assert judge_approval(loose, APPROVAL, developer, image()).status is ApprovalStatus.APPROVED
+
+
+def test_a_pending_ami_not_yet_judged_waits_for_its_available_event():
+    decision = judge_approval(POLICY, APPROVAL, [APPROVER], image(state="pending", compliance=None))
+
+    assert decision.status is ApprovalStatus.PENDING
+
+
 @pytest.mark.parametrize(
     ("the_image", "regions", "ignored"),
     [
@@ -119,19 +138,31 @@ def test_a_copy_request_is_encrypted_where_a_key_is_named_and_carries_its_lineag
     assert (unencrypted.encrypted, unencrypted.kms_key_id) == (False, None)
 
 
+NOW = "2026-11-27T12:00:00Z"
+EARLIER, LATER = "2026-11-27T11:55:00Z", "2026-11-27T12:05:00Z"
+
+
 @pytest.mark.parametrize(
     ("replicas", "queue", "present"),
     [
         ({}, ["eu-west-1", "ap-southeast-2"], []),
         ({"eu-west-1": {"state": "available"}}, ["ap-southeast-2"], ["eu-west-1"]),
-        ({"eu-west-1": {"state": "copying"}, "ap-southeast-2": {"state": "failed"}}, ["ap-southeast-2"], ["eu-west-1"]),
+        ({"eu-west-1": {"state": "copying", "lease_until": LATER}, "ap-southeast-2": {"state": "failed"}},
+         ["ap-southeast-2"], ["eu-west-1"]),
         ({"eu-west-1": {"state": "deregistered"}}, ["eu-west-1", "ap-southeast-2"], []),
+        # this same event queued it: its jobs are sent again; another event's queued job is left to the queue
         ({"eu-west-1": {"state": "queued", "approval_event_id": "e1"}}, ["eu-west-1", "ap-southeast-2"], []),
         ({"eu-west-1": {"state": "queued", "approval_event_id": "e0"}}, ["ap-southeast-2"], ["eu-west-1"]),
+        # a failure of this same event is not retried by its repeated delivery
+        ({"eu-west-1": {"state": "failed", "approval_event_id": "e1"}}, ["ap-southeast-2"], ["eu-west-1"]),
+        # a worker that claimed a copy and died before EC2 answered: copied again once its lease is over
+        ({"eu-west-1": {"state": "copying", "lease_until": EARLIER}}, ["eu-west-1", "ap-southeast-2"], []),
+        ({"eu-west-1": {"state": "copying", "lease_until": EARLIER, "image_id": "ami-1"}},
+         ["ap-southeast-2"], ["eu-west-1"]),
     ],
 )  # fmt: skip
 def test_regions_to_queue(replicas, queue, present):
-    assert regions_to_queue(["eu-west-1", "ap-southeast-2"], replicas, "e1") == (queue, present)
+    assert regions_to_queue(["eu-west-1", "ap-southeast-2"], replicas, "e1", NOW) == (queue, present)
 
 
 @pytest.mark.parametrize(

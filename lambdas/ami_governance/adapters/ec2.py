@@ -226,14 +226,15 @@ class Ec2Images:
         return str(response["ImageId"])
 
     def find_copies(self, source_image_id: str, source_region: str) -> list[ImageFacts]:
-        """This account's AMIs in this region copied from the source (any state but deregistered)."""
+        """This account's live AMIs in this region copied from the source: pending or available (DescribeImages
+        still lists an AMI for a while after it is deregistered or fails; disabled ones are left out)."""
         pages = self._ec2.get_paginator("describe_images").paginate(
             Owners=["self"],
             Filters=[
                 {"Name": "source-image-id", "Values": [source_image_id]},
                 {"Name": "source-image-region", "Values": [source_region]},
+                {"Name": "state", "Values": ["pending", "available"]},
             ],
-            IncludeDisabled=True,
             IncludeDeprecated=True,
             PaginationConfig={"PageSize": IMAGES_PAGE_SIZE},
         )

@@ -59,16 +59,14 @@ def judge_approval(
 ) -> ApprovalDecision:
     """Whether a CreateTags call that set `tags_set` on `image` approves it for replication.
 
-    `caller_arns` are the caller's principal ARN and session ARN (CloudTrail's userIdentity). The AMI's own
-    compliance tag decides compliance: enforcement judged it before anyone could approve it.
+    `caller_arns` are the caller's principal ARN (the role behind an assumed-role session) and then its session
+    ARN (CloudTrail's userIdentity). The AMI's own compliance tag decides compliance: enforcement judged it
+    before anyone could approve it.
     """
     key = policy.approval_tag_key
     if tags_set.get(key) != policy.approval.value:
         return ApprovalDecision(ApprovalStatus.NOT_AN_APPROVAL)
-    approver = next(
-        (arn for arn in caller_arns if any(fnmatchcase(arn, pattern) for pattern in policy.approval.approvers)),
-        None,
-    )
+    approver = next((arn for arn in caller_arns if _approves(arn, policy.approval.approvers)), None)
     if approver is None:
         who = caller_arns[0] if caller_arns else "an unknown caller"
         return ApprovalDecision(ApprovalStatus.REJECTED, f"{who} is not allowed to approve AMIs")
@@ -78,14 +76,21 @@ def judge_approval(
     return judge_readiness(policy, image, approver)
 
 
+def _approves(arn: str, patterns: Sequence[str]) -> bool:
+    """A session ARN ends in a name the caller chose: it counts only for patterns written for sessions (STS
+    ARNs), so that `*Approver*` cannot be met by a session merely named so."""
+    is_session = ":sts::" in arn
+    return any(fnmatchcase(arn, p) for p in patterns if not is_session or (p.startswith("arn:aws") and ":sts:" in p))
+
+
 def judge_readiness(policy: GovernancePolicy, image: ImageFacts, approver: str) -> ApprovalDecision:
-    """An approved AMI may be copied once it is compliant and available (judged again when a pending AMI
-    becomes available: its verdict may have changed meanwhile)."""
+    """An approved AMI may be copied once it is compliant and available. A pending AMI's approval waits for its
+    `available` event and is judged again then (its verdict may not exist yet, or may change meanwhile)."""
+    if image.state == "pending":
+        return ApprovalDecision(ApprovalStatus.PENDING, "copies start when the AMI is available", approver)
     compliance = image.tags.get(policy.tag_key(SystemTag.COMPLIANCE))
     if compliance != ComplianceStatus.COMPLIANT.value:
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {compliance or 'not yet judged'}", approver)
-    if image.state == "pending":
-        return ApprovalDecision(ApprovalStatus.PENDING, "copies start when the AMI is available", approver)
     if image.state != "available":
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {image.state}", approver)
     return ApprovalDecision(ApprovalStatus.APPROVED, "", approver)
@@ -103,13 +108,16 @@ def replica_source(policy: GovernancePolicy, image: ImageFacts) -> str | None:
     return None
 
 
-def approval_answer(decision: ApprovalDecision, regions: Sequence[str] = ()) -> str:
+def approval_answer(
+    decision: ApprovalDecision, queued: Sequence[str] = (), replicas: Mapping[str, Mapping[str, Any]] | None = None
+) -> str:
     """The value of the `<prefix>approval` tag that answers an approval on the AMI itself."""
-    if decision.status is ApprovalStatus.APPROVED:
-        text = f"approved: copying to {', '.join(regions)}" if regions else "approved: every target region is done"
-    else:
-        text = f"{decision.status.value}: {decision.reason}"
-    return fit_tag_value(text)
+    if decision.status is not ApprovalStatus.APPROVED:
+        return fit_tag_value(f"{decision.status.value}: {decision.reason}")
+    if queued:
+        return fit_tag_value(f"approved: copying to {', '.join(queued)}")
+    states = ", ".join(f"{region} {entry.get('state')}" for region, entry in sorted((replicas or {}).items()))
+    return fit_tag_value(f"approved: nothing new to copy ({states})")
 
 
 @dataclass(frozen=True)
@@ -131,27 +139,31 @@ def target_regions(policy: GovernancePolicy, image: ImageFacts) -> TargetRegions
     )
 
 
-def regions_to_queue(
-    targets: Sequence[str], replicas: Mapping[str, Mapping[str, Any]], event_id: str
-) -> tuple[list[str], list[str]]:
-    """(regions that need a copy job, regions that already have or are getting a replica).
+def needs_copy_job(entry: Mapping[str, Any] | None, event_id: str, now: str) -> bool:
+    """Whether a target region needs a copy job for the approval `event_id` (`now`: ISO time).
 
-    A region needs a job when it has no entry, when its replica failed or was deregistered (drift: re-approval
-    copies only what is missing), or when this same event queued it before: a retry of an event whose copy
-    jobs may not have reached the queue sends them again (the copy worker makes a repeat harmless).
+    Yes when it has no entry; when its replica failed or was deregistered (drift: re-approval copies only what
+    is missing) by an earlier approval, not by this one (a repeated delivery of the event must not copy again);
+    when this same event queued it before (its jobs may not have reached the queue: they are sent again, the
+    copy worker makes a repeat harmless); and when a copy worker claimed it and died before EC2 answered.
     """
-    to_queue, present = [], []
-    for region in targets:
-        entry = replicas.get(region)
-        if (
-            entry is None
-            or entry.get("state") in RECOPY_STATES
-            or (entry.get("state") == ReplicaState.QUEUED and entry.get("approval_event_id") == event_id)
-        ):
-            to_queue.append(region)
-        else:
-            present.append(region)
-    return to_queue, present
+    if entry is None:
+        return True
+    state, by_this_event = entry.get("state"), entry.get("approval_event_id") == event_id
+    if state in RECOPY_STATES:
+        return not by_this_event
+    if state == ReplicaState.QUEUED:
+        return by_this_event
+    abandoned = state == ReplicaState.COPYING and not entry.get("image_id")
+    return abandoned and str(entry.get("lease_until", "")) < now
+
+
+def regions_to_queue(
+    targets: Sequence[str], replicas: Mapping[str, Mapping[str, Any]], event_id: str, now: str
+) -> tuple[list[str], list[str]]:
+    """(regions that need a copy job, regions that have, are getting or already tried a replica)."""
+    to_queue = [region for region in targets if needs_copy_job(replicas.get(region), event_id, now)]
+    return to_queue, [region for region in targets if region not in to_queue]
 
 
 def generation_of(entry: Mapping[str, Any] | None) -> int:

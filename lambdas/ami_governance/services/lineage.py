@@ -49,6 +49,10 @@ class NoticeSink(Protocol):
     def publish(self, notice: Notice) -> str: ...
 
 
+class ReplicaNotRecordedYet(RuntimeError):
+    """A replica's state change arrived before its copy worker recorded the copy: retried by Lambda."""
+
+
 @dataclass(frozen=True)
 class SourceRef:
     image_id: str
@@ -86,37 +90,49 @@ class Lineage:
         event_id: str,
         error: str | None = None,
     ) -> str:
-        """Record that the replica of `source` in `target_region` reached `state`. Returns what happened."""
+        """Record that the replica of `source` in `target_region` reached `state`. Returns what happened.
+
+        Only the replica the source's entry records is settled (`replica_id` None: the copy worker's own failed
+        CopyImage, before any AMI existed): an AMI that merely carries lineage tags, or an older replica of the
+        region, is neither shared nor recorded. A replica whose state change outran the copy worker's record of
+        it raises `ReplicaNotRecordedYet`, so that the event is retried.
+        """
         log = {"source": str(source), "region": target_region, "replica_id": replica_id, "state": state.value}
+        entry = replicas_of(self.inventory.get(source.image_id, source.region)).get(target_region)
+        if entry is None or (replica_id is not None and entry.get("image_id") != replica_id):
+            if entry is not None and not entry.get("image_id") and entry.get("state") == ReplicaState.COPYING:
+                raise ReplicaNotRecordedYet(f"{replica_id} in {target_region}: its copy worker has not recorded it")
+            logger.warning("Replica event matches no replication entry of its source", extra=log)
+            self.count("ReplicaEventsUnmatched")
+            return "unmatched"
         # Shared before it is marked available: a retry after a failed share shares again.
-        sharing = self.policy.replication.share_with
-        if (
-            state is ReplicaState.AVAILABLE
-            and replica_id
-            and self.images_in(target_region).share_image(replica_id, sharing)
-        ):
-            self.count("ReplicasShared")
-        if state is ReplicaState.FAILED:
-            self._notify_failure(source, target_region, replica_id, error or "unknown error", event_id)
-        timestamp = iso_timestamp(self.now())
-        entry: Path = (REPLICAS, target_region)
-        fields: dict[Path, Any] = {(*entry, "state"): state.value, (*entry, f"{state.value}_at"): timestamp}
-        if replica_id:
-            fields[(*entry, "image_id")] = replica_id
-        if error:
-            fields[(*entry, "error")] = error[:1000]
-
-        def ours(e: Expression) -> str:
-            # Only the entry this replica belongs to (or one still waiting for its id) is settled: an event for
-            # an older replica of the region must not overwrite the current one.
-            if not replica_id:
-                return f"attribute_exists({e.path(*entry)})"
-            return (
-                f"attribute_exists({e.path(*entry)}) AND (attribute_not_exists({e.path(*entry, 'image_id')}) "
-                f"OR {e.path(*entry, 'image_id')} = {e.value(replica_id)})"
+        if state is ReplicaState.AVAILABLE and replica_id is not None:
+            self._share(target_region, replica_id)
+        repeated = entry.get("state") == ReplicaState.FAILED and entry.get("image_id") == replica_id
+        if state is ReplicaState.FAILED and not repeated:
+            notice = replica_failed_notice(
+                source.image_id, source.region, replica_id or "none", target_region, error or "unknown", event_id
             )
+            self.notifier.publish(notice)
+            self.count("Notifications")
 
-        item = self.inventory.update(source.image_id, source.region, fields, ours)
+        timestamp = iso_timestamp(self.now())
+        path: Path = (REPLICAS, target_region)
+        fields: dict[Path, Any] = {(*path, "state"): state.value, (*path, f"{state.value}_at"): timestamp}
+        if error:
+            fields[(*path, "error")] = error[:1000]
+
+        def unchanged(e: Expression) -> str:
+            # Still the entry read above: a newer round may have replaced it meanwhile.
+            if replica_id is None:
+                return f"attribute_exists({e.path(*path)}) AND attribute_not_exists({e.path(*path, 'image_id')})"
+            return f"{e.path(*path, 'image_id')} = {e.value(replica_id)}"
+
+        item = self.inventory.update(source.image_id, source.region, fields, unchanged)
+        if item is None:
+            logger.warning("Replication entry changed while settling", extra=log)
+            self.count("ReplicaEventsUnmatched")
+            return "unmatched"
         if replica_id:
             self.inventory.record(
                 replica_id,
@@ -130,25 +146,14 @@ class Lineage:
                     "last_event_id": event_id,
                 },
             )
-        if item is None:
-            logger.warning("Replica event matches no replication entry of its source", extra=log)
-            self.count("ReplicaEventsUnmatched")
-            return "unmatched"
         self.count("ReplicasSettled", state=state.value)
         logger.info("Replica settled", extra=log)
         self._announce_if_over(source, item, event_id)
         return state.value
 
-    def _notify_failure(
-        self, source: SourceRef, target_region: str, replica_id: str | None, error: str, event_id: str
-    ) -> None:
-        entry = replicas_of(self.inventory.get(source.image_id, source.region)).get(target_region) or {}
-        if entry.get("state") == ReplicaState.FAILED and entry.get("image_id") == replica_id:
-            return  # a repeated delivery: notified already
-        self.notifier.publish(
-            replica_failed_notice(source.image_id, source.region, replica_id or "none", target_region, error, event_id)
-        )
-        self.count("Notifications")
+    def _share(self, region: str, replica_id: str) -> None:
+        if self.images_in(region).share_image(replica_id, self.policy.replication.share_with):
+            self.count("ReplicasShared")
 
     def _announce_if_over(self, source: SourceRef, item: Mapping[str, Any], event_id: str) -> None:
         """One 'replicated' notice per round: claimed with a conditional write, released if the publish fails."""

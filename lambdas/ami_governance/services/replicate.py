@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from ami_governance.adapters.ec2 import TagLimitExceeded
@@ -41,9 +41,18 @@ from ami_governance.rules.approval import (
     target_regions,
 )
 from ami_governance.rules.notices import approval_rejected_notice
-from ami_governance.rules.tags import SystemTag, iso_timestamp
+from ami_governance.rules.tags import SystemTag, fit_tag_value, iso_timestamp
 from ami_governance.services.common import Counter, EventOutcome, EventService
-from ami_governance.services.lineage import REPLICAS, Lineage, LineageStore, NoticeSink, ReplicaImages, SourceRef
+from ami_governance.services.lineage import (
+    REPLICAS,
+    Lineage,
+    LineageStore,
+    NoticeSink,
+    ReplicaImages,
+    ReplicaNotRecordedYet,
+    SourceRef,
+    replicas_of,
+)
 
 logger = Logger(child=True)
 
@@ -124,10 +133,9 @@ class ReplicationService(EventService):
         callers: list[str],
         event_id: str,
     ) -> ApprovalOutcome:
-        region = images_region(images, image)
         if image is None:
             self.count("ImagesGone")
-            return ApprovalOutcome(image_id, region, "gone", "the AMI no longer exists")
+            return ApprovalOutcome(image_id, "", "gone", "the AMI no longer exists")
         if image.owner_id != self.account_id:
             self.count("ForeignImages")
             return ApprovalOutcome(image_id, image.region, "foreign-image", f"owned by {image.owner_id}")
@@ -140,6 +148,13 @@ class ReplicationService(EventService):
         if decision.status is ApprovalStatus.PENDING:
             fields = self._approval_fields(image, approver, event_id, "pending")
             self.inventory.update(image.image_id, image.region, fields)
+            # The `available` event may have been handled between the read above and that write, finding no
+            # pending approval: look again now that the approval is on record.
+            now = images.describe_image(image.image_id)
+            if now is not None and now.state != "pending":
+                decided = self._on_pending_source_image(images, now, approver, event_id)
+                if decided is not None:
+                    return decided
             self._answer(images, image, approval_answer(decision), approver)
             return ApprovalOutcome(image.image_id, image.region, "pending", decision.reason, approver)
         return self._start_round(images, image, approver, event_id)
@@ -178,9 +193,8 @@ class ReplicationService(EventService):
         queued: list[str] = []
         present: list[str] = []
         for _attempt in range(2):
-            item = self.inventory.get(image.image_id, image.region) or {}
-            replicas = (item.get(REPLICAS) or {}) if isinstance(item.get(REPLICAS), dict) else {}
-            queued, present = regions_to_queue(targets.regions, replicas, event_id)
+            replicas = replicas_of(self.inventory.get(image.image_id, image.region))
+            queued, present = regions_to_queue(targets.regions, replicas, event_id, iso_timestamp(self.now()))
             fields = self._approval_fields(image, approver, event_id, "approved")
             fields[("replication_targets",)] = list(targets.regions)
             if queued:
@@ -192,7 +206,7 @@ class ReplicationService(EventService):
                     "approval_event_id": event_id,
                     "generation": generation_of(replicas.get(region)),
                 }
-            if self.inventory.update(image.image_id, image.region, fields, _still_queueable(queued, event_id)):
+            if self.inventory.update(image.image_id, image.region, fields, _as_read(queued, replicas)):
                 break
         else:
             raise ConcurrentApproval(f"replication entries of {image.image_id} changed while planning; retrying")
@@ -200,10 +214,8 @@ class ReplicationService(EventService):
         jobs = [asdict_job(image, region, approver, event_id, generation_of(replicas.get(region))) for region in queued]
         self.copy_queue.send(jobs)
         self.count("CopiesQueued", value=len(jobs))
-        if queued:
-            answer = approval_answer(ApprovalDecision(ApprovalStatus.APPROVED, approver=approver), queued)
-        else:
-            answer = "approved: every target region already has a replica"
+        decision = ApprovalDecision(ApprovalStatus.APPROVED, approver=approver)
+        answer = approval_answer(decision, queued, {r: replicas[r] for r in present if r in replicas})
         self._answer(images, image, answer, approver)
         logger.info("Approval accepted", extra={"image_id": image.image_id, "queued": queued, "already": present})
         return ApprovalOutcome(image.image_id, image.region, "approved", "", approver, queued, present)
@@ -222,7 +234,7 @@ class ReplicationService(EventService):
         """Answer on the AMI itself, so whoever set the approval tag sees the outcome where they set it."""
         desired = {self.policy.tag_key(SystemTag.APPROVAL): answer}
         if approver:
-            desired[self.policy.tag_key(SystemTag.APPROVED_BY)] = approver[:256]
+            desired[self.policy.tag_key(SystemTag.APPROVED_BY)] = fit_tag_value(approver)
         changed = {key: value for key, value in desired.items() if image.tags.get(key) != value}
         if not changed:
             return
@@ -240,53 +252,74 @@ class ReplicationService(EventService):
         if refusal:
             logger.warning("Event refused", extra={"reason": refusal, "event_id": event.id})
             return EventOutcome("ignored", event.id, refusal)
-        item = self.inventory.get(detail.image_id, event.region)
-        source = SourceRef.parse(str((item or {}).get("replica_of", "")))
+        item = self.inventory.get(detail.image_id, event.region) or {}
+        source = SourceRef.parse(str(item.get("replica_of", "")))
+        if source is None and item.get("approval_status") == "pending":
+            return self._on_pending_source(detail.image_id, event.region, item, detail.state, event.id)
         if detail.state == ReplicaState.DEREGISTERED:
             if source is None:
                 return EventOutcome("ignored", event.id, "not a replica")
             self.count("ReplicasDeregistered")
-            result = self.lineage.settle(source, event.region, detail.image_id, ReplicaState.DEREGISTERED, event.id)
+            result = self._settle(source, event.region, detail.image_id, ReplicaState.DEREGISTERED, event.id)
             return EventOutcome("handled", event.id, f"replica of {source} deregistered: {result}")
         state = SETTLING_STATES.get(detail.state)
         if state is None:
             self.count("UnsupportedEvents")
             return EventOutcome("ignored", event.id, f"AMI state {detail.state} is not handled by replication")
-        if source is None and (item or {}).get("approval_status") == "pending" and state is ReplicaState.AVAILABLE:
-            return self._on_pending_source_available(detail.image_id, event.region, item or {}, event.id)
         if source is None:
             # The state change can outrun the copy worker's record of the replica: the lineage tags, written as
-            # the copy was created, say whether this AMI is one of ours.
+            # the copy was created, name the source whose entry decides whether this AMI is one of ours.
             image = self.images_in(event.region).describe_image(detail.image_id)
             found = replica_source(self.policy, image) if image is not None else None
             source = SourceRef.parse(found) if found else None
         if source is None:
             return EventOutcome("ignored", event.id, "neither a replica nor an AMI awaiting replication")
-        result = self.lineage.settle(source, event.region, detail.image_id, state, event.id, detail.error_message)
+        result = self._settle(source, event.region, detail.image_id, state, event.id, detail.error_message)
         return EventOutcome("handled", event.id, f"replica of {source} {result}")
 
-    def _on_pending_source_available(
-        self, image_id: str, region: str, item: Mapping[str, Any], event_id: str
+    def _settle(
+        self,
+        source: SourceRef,
+        region: str,
+        replica_id: str,
+        state: ReplicaState,
+        event_id: str,
+        error: str | None = None,
+    ) -> str:
+        try:
+            return self.lineage.settle(source, region, replica_id, state, event_id, error)
+        except ReplicaNotRecordedYet:
+            logger.warning("Replica state change before its copy is recorded; retried", extra={"replica": replica_id})
+            self.count("ReplicaEventsEarly")
+            raise
+
+    def _on_pending_source(
+        self, image_id: str, region: str, item: Mapping[str, Any], state: str, event_id: str
     ) -> EventOutcome:
-        """An approval given while the AMI was pending is honoured now, if the AMI is still compliant."""
+        """An approval given while the AMI was pending is honoured when it becomes available and is still
+        compliant; it is rejected (answered, notified) when the AMI fails or goes instead."""
         images = self.images_in(region)
-        image = images.describe_image(image_id)
-        if image is None:
-            return EventOutcome("ignored", event_id, "the approved AMI is gone")
         approver = str(item.get("approved_by", ""))
-        decision = judge_readiness(self.policy, image, approver)
-        if decision.status is ApprovalStatus.REJECTED:
+        image = images.describe_image(image_id) if state != ReplicaState.DEREGISTERED else None
+        if image is None:
             self.inventory.record(image_id, region, {"approval_status": "rejected"})
-            outcome = self._reject(images, image, decision, approver, event_id)
-        elif decision.status is ApprovalStatus.APPROVED:
-            outcome = self._start_round(images, image, approver, event_id)
-        else:
-            return EventOutcome("ignored", event_id, decision.reason)
+            self.count("Approvals", status="rejected")
+            return EventOutcome("handled", event_id, "the approved AMI is gone: approval dropped")
+        outcome = self._on_pending_source_image(images, image, approver, event_id)
+        if outcome is None:
+            return EventOutcome("ignored", event_id, "the approved AMI is still pending")
         return EventOutcome("handled", event_id, images=[asdict(outcome)])
 
-
-def images_region(images: ReplicaImages, image: ImageFacts | None) -> str:
-    return image.region if image is not None else str(getattr(images, "region", ""))
+    def _on_pending_source_image(
+        self, images: ReplicaImages, image: ImageFacts, approver: str, event_id: str
+    ) -> ApprovalOutcome | None:
+        decision = judge_readiness(self.policy, image, approver)
+        if decision.status is ApprovalStatus.REJECTED:
+            self.inventory.record(image.image_id, image.region, {"approval_status": "rejected"})
+            return self._reject(images, image, decision, approver, event_id)
+        if decision.status is ApprovalStatus.APPROVED:
+            return self._start_round(images, image, approver, event_id)
+        return None
 
 
 def asdict_job(image: ImageFacts, region: str, approver: str, event_id: str, generation: int) -> dict[str, Any]:
@@ -302,23 +335,27 @@ def asdict_job(image: ImageFacts, region: str, approver: str, event_id: str, gen
     ).model_dump()
 
 
-def _still_queueable(regions: Sequence[str], event_id: str) -> Callable[[Expression], str] | None:
-    """The entries planned for a copy are still as they were read: absent, failed, deregistered, or queued by
-    this same event. A concurrent delivery that queued them first makes the update fail (no double copy)."""
+# The fields of a replication entry that say where it stands.
+LOCKED = ("state", "generation", "approval_event_id", "lease_until")
+
+
+def _as_read(regions: Sequence[str], replicas: Mapping[str, Mapping[str, Any]]) -> Callable[[Expression], str] | None:
+    """The entries planned for a copy are still as they were read (an optimistic lock): a concurrent delivery or
+    copy worker that changed one first makes the update fail, so no region is queued twice and no dead replica's
+    ClientToken is reused."""
     if not regions:
         return None
 
     def condition(e: Expression) -> str:
-        redo = ", ".join(e.value(state.value) for state in (ReplicaState.FAILED, ReplicaState.DEREGISTERED))
         clauses = []
         for region in regions:
-            entry = e.path(REPLICAS, region)
-            state = e.path(REPLICAS, region, "state")
-            by_event = e.path(REPLICAS, region, "approval_event_id")
-            clauses.append(
-                f"(attribute_not_exists({entry}) OR {state} IN ({redo}) OR "
-                f"({state} = {e.value(ReplicaState.QUEUED.value)} AND {by_event} = {e.value(event_id)}))"
-            )
+            entry = replicas.get(region)
+            if entry is None:
+                clauses.append(f"attribute_not_exists({e.path(REPLICAS, region)})")
+                continue
+            clauses += [f"{e.path(REPLICAS, region, key)} = {e.value(entry[key])}" for key in LOCKED if key in entry]
+            if "image_id" not in entry:
+                clauses.append(f"attribute_not_exists({e.path(REPLICAS, region, 'image_id')})")
         return " AND ".join(clauses)
 
     return condition
@@ -416,9 +453,9 @@ class CopyService:
             self.count("CopiesDeferred", reason=later.reason)
             self._defer(record, delay)
             return CopyOutcome(record.message_id, "retry", str(source), job.target_region, reason=later.reason)
-        except ClientError as error:
-            # DynamoDB or EC2 reads failing after botocore's retries: this job is retried, the batch goes on.
-            code = error_code(error)
+        except (ClientError, BotoCoreError) as error:
+            # AWS calls failing after botocore's retries (or timing out): this job is retried, the batch goes on.
+            code = error_code(error) if isinstance(error, ClientError) else type(error).__name__
             logger.error("AWS call failed; the copy job will be retried", extra={**log, "code": code})
             self.count("AwsErrors", code=code)
             self._defer(record, retry_delay_seconds(record.receive_count))
@@ -443,23 +480,41 @@ class CopyService:
             self.count("StaleCopyJobs")
             done.reason = "no matching replication entry (a newer round replaced it, or none was recorded)"
             return done
-        if entry.get("state") != ReplicaState.QUEUED and (
-            entry.get("state") != ReplicaState.COPYING or entry.get("image_id")
-        ):
-            done.reason, done.replica_id = f"already {entry.get('state')}", entry.get("image_id")
+        state, replica_id = entry.get("state"), entry.get("image_id")
+        if state == ReplicaState.COPYING and replica_id:
+            return self._check_copy(record, source, region, str(replica_id))
+        if state not in (ReplicaState.QUEUED, ReplicaState.COPYING):
+            done.reason, done.replica_id = f"already {state}", replica_id
             return done
         owner = record.message_id
         if not self._claim(source, region, owner, job.generation):
-            done.reason = "another worker holds this copy"
+            current = _entry(self.inventory.get(source.image_id, source.region), region) or {}
+            if current.get("state") == ReplicaState.COPYING and not current.get("image_id"):
+                # Another delivery of this job is copying right now: look again once its lease has run out.
+                raise RetryLater("another worker holds this copy")
+            done.reason = f"already {current.get('state')}"
             return done
+        try:
+            return self._copy_claimed(record, job, source, owner)
+        except RetryLater:
+            raise
+        except Exception:
+            # Whatever failed, the region must not stay claimed by a job that is about to be retried.
+            self._release(source, region, owner)
+            raise
 
+    def _copy_claimed(self, record: SqsRecord, job: CopyJob, source: SourceRef, owner: str) -> CopyOutcome:
+        region = job.target_region
         images = self.images_in(region)
-        existing = [copy for copy in images.find_copies(source.image_id, source.region) if copy.state != "failed"]
+        ours = self.policy.tag_key(SystemTag.SOURCE_IMAGE)
+        existing = [copy for copy in images.find_copies(source.image_id, source.region) if copy.tags.get(ours)]
         if existing:
-            # A copy made outside this system (or before its inventory knew): adopt it instead of copying again.
+            # A replica this system made (its lineage tag says so) that the inventory did not know of, e.g. after
+            # a crash between CopyImage and its record: adopted, not copied again.
             replica = existing[0]
-            self._record_copy(source, region, owner, replica.image_id, job, adopted=True)
             self.count("ReplicasAdopted")
+            if not self._record_copy(source, region, owner, replica.image_id, job, adopted=True):
+                return CopyOutcome(record.message_id, "skipped", str(source), region, reason="recorded meanwhile")
             if replica.state == "available":
                 self.lineage.settle(source, region, replica.image_id, ReplicaState.AVAILABLE, record.message_id)
             return CopyOutcome(record.message_id, "adopted", str(source), region, replica.image_id)
@@ -490,6 +545,16 @@ class CopyService:
         self.count("CopiesStarted")
         logger.info("Copy started", extra={"source": str(source), "region": region, "replica_id": replica_id})
         return CopyOutcome(record.message_id, "copying", str(source), region, replica_id)
+
+    def _check_copy(self, record: SqsRecord, source: SourceRef, region: str, replica_id: str) -> CopyOutcome:
+        """A job for a copy already made (a repeated delivery, or a retry after the copy was recorded): settle it
+        if it is available, in case its own state change was missed; otherwise its state change will."""
+        replica = self.images_in(region).describe_image(replica_id)
+        if replica is not None and replica.state == "available":
+            result = self.lineage.settle(source, region, replica_id, ReplicaState.AVAILABLE, record.message_id)
+            return CopyOutcome(record.message_id, "skipped", str(source), region, replica_id, f"settled: {result}")
+        state = replica.state if replica is not None else "gone"
+        return CopyOutcome(record.message_id, "skipped", str(source), region, replica_id, f"copy is {state}")
 
     def _claim(self, source: SourceRef, region: str, owner: str, generation: int) -> bool:
         now = self.now()
@@ -524,22 +589,28 @@ class CopyService:
 
     def _record_copy(
         self, source: SourceRef, region: str, owner: str, replica_id: str, job: CopyJob, adopted: bool = False
-    ) -> None:
+    ) -> bool:
         entry: Path = (REPLICAS, region)
         timestamp = iso_timestamp(self.now())
         fields: dict[Path, Any] = {(*entry, "image_id"): replica_id, (*entry, "requested_at"): timestamp}
         if adopted:
             fields[(*entry, "adopted")] = True
-        # The state is not touched: the replica's own state change may already have settled it.
-        self.inventory.update(
-            source.image_id,
-            source.region,
-            fields,
-            lambda e: (
-                f"attribute_not_exists({e.path(*entry, 'image_id')}) OR "
-                f"{e.path(*entry, 'image_id')} = {e.value(replica_id)}"
-            ),
-        )
+
+        def still_ours(e: Expression) -> str:
+            image_id = e.path(*entry, "image_id")
+            return (
+                f"{e.path(*entry, 'owner')} = {e.value(owner)} AND "
+                f"(attribute_not_exists({image_id}) OR {image_id} = {e.value(replica_id)})"
+            )
+
+        # The state stays `copying`: the replica's own state change settles it, once this record names it.
+        if self.inventory.update(source.image_id, source.region, fields, still_ours) is None:
+            logger.error(
+                "Copy made but its entry changed meanwhile: not recorded",
+                extra={"source": str(source), "region": region, "replica_id": replica_id},
+            )
+            self.count("CopyRecordConflicts")
+            return False
         self.inventory.record(
             replica_id,
             region,
@@ -553,6 +624,7 @@ class CopyService:
                 "requested_at": timestamp,
             },
         )
+        return True
 
 
 def _entry(item: Mapping[str, Any] | None, region: str) -> dict[str, Any] | None:
