@@ -367,13 +367,17 @@ def emulator_figures() -> list[tuple[str, str]]:
 def main() -> None:
     boto3_ms = fresh_interpreter_ms("import boto3")
     handler_ms = fresh_interpreter_ms("import boto3, handlers.enforce")
-    first_call_ms = fresh_interpreter_ms("import boto3, handlers.enforce, ami_governance.services.wiring")
+    first_call_ms = fresh_interpreter_ms(
+        "import boto3, handlers.enforce, ami_governance.services.wiring, ami_governance.services.enforce"
+    )
     traced_ms = fresh_interpreter_ms(
-        "import boto3, handlers.enforce, ami_governance.services.wiring; "
+        "import boto3, handlers.enforce, ami_governance.services.wiring, ami_governance.services.enforce; "
         "from aws_lambda_powertools import Tracer; Tracer()"
     )
     boto3_rss = peak_rss_mib("import boto3")
-    handler_rss = peak_rss_mib("import boto3, handlers.enforce, ami_governance.services.wiring")
+    handler_rss = peak_rss_mib(
+        "import boto3, handlers.enforce, ami_governance.services.wiring, ami_governance.services.enforce"
+    )
     files, raw, zipped = asset_size()
     calls = api_calls_per_event()
     cleanup = cleanup_calls()

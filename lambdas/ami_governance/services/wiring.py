@@ -1,19 +1,25 @@
-"""Builds each service from settings and adapters, once per warm container."""
+"""Builds each service from settings and adapters, once per warm container.
+
+Each factory imports its own service: a Lambda loads only the capability it runs (cold-start import time).
+"""
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.policy_store import load_policy
 from ami_governance.adapters.queue import CopyQueue, queue_url_from_arn
-from ami_governance.services.cleanup import CleanupService
 from ami_governance.services.common import Counter
-from ami_governance.services.enforce import EnforcementService
-from ami_governance.services.replicate import CopyService, ReplicationService
 from ami_governance.settings import settings
+
+if TYPE_CHECKING:
+    from ami_governance.services.cleanup import CleanupService
+    from ami_governance.services.enforce import EnforcementService
+    from ami_governance.services.replicate import CopyService, ReplicationService
 
 
 @cache
@@ -22,6 +28,8 @@ def _images_in(region: str) -> Ec2Images:
 
 
 def cleanup_service(account_id: str, count: Counter) -> CleanupService:
+    from ami_governance.services.cleanup import CleanupService
+
     config = settings()
     return CleanupService(
         policy=load_policy(config.policy_parameter_name),
@@ -34,6 +42,8 @@ def cleanup_service(account_id: str, count: Counter) -> CleanupService:
 
 
 def enforcement_service(account_id: str, count: Counter) -> EnforcementService:
+    from ami_governance.services.enforce import EnforcementService
+
     config = settings()
     return EnforcementService(
         policy=load_policy(config.policy_parameter_name),
@@ -46,6 +56,8 @@ def enforcement_service(account_id: str, count: Counter) -> EnforcementService:
 
 
 def replication_service(account_id: str, count: Counter) -> ReplicationService:
+    from ami_governance.services.replicate import ReplicationService
+
     config = settings()
     return ReplicationService(
         policy=load_policy(config.policy_parameter_name),
@@ -64,6 +76,8 @@ def _queue_for(queue_arn: str) -> CopyQueue:
 
 
 def copy_service(account_id: str, count: Counter) -> CopyService:
+    from ami_governance.services.replicate import CopyService
+
     config = settings()
     return CopyService(
         policy=load_policy(config.policy_parameter_name),
