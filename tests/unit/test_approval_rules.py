@@ -24,10 +24,10 @@ APPROVER = "arn:aws:iam::111122223333:role/ImageApprover"
 SESSION = "arn:aws:sts::111122223333:assumed-role/ImageApprover/lead"
 
 
-def policy(**replication):
+def policy(approval=None, **replication):
     document = load_policy_file(POLICY_FILE).model_dump(mode="json")
     document["governed_regions"] = ["us-east-1", "eu-west-1", "ap-southeast-2"]
-    document["approval"] = {"approvers": ["arn:aws:iam::*:role/ImageApprover"]}
+    document["approval"] = {"approvers": ["arn:aws:iam::*:role/ImageApprover"], **(approval or {})}
     document["replication"] = {"regions": ["us-east-1", "eu-west-1", "ap-southeast-2"], **replication}
     return parse_policy(document)
 
@@ -73,16 +73,23 @@ def test_the_approver_is_the_matching_principal():
 
 
 def test_a_session_name_the_caller_chose_does_not_make_an_approver():
-    loose = policy()
-    loose.approval.approvers[:] = ["*ImageApprover*"]
+    loose = policy(approval={"approvers": ["*ImageApprover*"]})
     developer = [
         "arn:aws:iam::111122223333:role/Developer",
         "arn:aws:sts::111122223333:assumed-role/Developer/ImageApprover",
     ]
 
     assert judge_approval(loose, APPROVAL, developer, image()).status is ApprovalStatus.REJECTED
-    loose.approval.approvers[:] = ["arn:aws:sts::*:assumed-role/Developer/ImageApprover"]  # meant for sessions
-    assert judge_approval(loose, APPROVAL, developer, image()).status is ApprovalStatus.APPROVED
+    for_sessions = policy(approval={"approvers": ["arn:aws:sts::*:assumed-role/Developer/ImageApprover"]})
+    assert judge_approval(for_sessions, APPROVAL, developer, image()).status is ApprovalStatus.APPROVED
+
+
+def test_exempt_amis_may_be_approved_only_where_the_policy_allows_it():
+    exempt = image(compliance="exempt")
+    allowing = policy(approval={"allow_exempt": True})
+
+    assert judge_approval(POLICY, APPROVAL, [APPROVER], exempt).status is ApprovalStatus.REJECTED
+    assert judge_approval(allowing, APPROVAL, [APPROVER], exempt).status is ApprovalStatus.APPROVED
 
 
 def test_a_pending_ami_not_yet_judged_waits_for_its_available_event():

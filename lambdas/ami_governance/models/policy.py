@@ -156,6 +156,10 @@ class Approval(_Strict):
     approvers: list[str] = Field(
         default_factory=list, description="fnmatch patterns on the approver's role/user/session ARN."
     )
+    allow_exempt: bool = Field(
+        default=False,
+        description="Exempt AMIs (e.g. from Image Builder) may be approved too; by default only compliant ones.",
+    )
 
 
 class Sharing(_Strict):

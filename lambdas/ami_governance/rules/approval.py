@@ -89,7 +89,10 @@ def judge_readiness(policy: GovernancePolicy, image: ImageFacts, approver: str) 
     if image.state == "pending":
         return ApprovalDecision(ApprovalStatus.PENDING, "copies start when the AMI is available", approver)
     compliance = image.tags.get(policy.tag_key(SystemTag.COMPLIANCE))
-    if compliance != ComplianceStatus.COMPLIANT.value:
+    approvable = {ComplianceStatus.COMPLIANT.value}
+    if policy.approval.allow_exempt:
+        approvable.add(ComplianceStatus.EXEMPT.value)
+    if compliance not in approvable:
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {compliance or 'not yet judged'}", approver)
     if image.state != "available":
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {image.state}", approver)
