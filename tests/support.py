@@ -206,3 +206,22 @@ def receive_as_sqs_event_records(sqs: Any, queue_url: str, region: str = HOME_RE
         }
         for m in messages
     ]
+
+
+def fail_lambda_calls(service: str, region: str, operation: str, code: str, times: int = 1) -> None:
+    """Make the Lambdas' own client (`adapters.clients.client`) answer `operation` with error `code`, `times`
+    times, without sending the request: a botocore `before-call` hook, so moto never sees those calls."""
+    from ami_governance.adapters.clients import client
+
+    remaining = {"count": times}
+
+    class _Response:
+        status_code = 400 if not code.startswith("Internal") else 500
+
+    def hook(**_: Any) -> Any:
+        if remaining["count"] <= 0:
+            return None
+        remaining["count"] -= 1
+        return _Response(), {"Error": {"Code": code, "Message": f"{code} (injected by the test)"}}
+
+    client(service, region).meta.events.register(f"before-call.{service}.{operation}", hook)

@@ -156,10 +156,14 @@ def variant(
         stop_emulator(running)
 
 
-@pytest.fixture
-def inbox(emulator: RunningEmulator) -> Callable[[], list[dict[str, Any]]]:
+def notification_inbox(emulator: RunningEmulator) -> Callable[[], list[dict[str, Any]]]:
     """An SQS queue subscribed to the governance topic; calling it returns (and removes) what arrived."""
     sns, sqs = emulator.client("sns"), emulator.client("sqs")
     [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"] if "Notifications" in t["TopicArn"]]
     url = subscribe_inbox(sns, sqs, topic, f"inbox-{time.monotonic_ns()}")
     return lambda: read_notices(url, sqs)
+
+
+@pytest.fixture
+def inbox(emulator: RunningEmulator) -> Callable[[], list[dict[str, Any]]]:
+    return notification_inbox(emulator)

@@ -16,8 +16,16 @@ import pytest
 import yaml
 
 from emulator.assembly import synthesize
-from tests.e2e.conftest import HOME, OTHER, PREFIX, REPO_ROOT, RunningEmulator, start_emulator, stop_emulator
-from tests.support import read_notices, subscribe_inbox
+from tests.e2e.conftest import (
+    HOME,
+    OTHER,
+    PREFIX,
+    REPO_ROOT,
+    RunningEmulator,
+    notification_inbox,
+    start_emulator,
+    stop_emulator,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -46,10 +54,7 @@ def replicating(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmu
 
 @pytest.fixture
 def notices(replicating: RunningEmulator) -> Callable[[], list[dict[str, Any]]]:
-    sns, sqs = replicating.client("sns"), replicating.client("sqs")
-    [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"] if "Notifications" in t["TopicArn"]]
-    url = subscribe_inbox(sns, sqs, topic, f"replication-inbox-{id(object())}")
-    return lambda: read_notices(url, sqs)
+    return notification_inbox(replicating)
 
 
 def compliant_image(emulator: RunningEmulator, name: str) -> str:

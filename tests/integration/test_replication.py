@@ -15,11 +15,10 @@ from typing import Any
 import boto3
 import pytest
 
-from ami_governance.adapters.clients import client
 from ami_governance.models.policy import GovernancePolicy
 from ami_governance.services import wiring
 from tests.integration.conftest import ACCOUNT, HOME, Estate, create_image_event, state_event, tags_event
-from tests.support import FakeLambdaContext, receive_as_sqs_event_records
+from tests.support import FakeLambdaContext, fail_lambda_calls, receive_as_sqs_event_records
 
 P = "ami-governance:"
 EU, AP = "eu-west-1", "ap-southeast-2"
@@ -283,28 +282,10 @@ def test_two_workers_with_the_same_job_copy_once(replication: Replication) -> No
     assert len(replication.replicas(source, EU)) == 1
 
 
-def _copy_limit_in(region: str, times: int) -> Callable[..., Any]:
-    """A botocore before-call hook answering CopyImage in `region` with ResourceLimitExceeded `times` times."""
-    remaining = {"count": times}
-
-    class _Http:
-        status_code = 400
-
-    def hook(model: Any, params: Any, **_: Any) -> Any:
-        if remaining["count"] <= 0:
-            return None
-        remaining["count"] -= 1
-        error = {"Error": {"Code": "ResourceLimitExceeded", "Message": "You have reached the limit of copies"}}
-        return _Http(), error
-
-    client("ec2", region).meta.events.register("before-call.ec2.CopyImage", hook)
-    return hook
-
-
 def test_resource_limit_exceeded_for_one_region_defers_that_region_only(replication: Replication) -> None:
     source = replication.compliant_image()
     replication.approve(source)
-    _copy_limit_in(AP, times=1)
+    fail_lambda_calls("ec2", AP, "CopyImage", "ResourceLimitExceeded")
 
     first = replication.run_copies()
 
@@ -498,26 +479,10 @@ def test_cascade_deregisters_the_replicas_replication_recorded(
     assert replication.replicas(source, AP) == []
 
 
-def _fail_once(region: str, operation: str, code: str) -> None:
-    """A botocore before-call hook answering `operation` in `region` with `code` once (no HTTP call is made)."""
-    remaining = {"count": 1}
-
-    class _Http:
-        status_code = 500
-
-    def hook(**_: Any) -> Any:
-        if remaining["count"] <= 0:
-            return None
-        remaining["count"] -= 1
-        return _Http(), {"Error": {"Code": code, "Message": "injected"}}
-
-    client("ec2", region).meta.events.register(f"before-call.ec2.{operation}", hook)
-
-
 def test_a_failure_after_the_claim_releases_it_and_the_job_is_retried(replication: Replication) -> None:
     source = replication.compliant_image()
     replication.approve(source)
-    _fail_once(AP, "DescribeImages", "InternalError")
+    fail_lambda_calls("ec2", AP, "DescribeImages", "InternalError")
 
     first = replication.run_copies()
 

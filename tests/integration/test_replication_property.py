@@ -13,12 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from ami_governance.adapters.clients import client
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.models.policy import GovernancePolicy
 from ami_governance.services import wiring
 from tests.integration.conftest import ACCOUNT, HOME, INVENTORY_TABLE, create_image_event, state_event, tags_event
-from tests.support import FakeLambdaContext, create_home_resources, receive_as_sqs_event_records
+from tests.support import FakeLambdaContext, create_home_resources, fail_lambda_calls, receive_as_sqs_event_records
 
 P = "ami-governance:"
 TARGETS = ("eu-west-1", "ap-southeast-2")
@@ -107,7 +106,7 @@ class World:
         elif action == "copy":
             self.copy_one(argument)
         elif action == "copy-limit":
-            _copy_limit_once(argument)
+            fail_lambda_calls("ec2", argument, "CopyImage", "ResourceLimitExceeded")
         elif action == "settle":
             self.settle(argument)
         else:
@@ -122,21 +121,6 @@ class World:
                 break
         for region in TARGETS:
             self.settle(region)
-
-
-def _copy_limit_once(region: str) -> None:
-    remaining = {"count": 1}
-
-    class _Http:
-        status_code = 400
-
-    def hook(**_: Any) -> Any:
-        if remaining["count"] <= 0:
-            return None
-        remaining["count"] -= 1
-        return _Http(), {"Error": {"Code": "ResourceLimitExceeded", "Message": "too many copies in progress"}}
-
-    client("ec2", region).meta.events.register("before-call.ec2.CopyImage", hook)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

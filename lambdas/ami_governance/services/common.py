@@ -3,7 +3,7 @@ deployment does not govern, and the rule that AWS failures raise (retries and th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -82,6 +82,21 @@ class EventService:
 
     def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
         return self.unsupported(event.model_dump(by_alias=True), f"unsupported AMI state {event.detail.state}")
+
+    def screen_call(self, event: CloudTrailImageEvent, calls: Collection[str]) -> EventOutcome | None:
+        """None when the CloudTrail event is a successful EC2 call among `calls`, in this deployment's account and
+        a governed region; otherwise the outcome that drops it (logged and counted)."""
+        detail = event.detail
+        if detail.event_source != "ec2.amazonaws.com" or detail.event_name not in calls:
+            self.count("UnsupportedEvents")
+            return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
+        if self.failed_call(detail.error_code):
+            return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
+        refusal = self.refusal(event.account, detail.aws_region)
+        if refusal:
+            logger.warning("Event refused", extra={"reason": refusal, "event_id": detail.event_id})
+            return EventOutcome("ignored", detail.event_id, refusal)
+        return None
 
     def refusal(self, account: str, region: str) -> str | None:
         """Why an event is not this deployment's to act on (another account, a region the policy does not

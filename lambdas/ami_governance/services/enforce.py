@@ -88,16 +88,10 @@ class EnforcementService(EventService):
     # ---- routing -----------------------------------------------------------------------------
 
     def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
+        dropped = self.screen_call(event, NEW_IMAGE_CALLS | TAG_CALLS)
+        if dropped:
+            return dropped
         detail = event.detail
-        if detail.event_source != "ec2.amazonaws.com" or detail.event_name not in NEW_IMAGE_CALLS | TAG_CALLS:
-            self.count("UnsupportedEvents")
-            return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
-        if self.failed_call(detail.error_code):
-            return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
-        refusal = self.refusal(event.account, detail.aws_region)
-        if refusal:
-            logger.warning("Event refused", extra={"reason": refusal, "event_id": detail.event_id})
-            return EventOutcome("ignored", detail.event_id, refusal)
         if detail.event_name in TAG_CALLS:
             return self._on_tags_changed(detail)
         return self._on_new_image(detail)

@@ -96,16 +96,10 @@ class ReplicationService(EventService):
     # ---- approvals ------------------------------------------------------------------------------
 
     def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
+        dropped = self.screen_call(event, {APPROVAL_CALL})
+        if dropped:
+            return dropped
         detail = event.detail
-        if detail.event_source != "ec2.amazonaws.com" or detail.event_name != APPROVAL_CALL:
-            self.count("UnsupportedEvents")
-            return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
-        if self.failed_call(detail.error_code):
-            return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
-        refusal = self.refusal(event.account, detail.aws_region)
-        if refusal:
-            logger.warning("Event refused", extra={"reason": refusal, "event_id": detail.event_id})
-            return EventOutcome("ignored", detail.event_id, refusal)
         tags_set = detail.tags_set()
         if tags_set.get(self.policy.approval_tag_key) != self.policy.approval.value:
             # The rule matches the approval tag's key; another value (approved=false) is not an approval.
