@@ -29,9 +29,9 @@ from ami_governance.rules.cleanup import (
     decide,
     image_named_in_description,
 )
-from ami_governance.rules.notices import Notice, cleanup_notice
+from ami_governance.rules.notices import cleanup_notice
 from ami_governance.rules.tags import SystemTag, iso_timestamp
-from ami_governance.services.common import EventOutcome, EventService
+from ami_governance.services.common import EventOutcome, EventService, NoticeSink
 
 logger = Logger(child=True)
 
@@ -58,10 +58,6 @@ class CleanupInventory(Protocol):
     def get(self, image_id: str, region: str, consistent: bool = False) -> dict[str, Any] | None: ...
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
     def claim(self, image_id: str, region: str, claim: str, owner: str, now: str, lease_until: str) -> bool: ...
-
-
-class NoticeSink(Protocol):
-    def publish(self, notice: Notice) -> str: ...
 
 
 class CleanupIncomplete(RuntimeError):
@@ -114,18 +110,18 @@ class CleanupService(EventService):
         if not image_id:
             self.count("MalformedEvents")
             return EventOutcome("rejected", detail.event_id, "DeregisterImage names no imageId")
-        refusal = self.refusal(event.account, detail.aws_region)
-        if refusal:
-            return EventOutcome("ignored", detail.event_id, refusal)
+        refused = self.refused(event.account, detail.aws_region, detail.event_id)
+        if refused:
+            return refused
         aws_deleted = bool(detail.request_parameters and detail.request_parameters.delete_associated_snapshots)
         return self._clean(image_id, detail.aws_region, detail.event_id, aws_deleted)
 
     def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
         if event.detail.state != "deregistered":
             return super().on_state_change(event)
-        refusal = self.refusal(event.account, event.region)
-        if refusal:
-            return EventOutcome("ignored", event.id, refusal)
+        refused = self.refused(event.account, event.region, event.id)
+        if refused:
+            return refused
         # The state change does not say whether DeregisterImage deleted the snapshots itself; those it did are
         # simply gone by now.
         return self._clean(event.detail.image_id, event.region, event.id, aws_deleted=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
@@ -20,10 +20,17 @@ from ami_governance.models.events import (
     detail_type_of,
 )
 from ami_governance.models.policy import GovernancePolicy
+from ami_governance.rules.notices import Notice
 
 logger = Logger(child=True)
 
 Counter = Callable[..., None]
+
+
+class NoticeSink(Protocol):
+    """Where the services publish their notices (the SNS topic)."""
+
+    def publish(self, notice: Notice) -> str: ...
 
 
 @dataclass
@@ -92,22 +99,21 @@ class EventService:
             return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
         if self.failed_call(detail.error_code):
             return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
-        refusal = self.refusal(event.account, detail.aws_region)
-        if refusal:
-            logger.warning("Event refused", extra={"reason": refusal, "event_id": detail.event_id})
-            return EventOutcome("ignored", detail.event_id, refusal)
-        return None
+        return self.refused(event.account, detail.aws_region, detail.event_id)
 
-    def refusal(self, account: str, region: str) -> str | None:
-        """Why an event is not this deployment's to act on (another account, a region the policy does not
-        govern), or None."""
+    def refused(self, account: str, region: str, event_id: str) -> EventOutcome | None:
+        """The outcome that drops an event that is not this deployment's to act on (another account, a region
+        the policy does not govern), logged and counted; None for an event it governs."""
         if account != self.account_id:
             self.count("ForeignAccountEvents")
-            return f"event from account {account}, this deployment governs {self.account_id}"
-        if region not in self.policy.governed_regions:
+            reason = f"event from account {account}, this deployment governs {self.account_id}"
+        elif region not in self.policy.governed_regions:
             self.count("UngovernedRegionEvents")
-            return f"region {region} is not governed by the policy"
-        return None
+            reason = f"region {region} is not governed by the policy"
+        else:
+            return None
+        logger.warning("Event refused", extra={"reason": reason, "event_id": event_id})
+        return EventOutcome("ignored", event_id, reason)
 
     def failed_call(self, error_code_value: str | None) -> bool:
         # The rules exclude failed calls; this guards a hand-delivered or mis-routed event.

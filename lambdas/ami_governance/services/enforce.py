@@ -37,7 +37,7 @@ from ami_governance.rules.tags import (
     tags_to_write,
     verdict_tags,
 )
-from ami_governance.services.common import EventOutcome, EventService
+from ami_governance.services.common import EventOutcome, EventService, NoticeSink
 
 logger = Logger(child=True)
 
@@ -55,10 +55,6 @@ class ImageStore(Protocol):
 
 class InventoryStore(Protocol):
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
-
-
-class NoticeSink(Protocol):
-    def publish(self, notice: Notice) -> str: ...
 
 
 @dataclass
@@ -132,10 +128,9 @@ class EnforcementService(EventService):
 
     def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
         detail = event.detail
-        refusal = self.refusal(event.account, event.region)
-        if refusal:
-            logger.warning("Event refused", extra={"reason": refusal, "event_id": event.id})
-            return EventOutcome("ignored", event.id, refusal)
+        refused = self.refused(event.account, event.region, event.id)
+        if refused:
+            return refused
         if detail.state == "failed":
             self.count("ImagesFailed")
             logger.warning("AMI creation failed", extra={"image_id": detail.image_id, "error": detail.error_message})

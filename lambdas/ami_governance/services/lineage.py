@@ -14,9 +14,9 @@ from ami_governance.adapters.inventory import Expression, Path
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.policy import GovernancePolicy, Sharing
 from ami_governance.rules.approval import CopyRequest, ReplicaState, round_is_over
-from ami_governance.rules.notices import Notice, replica_failed_notice, replicated_notice
-from ami_governance.rules.tags import iso_timestamp
-from ami_governance.services.common import Counter
+from ami_governance.rules.notices import replica_failed_notice, replicated_notice
+from ami_governance.rules.tags import iso_timestamp, lineage_value
+from ami_governance.services.common import Counter, NoticeSink
 
 logger = Logger(child=True)
 
@@ -45,10 +45,6 @@ class LineageStore(Protocol):
     ) -> dict[str, Any] | None: ...
 
 
-class NoticeSink(Protocol):
-    def publish(self, notice: Notice) -> str: ...
-
-
 class ReplicaNotRecordedYet(RuntimeError):
     """A replica's state change arrived before its copy worker recorded the copy: retried by Lambda."""
 
@@ -64,7 +60,7 @@ class SourceRef:
         return cls(image_id, region) if region and image_id.startswith("ami-") else None
 
     def __str__(self) -> str:
-        return f"{self.region}/{self.image_id}"
+        return lineage_value(self.region, self.image_id)
 
 
 def replicas_of(item: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:

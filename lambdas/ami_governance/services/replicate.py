@@ -42,12 +42,11 @@ from ami_governance.rules.approval import (
 )
 from ami_governance.rules.notices import approval_rejected_notice
 from ami_governance.rules.tags import SystemTag, fit_tag_value, iso_timestamp
-from ami_governance.services.common import Counter, EventOutcome, EventService
+from ami_governance.services.common import Counter, EventOutcome, EventService, NoticeSink
 from ami_governance.services.lineage import (
     REPLICAS,
     Lineage,
     LineageStore,
-    NoticeSink,
     ReplicaImages,
     ReplicaNotRecordedYet,
     SourceRef,
@@ -186,9 +185,11 @@ class ReplicationService(EventService):
         self.inventory.ensure_map(image.image_id, image.region, REPLICAS)
         queued: list[str] = []
         present: list[str] = []
+        generations: dict[str, int] = {}
         for _attempt in range(2):
             replicas = replicas_of(self.inventory.get(image.image_id, image.region))
             queued, present = regions_to_queue(targets.regions, replicas, event_id, iso_timestamp(self.now()))
+            generations = {region: generation_of(replicas.get(region)) for region in queued}
             fields = self._approval_fields(image, approver, event_id, "approved")
             fields[("replication_targets",)] = list(targets.regions)
             if queued:
@@ -198,14 +199,14 @@ class ReplicationService(EventService):
                     "state": ReplicaState.QUEUED.value,
                     "queued_at": iso_timestamp(self.now()),
                     "approval_event_id": event_id,
-                    "generation": generation_of(replicas.get(region)),
+                    "generation": generations[region],
                 }
             if self.inventory.update(image.image_id, image.region, fields, _as_read(queued, replicas)):
                 break
         else:
             raise ConcurrentApproval(f"replication entries of {image.image_id} changed while planning; retrying")
 
-        jobs = [asdict_job(image, region, approver, event_id, generation_of(replicas.get(region))) for region in queued]
+        jobs = [asdict_job(image, region, approver, event_id, generations[region]) for region in queued]
         self.copy_queue.send(jobs)
         self.count("CopiesQueued", value=len(jobs))
         decision = ApprovalDecision(ApprovalStatus.APPROVED, approver=approver)
@@ -242,10 +243,9 @@ class ReplicationService(EventService):
 
     def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
         detail = event.detail
-        refusal = self.refusal(event.account, event.region)
-        if refusal:
-            logger.warning("Event refused", extra={"reason": refusal, "event_id": event.id})
-            return EventOutcome("ignored", event.id, refusal)
+        refused = self.refused(event.account, event.region, event.id)
+        if refused:
+            return refused
         item = self.inventory.get(detail.image_id, event.region) or {}
         source = SourceRef.parse(str(item.get("replica_of", "")))
         if source is None and item.get("approval_status") == "pending":
@@ -469,7 +469,7 @@ class CopyService:
             self.count("StaleCopyJobs")
             done.reason = f"{region} is not a replication target of the policy"
             return done
-        entry = _entry(self.inventory.get(source.image_id, source.region), region)
+        entry = replicas_of(self.inventory.get(source.image_id, source.region)).get(region)
         if entry is None or int(entry.get("generation", 0)) != job.generation:
             self.count("StaleCopyJobs")
             done.reason = "no matching replication entry (a newer round replaced it, or none was recorded)"
@@ -482,7 +482,7 @@ class CopyService:
             return done
         owner = record.message_id
         if not self._claim(source, region, owner, job.generation):
-            current = _entry(self.inventory.get(source.image_id, source.region), region) or {}
+            current = replicas_of(self.inventory.get(source.image_id, source.region)).get(region) or {}
             if current.get("state") == ReplicaState.COPYING and not current.get("image_id"):
                 # Another delivery of this job is copying right now: look again once its lease has run out.
                 raise RetryLater("another worker holds this copy")
@@ -619,9 +619,3 @@ class CopyService:
             },
         )
         return True
-
-
-def _entry(item: Mapping[str, Any] | None, region: str) -> dict[str, Any] | None:
-    replicas = (item or {}).get(REPLICAS)
-    entry = replicas.get(region) if isinstance(replicas, Mapping) else None
-    return dict(entry) if isinstance(entry, Mapping) else None
