@@ -242,8 +242,8 @@ class Router:
                 "", "SQS message batch", f"poll of {mapping.queue_name} failed", mapping.arn, mapping.function.name,
                 0, "error", error=f"{type(error).__name__}: {error}",
             )  # fmt: skip
+            self._complete(failure)
             with self._condition:
-                self._completed.append(failure)
                 self._idle_polls.add(key)
         self._check_queue(mapping)
 
@@ -289,8 +289,7 @@ class Router:
             error=error,
             result=result.result,
         )
-        with self._condition:
-            self._completed.append(invocation)
+        self._complete(invocation)
 
     # ---- matching ----------------------------------------------------------------------------
 
@@ -417,10 +416,13 @@ class Router:
         error: str | None = None,
         result: Any = None,
     ) -> None:
-        invocation = Invocation(
+        self._complete(Invocation(
             event["id"], event.get("detail-type", ""), describe(event), rule, target, attempt, outcome,
             duration_ms, error, result,
-        )  # fmt: skip
+        ))  # fmt: skip
+
+    def _complete(self, invocation: Invocation) -> None:
+        """What ran, for the next drain to report."""
         with self._condition:
             self._completed.append(invocation)
 

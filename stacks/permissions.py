@@ -252,8 +252,8 @@ def replicate_permissions(policy: GovernancePolicy, account: str, *, copy_queue_
         _describe_in_governed_regions("DescribeImagesInGovernedRegions", ["ec2:DescribeImages"], regions),
         Permission(
             iam.PolicyStatement(
-                # The answer to an approval (`<prefix>approval`: accepted, refused and why) goes on the source AMI,
-                # the state of the copies on the source and on its replicas.
+                # The answer to an approval (`<prefix>approval`: accepted, refused and why, and `approved-by`) goes
+                # on the approved AMI, which may be in any governed region.
                 sid="AnswerApprovalsInOwnTagNamespaceOnly",
                 actions=["ec2:CreateTags"],
                 resources=images,
