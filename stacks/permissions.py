@@ -87,6 +87,19 @@ def _own_tag_keys_only(policy: GovernancePolicy) -> dict[str, dict[str, Any]]:
     }
 
 
+def _delete_own_tags_only(policy: GovernancePolicy, sid: str, resources: list[str], reason: str) -> Permission:
+    # DeleteTags gets a statement of its own: the service authorization reference lists no ec2:Owner key for
+    # DeleteTags on images or snapshots (CreateTags has it), and a StringEquals on a key absent from the request
+    # never matches, so under _owned_by every DeleteTags would be denied. The tag-key conditions stay, and the
+    # Deny statements keep the protection and approval tags out of reach.
+    return Permission(
+        iam.PolicyStatement(
+            sid=sid, actions=["ec2:DeleteTags"], resources=resources, conditions=_own_tag_keys_only(policy)
+        ),
+        why_wildcard=reason,
+    )
+
+
 def _never_the_protection_tag(
     policy: GovernancePolicy, sid: str, tag_actions: list[str], resources: list[str]
 ) -> Permission:
@@ -132,11 +145,18 @@ def enforce_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
         Permission(
             iam.PolicyStatement(
                 sid="WriteOwnTagNamespaceOnly",
-                actions=["ec2:CreateTags", "ec2:DeleteTags"],
+                actions=["ec2:CreateTags"],
                 resources=tagged,
                 conditions={**_own_tag_keys_only(policy), **_owned_by(account)},
             ),
             why_wildcard=tag_resources_reason,
+        ),
+        _delete_own_tags_only(
+            policy,
+            "RemoveOwnTagNamespaceOnly",
+            tagged,
+            f"inherited or stale verdict tags are removed from AMIs and their snapshots, whatever their id; limited "
+            f"to images and snapshots in the governed regions, and to tag keys starting with {policy.tag_prefix!r}",
         ),
         _never_the_protection_tag(policy, "NeverTouchProtectionTag", ["ec2:CreateTags", "ec2:DeleteTags"], tagged),
     ]
@@ -205,12 +225,19 @@ def cleanup_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
         Permission(
             iam.PolicyStatement(
                 sid="MarkSnapshotsInOwnTagNamespaceOnly",
-                # DeleteTags removes the mark again when EC2 refuses the deletion (snapshot in use).
-                actions=["ec2:CreateTags", "ec2:DeleteTags"],
+                actions=["ec2:CreateTags"],
                 resources=snapshots,
                 conditions={**_own_tag_keys_only(policy), **_owned_by(account)},
             ),
             why_wildcard=f"{snapshot_reason}, and to tag keys starting with {policy.tag_prefix!r}",
+        ),
+        # DeleteTags removes the mark again when EC2 refuses the deletion (snapshot in use).
+        _delete_own_tags_only(
+            policy,
+            "UnmarkSnapshotsInOwnTagNamespaceOnly",
+            snapshots,
+            f"the snapshots a deregistered AMI leaves behind have random ids; limited to snapshots in the governed "
+            f"regions, and to tag keys starting with {policy.tag_prefix!r}",
         ),
         _never_the_protection_tag(policy, "NeverSetProtectionTag", ["ec2:CreateTags", "ec2:DeleteTags"], snapshots),
         Permission(

@@ -102,14 +102,23 @@ def test_deleting_cleanup_marks_snapshots_in_its_own_tag_namespace_only(cleanup_
 
     # Then it may set (and take back) tags under its prefix on this account's snapshots, and never the
     # protection tag
-    mark = statement_by_sid(statements, "MarkSnapshotsInOwnTagNamespaceOnly")
-    assert mark["Action"] == ["ec2:CreateTags", "ec2:DeleteTags"]
-    assert mark["Resource"] == snapshots
-    assert mark["Condition"] == {
+    own_tag_keys = {
         "ForAllValues:StringLike": {"aws:TagKeys": [f"{policy.tag_prefix}*"]},
         "Null": {"aws:TagKeys": "false"},
-        **OWNED_BY_THIS_ACCOUNT,
     }
+    mark = statement_by_sid(statements, "MarkSnapshotsInOwnTagNamespaceOnly")
+    assert mark["Action"] == "ec2:CreateTags"
+    assert mark["Resource"] == snapshots
+    assert mark["Condition"] == {**own_tag_keys, **OWNED_BY_THIS_ACCOUNT}
+    # Taking the mark back has its own statement, without ec2:Owner: DeleteTags requests carry no ec2:Owner key,
+    # and a StringEquals on it denied every un-mark after InvalidSnapshot.InUse
+    unmark = statement_by_sid(statements, "UnmarkSnapshotsInOwnTagNamespaceOnly")
+    assert unmark["Action"] == "ec2:DeleteTags"
+    assert unmark["Resource"] == snapshots
+    assert unmark["Condition"] == own_tag_keys
+    assert [s["Sid"] for s in statements if s["Effect"] == "Allow" and "ec2:DeleteTags" in as_list(s["Action"])] == [
+        "UnmarkSnapshotsInOwnTagNamespaceOnly"
+    ]
     [deny] = [s for s in statements if s["Effect"] == "Deny"]
     assert deny["Action"] == ["ec2:CreateTags", "ec2:DeleteTags"]
     assert deny["Resource"] == snapshots

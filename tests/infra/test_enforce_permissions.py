@@ -44,13 +44,31 @@ def test_create_tags_is_scoped_to_images_and_snapshots_of_governed_regions(audit
     # Then tagging covers this account's images and snapshots in each governed region (their ARNs carry no
     # account: ec2:Owner limits them), own prefix only
     regions = audit_app.policy.governed_regions
-    assert sorted(as_list(tagging["Action"])) == ["ec2:CreateTags", "ec2:DeleteTags"]
+    assert tagging["Action"] == "ec2:CreateTags"
     expected = [f"arn:aws:ec2:{r}::image/*" for r in regions] + [f"arn:aws:ec2:{r}::snapshot/*" for r in regions]
     assert tagging["Resource"] == expected
     assert tagging["Condition"] == {
         "ForAllValues:StringLike": {"aws:TagKeys": [f"{audit_app.policy.tag_prefix}*"]},
         "Null": {"aws:TagKeys": "false"},
         "StringEquals": {"ec2:Owner": {"Ref": "AWS::AccountId"}},
+    }
+
+
+def test_delete_tags_is_scoped_by_tag_keys_without_ec2_owner(audit_app: Any) -> None:
+    # Given the enforce role's statements
+    statements = _enforce_statements(audit_app.template(audit_app.home))
+    [removing] = [s for s in statements if "ec2:DeleteTags" in as_list(s["Action"]) and s["Effect"] == "Allow"]
+
+    # Then DeleteTags has a statement of its own on the same images and snapshots, own prefix only, and no
+    # ec2:Owner condition: DeleteTags requests carry no ec2:Owner key, so StringEquals on it denied every call
+    regions = audit_app.policy.governed_regions
+    assert removing["Sid"] == "RemoveOwnTagNamespaceOnly"
+    assert removing["Action"] == "ec2:DeleteTags"
+    expected = [f"arn:aws:ec2:{r}::image/*" for r in regions] + [f"arn:aws:ec2:{r}::snapshot/*" for r in regions]
+    assert removing["Resource"] == expected
+    assert removing["Condition"] == {
+        "ForAllValues:StringLike": {"aws:TagKeys": [f"{audit_app.policy.tag_prefix}*"]},
+        "Null": {"aws:TagKeys": "false"},
     }
 
 
