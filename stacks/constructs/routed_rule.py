@@ -20,6 +20,8 @@ DEFAULT_MAX_EVENT_AGE = Duration.hours(2)
 EVENTS_PRINCIPAL = "events.amazonaws.com"
 # Sid of the key-policy statement that lets this account's rules publish to a topic encrypted with the key.
 RULES_MAY_USE_KEY_SID = "AllowThisAccountsRulesToPublish"
+# The encryption context SNS binds a topic's data keys to (its value is the topic ARN).
+TOPIC_ENCRYPTION_CONTEXT_KEY = "kms:EncryptionContext:aws:sns:topicArn"
 
 
 def to_event_pattern(data: Mapping[str, Any]) -> events.EventPattern:
@@ -134,16 +136,20 @@ class RoutedRule(Construct):
             raise ValueError(f"{self.node.path}: the topic has no policy to let this rule publish (imported?)")
         if topic.master_key is None:
             return
-        # SNS encrypts what EventBridge publishes with the topic's key, on EventBridge's behalf. The key policy
-        # cannot name this rule (the rule refers to the topic, which refers to the key: a cycle), so it names the
-        # account; the topic policy above narrows it to this rule.
+        # SNS encrypts what EventBridge publishes with the topic's key, on EventBridge's behalf. The SNS developer
+        # guide (key management, event sources and encrypted topics) says aws:SourceAccount, aws:SourceArn and
+        # aws:SourceOrgID in the key policy are not supported for EventBridge: under them every delivery fails the
+        # KMS check. The topic policy above is what narrows publishing to this rule; the key is narrowed to this
+        # account's topics in this region by the encryption context SNS binds each data key to (the topic's own
+        # ARN would make a cycle: the topic refers to the key).
+        this_accounts_topics = Stack.of(self).format_arn(service="sns", resource="*")
         keyed = topic.master_key.add_to_resource_policy(
             iam.PolicyStatement(
                 sid=RULES_MAY_USE_KEY_SID,
                 principals=[principal],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],  # in a key policy, '*' means this key
-                conditions={"StringEquals": {"aws:SourceAccount": account}},
+                conditions={"StringLike": {TOPIC_ENCRYPTION_CONTEXT_KEY: this_accounts_topics}},
             )
         )
         if not keyed.statement_added:

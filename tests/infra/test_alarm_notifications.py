@@ -217,21 +217,42 @@ def test_topic_policy_lets_eventbridge_publish_for_that_rule_only(home_template:
     )
 
 
-def test_key_policy_lets_eventbridge_encrypt_for_this_accounts_rules_only(home_template: Template) -> None:
+def test_key_policy_lets_eventbridge_encrypt_for_this_accounts_topics_only(home_template: Template) -> None:
     # Given the topic's key and its policy's statements for EventBridge
     key_id, key = _only(home_template, "AWS::KMS::Key")
     _, topic = _only(home_template, "AWS::SNS::Topic")
     assert topic["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
     [statement] = _statements_for(key["KeyPolicy"], "events.amazonaws.com")
 
-    # Then there is one, for what publishing to an encrypted topic takes, from this account's rules
+    # Then there is one, for what publishing to an encrypted topic takes, for this account's topics in this region
+    # (the encryption context SNS binds the data key to); the topic policy is what narrows it to the rule
+    this_accounts_topics = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":sns:us-east-1:", ACCOUNT, ":*"]]}
     assert {k: v for k, v in statement.items() if k != "Sid"} == {
         "Effect": "Allow",
         "Principal": {"Service": "events.amazonaws.com"},
         "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
         "Resource": "*",
-        "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        "Condition": {"StringLike": {"kms:EncryptionContext:aws:sns:topicArn": this_accounts_topics}},
     }
+
+
+@pytest.mark.parametrize("app_fixture", APP_FIXTURES)
+def test_no_key_policy_scopes_eventbridge_by_source(app_fixture: str, request: pytest.FixtureRequest) -> None:
+    # Given every key policy statement for EventBridge in every stack of the app
+    built: Any = request.getfixturevalue(app_fixture)
+    statements = [
+        statement
+        for stack in built.stacks
+        for key in built.template(stack).find_resources("AWS::KMS::Key").values()
+        for statement in _statements_for(key["Properties"]["KeyPolicy"], "events.amazonaws.com")
+    ]
+    assert statements
+
+    # Then none carries aws:SourceAccount, aws:SourceArn or aws:SourceOrgID: the SNS developer guide says they are
+    # not supported for EventBridge publishing to an encrypted topic, and every delivery would fail the KMS check
+    source_keys = {"aws:sourceaccount", "aws:sourcearn", "aws:sourceorgid"}
+    used = {key.lower() for s in statements for keys in s.get("Condition", {}).values() for key in keys}
+    assert used & source_keys == set()
 
 
 def test_sample_alarm_event_matches_both_rules_and_nothing_else(
