@@ -6,6 +6,8 @@ For each statement (identity or resource policy, see `statements.py`):
 - every resource matches a resource type the action accepts. `*` is accepted only for an action that accepts no
   resource type at all (then `*` is all IAM takes); an action that has resource types must name them. A wildcard
   action needs one of its actions to accept the resource: the others grant nothing there;
+- every action the reference lists as a dependency of an allowed, named action (`ec2:CopyImage` on an image
+  needs `ec2:CreateTags`) is allowed to the same role;
 - every condition key is one the action supports with the resource types the resource matches, or with any
   resource (the reference's "" row), or a global key. The tag keys `aws:RequestTag/…`, `aws:ResourceTag/…` and
   `aws:TagKeys` are global in name only (a request carries them only where the service supports them), so they are
@@ -19,11 +21,12 @@ under it denies nothing. That is what the condition-key check finds before AWS d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import product
 from typing import Any
 
-from tests.iam.patterns import condition_key_matches, resource_matches_arn_format
+from tests.iam.patterns import action_matches, condition_key_matches, resource_matches_arn_format
 from tests.iam.reference import Action, AuthorizationReference
 from tests.iam.statements import PolicyKind, Statement, template_statements
 
@@ -293,8 +296,50 @@ def _unchecked_managed_policies(template: Mapping[str, Any], stack_name: str) ->
     ]
 
 
+def _grants_to_roles(statement: Statement) -> bool:
+    return statement.kind is PolicyKind.IDENTITY and statement.effect == "Allow" and not statement.negated
+
+
+def _named_grants(statement: Statement, reference: AuthorizationReference) -> Iterator[tuple[Action, str, str]]:
+    """(action, resource, resource type) for each named (not wildcard) action of the statement and each resource
+    type its resources match."""
+    for pattern in statement.actions:
+        if "*" in pattern or "?" in pattern:
+            continue
+        for action in reference.actions(pattern):
+            for resource in statement.resources:
+                for resource_type in _accepts(action, resource, reference):
+                    yield action, resource, resource_type
+
+
+def _missing_dependent_actions(statements: list[Statement], reference: AuthorizationReference) -> list[Finding]:
+    """Per role: each action the reference says an allowed action depends on (with the resource type the
+    statement's resource matches) is allowed to that role too. Named actions only: a wildcard such as
+    `ec2:Describe*` covers actions whose dependencies are only needed for options this code does not use."""
+    allowed: dict[str, list[str]] = {}
+    for statement in filter(_grants_to_roles, statements):
+        for role in statement.roles:
+            allowed.setdefault(role, []).extend(statement.actions)
+    findings = []
+    for statement in filter(_grants_to_roles, statements):
+        for action, resource, resource_type in _named_grants(statement, reference):
+            for dependent, role in product(sorted(action.dependent_actions.get(resource_type, ())), statement.roles):
+                if not any(_names(granted, dependent) for granted in allowed[role]):
+                    problem = f"{role} lacks {dependent}, which it depends on ({resource_type or 'any resource'})"
+                    findings.append(Finding(statement.where, statement.sid, action.qualified_name, problem, resource))
+    return findings
+
+
+def _names(pattern: str, action: str) -> bool:
+    service, _, name = pattern.partition(":")
+    their_service, _, their_name = action.partition(":")
+    return service.lower() == their_service.lower() and action_matches(name, their_name)
+
+
 def check_statements(statements: Iterable[Statement], reference: AuthorizationReference) -> list[Finding]:
-    return [finding for statement in statements for finding in check_statement(statement, reference)]
+    statements = list(statements)
+    findings = [finding for statement in statements for finding in check_statement(statement, reference)]
+    return findings + _missing_dependent_actions(statements, reference)
 
 
 def check_template(

@@ -34,12 +34,13 @@ def reference_file() -> Path:
 class Action:
     """One action of the reference: `resource_types` maps each resource type it accepts to the condition keys it
     supports with that type (key templates such as `aws:ResourceTag/${TagKey}`); `any_resource_keys` are the keys
-    of its "" row."""
+    of its "" row; `dependent_actions` the other actions a call needs, per resource type ("" included)."""
 
     service: str
     name: str
     resource_types: Mapping[str, frozenset[str]]
     any_resource_keys: frozenset[str]
+    dependent_actions: Mapping[str, frozenset[str]]
 
     @property
     def qualified_name(self) -> str:
@@ -50,6 +51,7 @@ class AuthorizationReference:
     def __init__(self, data: Mapping[str, Any]) -> None:
         self._services = {prefix: service for prefix, service in data.items() if isinstance(service, dict)}
         self._key_types: dict[str, str] | None = None
+        self._actions: dict[str, list[Action]] = {}
 
     def has_service(self, prefix: str) -> bool:
         return prefix.lower() in self._services
@@ -57,6 +59,11 @@ class AuthorizationReference:
     def actions(self, pattern: str) -> list[Action]:
         """The actions `pattern` (`ec2:DeleteTags`, `kms:GenerateDataKey*`) names; none if the service or the
         action is unknown."""
+        if pattern not in self._actions:
+            self._actions[pattern] = self._find_actions(pattern)
+        return self._actions[pattern]
+
+    def _find_actions(self, pattern: str) -> list[Action]:
         prefix, _, name = pattern.partition(":")
         service = self._services.get(prefix.lower())
         if service is None or not name:
@@ -100,6 +107,9 @@ class AuthorizationReference:
                 name: frozenset(row["condition_keys"]) for name, row in rows.items() if name != ANY_RESOURCE
             },
             any_resource_keys=frozenset(rows.get(ANY_RESOURCE, {}).get("condition_keys", [])),
+            dependent_actions={
+                name: frozenset(row["dependent_actions"]) for name, row in rows.items() if row["dependent_actions"]
+            },
         )
 
 

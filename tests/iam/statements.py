@@ -48,6 +48,8 @@ class Statement:
     negated: bool = False
     # Key policies only: the key encrypts an SNS topic of the same template.
     key_encrypts_topic: bool = False
+    # Identity policies: the logical ids of the roles the policy is attached to.
+    roles: tuple[str, ...] = ()
     unresolved: tuple[str, ...] = ()
 
     @property
@@ -236,6 +238,7 @@ def _statements(
     kind: PolicyKind,
     own_resources: Sequence[str] = (),
     key_encrypts_topic: bool = False,
+    roles: Sequence[str] = (),
 ) -> list[Statement]:
     statements = []
     for raw in _as_tuple(document.get("Statement")):
@@ -263,6 +266,7 @@ def _statements(
                 principals=_principals(raw.get("Principal"), resolver),
                 negated="NotAction" in raw or "NotResource" in raw,
                 key_encrypts_topic=key_encrypts_topic,
+                roles=tuple(roles),
                 unresolved=tuple(unresolved),
             )
         )
@@ -337,6 +341,7 @@ def template_statements(template: Mapping[str, Any], *, stack_name: str, region:
             *,
             label: str = where,
             logical_id: str = logical_id,
+            roles: Sequence[str] = (),
         ) -> None:
             statements.extend(
                 _statements(
@@ -346,16 +351,25 @@ def template_statements(template: Mapping[str, Any], *, stack_name: str, region:
                     kind=kind,
                     own_resources=own,
                     key_encrypts_topic=kind is PolicyKind.KEY and logical_id in topic_keys,
+                    roles=roles,
                 )
             )
 
         if resource_type in {"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"}:
-            add(properties["PolicyDocument"], PolicyKind.IDENTITY)
+            roles = [role["Ref"] for role in properties.get("Roles", []) if isinstance(role, dict) and "Ref" in role]
+            roles += [
+                role_id
+                for role_id, role in resources.items()
+                if role["Type"] == "AWS::IAM::Role"
+                and {"Ref": logical_id} in role.get("Properties", {}).get("ManagedPolicyArns", [])
+            ]
+            add(properties["PolicyDocument"], PolicyKind.IDENTITY, roles=roles)
         elif resource_type == "AWS::IAM::Role":
             role_arn = resolver.get_att(logical_id, "Arn")
             add(properties["AssumeRolePolicyDocument"], PolicyKind.TRUST, [role_arn], label=f"{where} (trust)")
             for inline in properties.get("Policies", []):
-                add(inline["PolicyDocument"], PolicyKind.IDENTITY, label=f"{where} ({inline.get('PolicyName')})")
+                label = f"{where} ({inline.get('PolicyName')})"
+                add(inline["PolicyDocument"], PolicyKind.IDENTITY, label=label, roles=[logical_id])
         elif resource_type == "AWS::KMS::Key":
             add(properties["KeyPolicy"], PolicyKind.KEY, [resolver.get_att(logical_id, "Arn")])
         elif resource_type == "AWS::SNS::TopicPolicy":

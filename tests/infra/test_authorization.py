@@ -284,6 +284,8 @@ def test_the_check_passes_the_key_policy_as_deployed(
             "condition key not supported",
         ),
         ({"Action": "sqs:SendMessage", "Resource": {"Fn::GetAtt": ["Missing", "Arn"]}}, "no resource 'Missing'"),
+        # CopyImage on an image depends on CreateTags (tags at creation), which this role lacks.
+        ({"Action": "ec2:CopyImage", "Resource": "arn:aws:ec2:eu-west-1::image/*"}, "lacks ec2:CreateTags"),
     ],
 )
 def test_the_check_reports(statement: dict[str, Any], problem: str, reference: AuthorizationReference) -> None:
