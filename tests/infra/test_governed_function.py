@@ -1,17 +1,18 @@
-"""The Lambda factory construct and the policy parameter sizing, in isolation (small, fast synths)."""
+"""The Lambda factory construct and the policy parameter tier, in isolation (small synths)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk import App, Environment, Stack
 from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_ssm as ssm
 from aws_cdk.assertions import Template
 
-from ami_governance.models.policy import PolicyError, known_ec2_regions
+from ami_governance.models.policy import GovernancePolicy, PolicyError, known_ec2_regions
 from stacks.constructs.governed_function import (
     POWERTOOLS_LAYER_ACCOUNTS,
     POWERTOOLS_LAYER_NAME,
@@ -20,10 +21,12 @@ from stacks.constructs.governed_function import (
     PowertoolsLayerError,
 )
 from stacks.context_options import POWERTOOLS_LAYER_VERSION_CONTEXT_KEY, ContextError
-from stacks.home_stack import policy_parameter_tier
+from stacks.home_stack import AmiGovernanceHomeStack, policy_parameter_value
 from stacks.resource_names import partition_of
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
+
+STANDARD_PARAMETER_MAX_BYTES = 4096
 
 
 def _function_template(context: dict[str, object] | None = None, region: str = "eu-central-1") -> Template:
@@ -127,14 +130,32 @@ def test_caller_environment_is_added_to_the_powertools_settings() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("size", "tier"),
-    [(10, ssm.ParameterTier.STANDARD), (4096, ssm.ParameterTier.STANDARD), (4097, ssm.ParameterTier.ADVANCED)],
-)
-def test_policy_parameter_tier_follows_the_policy_size(size: int, tier: ssm.ParameterTier) -> None:
-    assert policy_parameter_tier("x" * size) == tier
+def _team_tag_values(count: int) -> dict[str, Any]:
+    """A required tag with `count` allowed values: about 13 bytes of policy JSON each."""
+    return {"Team": {"values": [f"team-{i:04d}" for i in range(count)]}}
 
 
-def test_policy_too_large_for_ssm_is_a_policy_error() -> None:
+@pytest.mark.parametrize("team_values", [0, 300], ids=["policy-under-4-KB", "policy-over-4-KB"])
+def test_policy_parameter_is_advanced_whatever_the_policy_size(
+    team_values: int, make_policy: Callable[..., GovernancePolicy]
+) -> None:
+    # Given a policy either side of the standard tier's 4 KB
+    policy = make_policy(required_tags=_team_tag_values(team_values)) if team_values else make_policy()
+    size = len(policy.model_dump_json().encode())
+    assert (size > STANDARD_PARAMETER_MAX_BYTES) == bool(team_values), size
+
+    # When the home stack is built
+    stack = AmiGovernanceHomeStack(App(), "Home", policy=policy, env=Environment(region=policy.home_region))
+
+    # Then its parameter holds the policy in the advanced tier both times: a policy that shrinks below 4 KB later
+    # must not ask CloudFormation to move the parameter back to standard, which Parameter Store refuses
+    [parameter] = Template.from_stack(stack).find_resources("AWS::SSM::Parameter").values()
+    assert parameter["Properties"]["Tier"] == "Advanced"
+    assert parameter["Properties"]["Value"] == policy.model_dump_json()
+
+
+def test_policy_too_large_for_ssm_is_a_policy_error(make_policy: Callable[..., GovernancePolicy]) -> None:
+    # Given a policy whose JSON is over the advanced tier's 8 KB, then it is a policy error naming the limit
+    policy = make_policy(required_tags=_team_tag_values(700))
     with pytest.raises(PolicyError, match="8192"):
-        policy_parameter_tier("x" * 8193)
+        policy_parameter_value(policy)
