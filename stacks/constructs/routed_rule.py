@@ -153,7 +153,7 @@ class DeadLetterSenders(Construct):
     those rules. Its size grows by one ARN per rule (about 130 bytes deployed), not by a statement per rule."""
 
     def __init__(self, queue: sqs.IQueue) -> None:
-        super().__init__(queue, DEAD_LETTER_SENDERS_ID)
+        super().__init__(Stack.of(queue), self._id_for(queue))
         self.rule_arns: list[str] = []
         self._statement = iam.PolicyStatement(
             sid=RULES_MAY_DEAD_LETTER_SID,
@@ -166,8 +166,13 @@ class DeadLetterSenders(Construct):
 
     @classmethod
     def of(cls, queue: sqs.IQueue) -> DeadLetterSenders:
-        existing = queue.node.try_find_child(DEAD_LETTER_SENDERS_ID)
+        existing = Stack.of(queue).node.try_find_child(cls._id_for(queue))
         return existing if isinstance(existing, cls) else cls(queue)
+
+    @staticmethod
+    def _id_for(queue: sqs.IQueue) -> str:
+        # One per queue, beside it in its stack (an `IQueue` need not be a construct that can have children).
+        return f"{DEAD_LETTER_SENDERS_ID}{Names.node_unique_id(queue.node)}"
 
     def allow(self, rule: events.IRule) -> None:
         self.rule_arns.append(rule.rule_arn)
