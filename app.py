@@ -14,6 +14,7 @@ import aws_cdk as cdk  # noqa: E402
 
 from ami_governance.models.policy import PolicyError, load_policy_file  # noqa: E402
 from stacks.app_builder import build_app  # noqa: E402
+from stacks.constructs.governed_function import PowertoolsLayerError  # noqa: E402
 from stacks.context_options import ContextError  # noqa: E402
 from stacks.nag import add_nag_checks  # noqa: E402
 
@@ -27,8 +28,9 @@ def main() -> None:
     try:
         policy = load_policy_file(policy_file)
         build_app(app, policy, account=os.environ.get("CDK_DEFAULT_ACCOUNT"))
-    except (PolicyError, ContextError) as error:
-        # One line naming the field (or the context key): what `cdk synth` shows for a bad policy or option.
+    except (PolicyError, ContextError, PowertoolsLayerError) as error:
+        # One line naming the field, the context key or the region: what `cdk synth` shows for a bad policy or
+        # option, or a home region the Lambdas cannot run in.
         print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
         sys.exit(1)
     add_nag_checks(app)

@@ -43,8 +43,12 @@ from stacks.permissions import (
 )
 from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME, alarm_name
 
-# SSM standard parameters hold up to 4 KB, advanced ones up to 8 KB.
-STANDARD_PARAMETER_MAX_BYTES = 4096
+# Always the advanced tier (8 KB), whatever the policy's size today. Parameter Store cannot move a parameter back
+# from advanced to standard (PutParameter refuses; "Managing parameter tiers", Systems Manager User Guide), so a
+# tier that followed the size would fail the first deployment after a policy shrinks below 4 KB. Intelligent-
+# Tiering is not used: the guide describes the tier it picks at creation, not what it does on an update of an
+# advanced parameter. The cost is that of one advanced parameter (USD 0.05 a month, plus its API interactions).
+POLICY_PARAMETER_TIER = ssm.ParameterTier.ADVANCED
 ADVANCED_PARAMETER_MAX_BYTES = 8192
 
 # Cleanup deletes up to `max_snapshots_per_event` (50 by default) snapshots one by one, and DeleteSnapshot is
@@ -64,12 +68,14 @@ COPY_QUEUE_MAX_RECEIVES = 20
 REPLICATION_INVENTORY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
 
 
-def policy_parameter_tier(policy_json: str) -> ssm.ParameterTier:
+def policy_parameter_value(policy: GovernancePolicy) -> str:
+    """The policy as the JSON its SSM parameter holds; too large for the parameter is a policy error."""
+    policy_json = policy.model_dump_json()
     size = len(policy_json.encode("utf-8"))
     if size > ADVANCED_PARAMETER_MAX_BYTES:
         # Fail the synth with a one-line policy error rather than the deployment with an SSM error.
         raise PolicyError(f"policy: {size} bytes as JSON; the SSM parameter that carries it holds at most 8192")
-    return ssm.ParameterTier.ADVANCED if size > STANDARD_PARAMETER_MAX_BYTES else ssm.ParameterTier.STANDARD
+    return policy_json
 
 
 class AmiGovernanceHomeStack(Stack):
@@ -116,14 +122,13 @@ class AmiGovernanceHomeStack(Stack):
             deletion_protection=True,
         )
 
-        policy_json = policy.model_dump_json()
         self.policy_parameter = ssm.StringParameter(
             self,
             "PolicyParameter",
             parameter_name=POLICY_PARAMETER_NAME,
             description="AMI governance policy (JSON), validated at synth by the model the Lambdas use",
-            string_value=policy_json,
-            tier=policy_parameter_tier(policy_json),
+            string_value=policy_parameter_value(policy),
+            tier=POLICY_PARAMETER_TIER,
         )
 
         self.rule_dead_letters = AlarmedDeadLetterQueue(

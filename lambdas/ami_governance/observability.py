@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
+from ami_governance.runtime import missing_model_members, runtime_versions
+
 logger = Logger()
 metrics = Metrics()
 
@@ -44,3 +46,37 @@ def traced(handler: Handler) -> Handler:
         return wrapped(event, context)
 
     return run  # type: ignore[return-value]
+
+
+def reports_runtime(handler: Handler) -> Handler:
+    """Logs one `runtime versions` line on the container's first invocation: the boto3, botocore, Powertools and
+    pydantic the function really runs with. After the handler, so pydantic (which the first invocation imports)
+    is read from its module rather than from its distribution's files; also when the handler raises."""
+    reported = False
+
+    @functools.wraps(handler)
+    def run(event: Any, context: Any) -> Any:
+        nonlocal reported
+        if reported:
+            return handler(event, context)
+        reported = True
+        try:
+            return handler(event, context)
+        finally:
+            logger.info("runtime versions", extra=runtime_versions())
+
+    return run  # type: ignore[return-value]
+
+
+def warn_if_model_lacks(service_model: Any) -> list[str]:
+    """A warning and a `BotocoreModelGaps` metric when the runtime's EC2 model lacks what the code reads from it.
+    Not an error: enforcement and cleanup work without those members, replica lineage does not."""
+    missing = missing_model_members(service_model)
+    if missing:
+        logger.warning(
+            "the runtime's botocore is older than the code needs",
+            extra={"botocore": runtime_versions()["botocore"], "missing": missing},
+        )
+        # With a dimension, so it is emitted at once, inside an invocation or not.
+        count("BotocoreModelGaps", len(missing), service=service_model.service_name)
+    return missing

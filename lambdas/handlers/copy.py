@@ -7,10 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ami_governance.observability import count, logger, metrics, traced
+from ami_governance.observability import count, logger, metrics, reports_runtime, traced
 
 
 @logger.inject_lambda_context
+@reports_runtime
 @metrics.log_metrics
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

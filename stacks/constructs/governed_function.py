@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from stacks.context_options import powertools_layer_version
 from stacks.nag import acknowledge, wildcard_resource_finding
+from stacks.resource_names import partition_of
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests", "**/.mypy_cache", "**/.pytest_cache"]
@@ -20,19 +23,68 @@ ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests", "**/.mypy_cache", "**/.
 SERVICE_NAME = "ami-governance"
 METRICS_NAMESPACE = "AmiGovernance"
 
-# Powertools for AWS Lambda (Python) public layer. Version 36 is Powertools 3.31.1, the version
-# requirements.txt pins; override with `cdk synth -c powertools_layer_version=N`.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+# Powertools for AWS Lambda (Python) public layer. Version 36 is Powertools 3.31.1, the version requirements.txt
+# pins (a test holds them together); override with `cdk synth -c powertools_layer_version=N`.
 POWERTOOLS_LAYER_NAME = "AWSLambdaPowertoolsPythonV3-python314-arm64"
 DEFAULT_POWERTOOLS_LAYER_VERSION = 36
-POWERTOOLS_LAYER_VERSION_CONTEXT_KEY = "powertools_layer_version"
+POWERTOOLS_VERSION = "3.31.1"
+COMMERCIAL_PARTITION = "aws"
+
+# Where the publisher puts the layer, per partition: region -> the account that owns it there. From the
+# Powertools for AWS Lambda (Python) documentation, "Installation" > "Lambda Layer": the table of regional ARNs
+# (commercial partition, account 017000801446), "AWS China regions" and "AWS GovCloud regions". A region that is
+# not listed fails the synth: the deployment would fail later on a layer version that does not exist. A region the
+# publisher adds later is one line here.
+_COMMERCIAL_LAYER_ACCOUNT = "017000801446"
+_COMMERCIAL_LAYER_REGIONS = (
+    "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7",
+    "ca-central-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1",
+    "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "mx-central-1", "sa-east-1",
+    "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+)  # fmt: skip
+POWERTOOLS_LAYER_ACCOUNTS: Final[Mapping[str, Mapping[str, str]]] = {
+    COMMERCIAL_PARTITION: dict.fromkeys(_COMMERCIAL_LAYER_REGIONS, _COMMERCIAL_LAYER_ACCOUNT),
+    "aws-cn": {"cn-north-1": "498634801083"},
+    "aws-us-gov": {"us-gov-east-1": "165087284144", "us-gov-west-1": "165093116878"},
+}
 
 DEFAULT_TIMEOUT = Duration.seconds(60)
 
 
-def powertools_layer_arn(region: str, version: int) -> str:
-    # The layer is published in the commercial partition only (account 017000801446).
-    return f"arn:aws:lambda:{region}:{POWERTOOLS_LAYER_ACCOUNT}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
+class PowertoolsLayerError(ValueError):
+    """The Lambdas cannot get the Powertools layer in this region (or with these options); says where they can."""
+
+
+def powertools_layer_arn(region: str, version: int | None) -> str:
+    """The layer's ARN in `region`; `version` None means the default, which only the commercial partition has.
+
+    The copies in the China and GovCloud partitions are published separately and their version numbers have not
+    always followed the commercial ones (the publisher's page listed GovCloud at 27 when the commercial partition
+    was at 37), so there the version must be given: the one that carries the Powertools version pinned here.
+    """
+    partition = partition_of(region)
+    account = POWERTOOLS_LAYER_ACCOUNTS.get(partition, {}).get(region)
+    if account is None:
+        raise PowertoolsLayerError(
+            f"region {region}: the Powertools layer {POWERTOOLS_LAYER_NAME} is not published there, so the "
+            f"Lambdas cannot run there (choose another home_region); it is published in {_where_published()}"
+        )
+    if version is None:
+        if partition != COMMERCIAL_PARTITION:
+            raise PowertoolsLayerError(
+                f"region {region}: {POWERTOOLS_LAYER_NAME} versions in the {partition} partition are numbered apart "
+                f"from the commercial ones; give the one that carries Powertools {POWERTOOLS_VERSION} with "
+                f"-c powertools_layer_version=N (see the layer in account {account})"
+            )
+        version = DEFAULT_POWERTOOLS_LAYER_VERSION
+    return f"arn:{partition}:lambda:{region}:{account}:layer:{POWERTOOLS_LAYER_NAME}:{version}"
+
+
+def _where_published() -> str:
+    return "; ".join(
+        f"{partition}: {', '.join(sorted(regions))}" for partition, regions in POWERTOOLS_LAYER_ACCOUNTS.items()
+    )
 
 
 class GovernedFunction(Construct):
@@ -54,9 +106,9 @@ class GovernedFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         region = Stack.of(self).region
-        layer_version = int(
-            self.node.try_get_context(POWERTOOLS_LAYER_VERSION_CONTEXT_KEY) or DEFAULT_POWERTOOLS_LAYER_VERSION
-        )
+        if Token.is_unresolved(region):
+            raise PowertoolsLayerError(f"{self.node.path}: the Powertools layer ARN needs the stack's region at synth")
+        layer_arn = powertools_layer_arn(region, powertools_layer_version(self.node))
         self.log_group = logs.LogGroup(self, "Logs", retention=log_retention, removal_policy=RemovalPolicy.RETAIN)
         # Our own role instead of the AWSLambdaBasicExecutionRole managed policy, whose logs permissions
         # cover every log group in the account.
@@ -85,11 +137,7 @@ class GovernedFunction(Construct):
             application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             tracing=lambda_.Tracing.ACTIVE,
-            layers=[
-                lambda_.LayerVersion.from_layer_version_arn(
-                    self, "Powertools", powertools_layer_arn(region, layer_version)
-                )
-            ],
+            layers=[lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", layer_arn)],
             dead_letter_queue=dead_letter_queue,
             retry_attempts=2,
             environment={

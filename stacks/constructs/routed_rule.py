@@ -22,6 +22,9 @@ EVENTS_PRINCIPAL = "events.amazonaws.com"
 RULES_MAY_USE_KEY_SID = "AllowThisAccountsRulesToPublish"
 # The encryption context SNS binds a topic's data keys to (its value is the topic ARN).
 TOPIC_ENCRYPTION_CONTEXT_KEY = "kms:EncryptionContext:aws:sns:topicArn"
+# Sid of the one queue-policy statement that lets the rules of a stack send to their dead-letter queue.
+RULES_MAY_DEAD_LETTER_SID = "AllowTheseRulesToDeadLetter"
+DEAD_LETTER_SENDERS_ID = "RuleDeadLetterSenders"
 
 
 def to_event_pattern(data: Mapping[str, Any]) -> events.EventPattern:
@@ -77,22 +80,15 @@ class RoutedRule(Construct):
             event_pattern=to_event_pattern(event_pattern),
             description=description,
         )
+        cfn_rule = cast(events.CfnRule, self.rule.node.default_child)
         if function is not None:
             self.rule.add_target(
-                targets.LambdaFunction(
-                    function,
-                    dead_letter_queue=dead_letter_queue,
-                    retry_attempts=retry_attempts,
-                    max_event_age=max_event_age,
-                )
+                targets.LambdaFunction(function, retry_attempts=retry_attempts, max_event_age=max_event_age)
             )
         elif target_bus is not None:
-            self.rule.add_target(
-                targets.EventBus(target_bus, dead_letter_queue=dead_letter_queue, role=target_bus_role)
-            )
+            self.rule.add_target(targets.EventBus(target_bus, role=target_bus_role))
             # CloudFormation accepts a RetryPolicy on event-bus targets, but the CDK EventBus target does not
             # expose it (aws/aws-cdk#28735); set it on the one target this rule has.
-            cfn_rule = cast(events.CfnRule, self.rule.node.default_child)
             cfn_rule.add_property_override(
                 "Targets.0.RetryPolicy",
                 {
@@ -101,18 +97,19 @@ class RoutedRule(Construct):
                 },
             )
         elif topic is not None:
-            self._add_topic_target(topic, dead_letter_queue, retry_attempts, max_event_age)
+            self._add_topic_target(topic, retry_attempts, max_event_age)
+        # Not through the CDK targets' `dead_letter_queue`: each of them adds a queue-policy statement of its own,
+        # and SQS caps a queue policy at 20 statements (and 8,192 bytes). One statement lists every rule instead.
+        cfn_rule.add_property_override("Targets.0.DeadLetterConfig", {"Arn": dead_letter_queue.queue_arn})
+        DeadLetterSenders.of(dead_letter_queue).allow(self.rule)
 
-    def _add_topic_target(
-        self, topic: sns.ITopic, dead_letter_queue: sqs.IQueue, retry_attempts: int, max_event_age: Duration
-    ) -> None:
+    def _add_topic_target(self, topic: sns.ITopic, retry_attempts: int, max_event_age: Duration) -> None:
         # targets.SnsTopic grants events.amazonaws.com sns:Publish on the topic, and kms:Decrypt and
         # kms:GenerateDataKey* on its key, without any condition. Handed the topic by ARN only, it grants nothing
         # (an imported topic has no policy to add to, and no key); the grants below carry conditions instead.
         self.rule.add_target(
             targets.SnsTopic(
                 sns.Topic.from_topic_arn(self, "TopicByArn", topic.topic_arn),
-                dead_letter_queue=dead_letter_queue,
                 retry_attempts=retry_attempts,
                 max_event_age=max_event_age,
             )
@@ -154,3 +151,36 @@ class RoutedRule(Construct):
         )
         if not keyed.statement_added:
             raise ValueError(f"{self.node.path}: the topic's key has no policy to let this rule use it (imported?)")
+
+
+class DeadLetterSenders(Construct):
+    """The one statement of a dead-letter queue's policy that lets EventBridge send it the events that the rules
+    routed to it could not deliver: `sqs:SendMessage` for `events.amazonaws.com`, `aws:SourceArn` equal to one of
+    those rules. Its size grows by one ARN per rule (about 130 bytes deployed), not by a statement per rule."""
+
+    def __init__(self, queue: sqs.IQueue) -> None:
+        super().__init__(Stack.of(queue), self._id_for(queue))
+        self.rule_arns: list[str] = []
+        self._statement = iam.PolicyStatement(
+            sid=RULES_MAY_DEAD_LETTER_SID,
+            principals=[iam.ServicePrincipal(EVENTS_PRINCIPAL)],
+            actions=["sqs:SendMessage"],
+            resources=[queue.queue_arn],
+        )
+        if not queue.add_to_resource_policy(self._statement).statement_added:
+            raise ValueError(f"{queue.node.path}: the queue has no policy to let rules dead-letter to it (imported?)")
+
+    @classmethod
+    def of(cls, queue: sqs.IQueue) -> DeadLetterSenders:
+        existing = Stack.of(queue).node.try_find_child(cls._id_for(queue))
+        return existing if isinstance(existing, cls) else cls(queue)
+
+    @staticmethod
+    def _id_for(queue: sqs.IQueue) -> str:
+        # One per queue, beside it in its stack (an `IQueue` need not be a construct that can have children).
+        return f"{DEAD_LETTER_SENDERS_ID}{Names.node_unique_id(queue.node)}"
+
+    def allow(self, rule: events.IRule) -> None:
+        self.rule_arns.append(rule.rule_arn)
+        # The last condition set for an operator and key wins: this one names every rule allowed so far.
+        self._statement.add_condition("ArnEquals", {"aws:SourceArn": list(self.rule_arns)})

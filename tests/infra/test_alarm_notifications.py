@@ -127,7 +127,7 @@ def _queue_lets_rule_send(template: Template, queue_id: str, rule_id: str) -> bo
         s["Effect"] == "Allow"
         and s["Principal"] == {"Service": "events.amazonaws.com"}
         and s["Action"] == "sqs:SendMessage"
-        and s["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+        and {"Fn::GetAtt": [rule_id, "Arn"]} in as_list(s["Condition"]["ArnEquals"]["aws:SourceArn"])
         for policy in template.find_resources("AWS::SQS::QueuePolicy").values()
         if {"Ref": queue_id} in policy["Properties"]["Queues"]
         for s in policy["Properties"]["PolicyDocument"]["Statement"]

@@ -42,3 +42,32 @@ def test_bad_policy_fails_synth_with_one_line_naming_the_field(policy_text: str,
     assert lines[0].startswith("error: ")
     assert field in lines[0]
     assert not list((tmp_path / "cdk.out").glob("*.template.json"))
+
+
+@pytest.mark.parametrize(
+    ("home_region", "context", "expected"),
+    [
+        ("ca-west-1", {}, ["region ca-west-1", "not published", "home_region", "us-east-1", "us-gov-west-1"]),
+        ("us-gov-west-1", {}, ["region us-gov-west-1", "-c powertools_layer_version=N"]),
+        ("us-east-1", {"powertools_layer_version": "latest"}, ["context powertools_layer_version", "'latest'"]),
+    ],
+    ids=["no-layer-in-region", "govcloud-without-layer-version", "bad-layer-version"],
+)
+def test_a_home_region_the_lambdas_cannot_run_in_fails_synth_with_one_line(
+    home_region: str, context: dict[str, str], expected: list[str], tmp_path: Path
+) -> None:
+    # Given a valid policy whose home region has no Powertools layer (or needs a layer version given)
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(f"mode: audit\nhome_region: {home_region}\ngoverned_regions: [{home_region}]\n")
+
+    # When app.py runs as `cdk synth` runs it
+    result = run_app(tmp_path / "cdk.out", {"policy_file": str(policy_file), **context})
+
+    # Then it fails with one line that says what is wrong and where the layer is, and writes no templates
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for part in expected:
+        assert part in lines[0]
+    assert not list((tmp_path / "cdk.out").glob("*.template.json"))

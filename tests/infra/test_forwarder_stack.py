@@ -6,10 +6,13 @@ import json
 from typing import Any
 
 import pytest
+from aws_cdk import App
 from aws_cdk.assertions import Template
 
+from stacks.app_builder import build_app
 from stacks.event_patterns import ALARM_RAISED, FORWARDING_PATTERNS
 from stacks.resource_names import ALARM_NAME_PREFIX, HOME_STACK_NAME, forwarder_stack_name
+from tests.infra.support import APP_FIXTURES
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -101,3 +104,26 @@ def test_forwarder_dead_letter_queue_is_encrypted_tls_only_and_alarmed(forwarder
 def test_forwarder_has_no_cross_stack_reference(forwarder_template: Template) -> None:
     # Given the forwarder template, then nothing is imported from another stack (impossible across regions)
     assert "Fn::ImportValue" not in json.dumps(forwarder_template.to_json())
+
+
+@pytest.mark.parametrize("app_fixture", APP_FIXTURES)
+def test_forwarder_stacks_run_no_lambda(app_fixture: str, request: pytest.FixtureRequest) -> None:
+    # Given every forwarder stack of the app variant, then none has a function: only the home region needs the
+    # Powertools layer (and a Lambda runtime)
+    built: Any = request.getfixturevalue(app_fixture)
+    forwarders = [s for s in built.stacks if s.stack_name != HOME_STACK_NAME]
+    assert forwarders
+    for stack in forwarders:
+        assert built.template(stack).find_resources("AWS::Lambda::Function") == {}
+
+
+def test_a_governed_region_without_the_powertools_layer_can_have_a_forwarder(make_policy: Any) -> None:
+    # Given a home region with the layer and a governed region without it (ca-west-1 is not in the publisher's list)
+    policy = make_policy(
+        home_region="us-east-1", governed_regions=["us-east-1", "ca-west-1"], replication={"regions": []}
+    )
+
+    # When the app is built, then the forwarder is there, with no function
+    stacks = {s.stack_name: s for s in build_app(App(), policy)}
+    forwarder = Template.from_stack(stacks[forwarder_stack_name("ca-west-1")])
+    assert forwarder.find_resources("AWS::Lambda::Function") == {}

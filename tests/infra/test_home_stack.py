@@ -305,6 +305,6 @@ def test_policy_parameter_holds_the_validated_policy_as_json(audit_app: Any, hom
             "Name": POLICY_PARAMETER_NAME,
             "Type": "String",
             "Value": audit_app.policy.model_dump_json(),
-            "Tier": "Standard",
+            "Tier": "Advanced",
         },
     )

@@ -27,7 +27,21 @@ def _session() -> boto3.session.Session:
 @cache
 def client(service: str, region: str) -> Any:
     """A cached client: a warm Lambda re-uses connections to every region it has talked to."""
-    return _session().client(service, region_name=region, config=RETRY_CONFIG)  # type: ignore[call-overload]
+    created = _session().client(service, region_name=region, config=RETRY_CONFIG)  # type: ignore[call-overload]
+    if service == "ec2" and service not in _models_checked:
+        _models_checked.add(service)
+        _check_ec2_model(created.meta.service_model)
+    return created
+
+
+# Once per container, on the model the first EC2 client has just loaded: the check costs a few dictionary lookups.
+_models_checked: set[str] = set()
+
+
+def _check_ec2_model(service_model: Any) -> None:
+    from ami_governance.observability import warn_if_model_lacks
+
+    warn_if_model_lacks(service_model)
 
 
 def reset_clients() -> None:
