@@ -145,22 +145,29 @@ def replica_failed_notice(
 def replicated_notice(
     source_image_id: str, source_region: str, name: str, replicas: dict[str, Any], targets: list[str], event_id: str
 ) -> Notice:
-    """One summary when every target region of a replication round is done."""
-    done = {r: replicas[r] for r in targets if (replicas.get(r) or {}).get("state") == "available"}
-    failed = {r: replicas[r] for r in targets if r not in done}
-    if failed:
-        outcome = f"{len(done)} of {len(targets)} regions, {len(failed)} failed"
+    """One summary when every target region of a replication round is done (available, failed, or withdrawn:
+    the approval tag was removed before that region's copy started)."""
+
+    def in_state(state: str) -> dict[str, Any]:
+        return {r: replicas[r] for r in targets if (replicas.get(r) or {}).get("state") == state}
+
+    done, withdrawn = in_state("available"), in_state("withdrawn")
+    failed = {r: replicas[r] for r in targets if r not in done and r not in withdrawn}
+    if failed or withdrawn:
+        outcome = f"{len(done)} of {len(targets)} regions"
+        outcome += f", {len(failed)} failed" if failed else ""
+        outcome += f", {len(withdrawn)} withdrawn" if withdrawn else ""
     else:
         outcome = f"{len(targets)} region{'' if len(targets) == 1 else 's'}"
-    return Notice(
-        subject=_subject(f"AMI {source_image_id} replicated to {outcome}"),
-        body={
-            "kind": "ami-replicated" if not failed else "ami-replicated-partially",
-            "source_image_id": source_image_id,
-            "source_region": source_region,
-            "image_name": name,
-            "replicas": {r: entry.get("image_id") for r, entry in done.items()},
-            "failed": {r: entry.get("error", "failed") for r, entry in failed.items()},
-            "event_id": event_id,
-        },
-    )
+    body: dict[str, Any] = {
+        "kind": "ami-replicated" if not (failed or withdrawn) else "ami-replicated-partially",
+        "source_image_id": source_image_id,
+        "source_region": source_region,
+        "image_name": name,
+        "replicas": {r: entry.get("image_id") for r, entry in done.items()},
+        "failed": {r: entry.get("error", "failed") for r, entry in failed.items()},
+        "event_id": event_id,
+    }
+    if withdrawn:
+        body["withdrawn"] = sorted(withdrawn)
+    return Notice(subject=_subject(f"AMI {source_image_id} replicated to {outcome}"), body=body)
