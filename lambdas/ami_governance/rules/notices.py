@@ -8,7 +8,7 @@ from typing import Any
 
 from ami_governance.models.image import Creator, ImageFacts, Verdict
 from ami_governance.models.policy import GovernancePolicy, Mode
-from ami_governance.rules.cleanup import monthly_cost
+from ami_governance.rules.cleanup import DELETED_BY_DEREGISTER_IMAGE, monthly_cost
 from ami_governance.rules.remediation import describe_intended
 
 SNS_SUBJECT_MAX = 100
@@ -77,16 +77,24 @@ def resolved_notice(
 
 
 def cleanup_notice(policy: GovernancePolicy, cleanup: Any, event_id: str) -> Notice:
-    """One summary per deregistration: what happened to each snapshot, and what it saves."""
+    """One summary per deregistration: what happened to each snapshot, and what it saves. Snapshots that
+    DeregisterImage deleted itself (DeleteAssociatedSnapshots) count as freed, in dry-run too: they are gone."""
     dry_run = policy.cleanup.dry_run
-    acted = [s for s in cleanup.snapshots if s.outcome in ("deleted", "would-delete")]
+    by_ec2 = [s for s in cleanup.snapshots if s.outcome == DELETED_BY_DEREGISTER_IMAGE]
     kept = [s for s in cleanup.snapshots if s.outcome.startswith("kept")]
-    verb = "would delete" if dry_run else "deleted"
+    if dry_run:
+        acted = [s for s in cleanup.snapshots if s.outcome == "would-delete"]
+        summary = f"would delete {len(acted)} of {len(cleanup.snapshots)} snapshots"
+        summary += f", EC2 deleted {len(by_ec2)}" if by_ec2 else ""  # (SNS subjects: 100 characters)
+        gb: dict[str, int] = {"gb_that_would_be_freed": cleanup.gb_freed - cleanup.gb_freed_by_deregister_image}
+    else:
+        acted = [s for s in cleanup.snapshots if s.outcome == "deleted"] + by_ec2
+        summary = f"deleted {len(acted)} of {len(cleanup.snapshots)} snapshots"
+        gb = {"gb_freed": cleanup.gb_freed}
+    if by_ec2:
+        gb["gb_freed_by_deregister_image"] = cleanup.gb_freed_by_deregister_image
     return Notice(
-        subject=_subject(
-            f"AMI {cleanup.image_id} deregistered in {cleanup.region}: {verb} {len(acted)} of "
-            f"{len(cleanup.snapshots)} snapshots"
-        ),
+        subject=_subject(f"AMI {cleanup.image_id} deregistered in {cleanup.region}: {summary}"),
         body={
             "kind": "ami-snapshots-cleaned" if not dry_run else "ami-snapshots-cleanup-dry-run",
             "image_id": cleanup.image_id,
@@ -95,7 +103,7 @@ def cleanup_notice(policy: GovernancePolicy, cleanup: Any, event_id: str) -> Not
             "found_by": cleanup.source,
             "snapshots": {s.snapshot_id: s.outcome for s in cleanup.snapshots},
             "kept": len(kept),
-            "gb_freed" if not dry_run else "gb_that_would_be_freed": cleanup.gb_freed,
+            **gb,
             "estimated_monthly_saving_usd_upper_bound": monthly_cost(
                 cleanup.gb_freed, policy.cleanup.price_per_gb_month
             ),
