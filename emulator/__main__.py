@@ -28,6 +28,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the principal CloudTrail names for calls signed with ACCESS_KEY (repeatable)",
     )
     parser.add_argument("--pending-seconds", type=float, default=0.0, help="delay before an AMI reports available")
+    parser.add_argument(
+        "--cloudtrail-delay-seconds",
+        type=float,
+        default=0.0,
+        help="delay of each CloudTrail event, so that AMI state changes come first (as they usually do on AWS)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=args.workdir,
         principals=principals,
         pending_seconds=args.pending_seconds,
+        cloudtrail_delay_seconds=args.cloudtrail_delay_seconds,
     )
     try:
         emulator.start()

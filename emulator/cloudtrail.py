@@ -294,6 +294,20 @@ def _xml_text(root: ElementTree.Element, name: str) -> str | None:
     return None
 
 
+def _delete_snapshot_results(root: ElementTree.Element) -> dict[str, Any] | None:
+    """DeregisterImage(DeleteAssociatedSnapshots=True) answers with `deleteSnapshotResultSet`; CloudTrail writes EC2
+    response lists as `{"items": [...]}` with the XML's lowerCamel member names."""
+    for element in root.iter():
+        if element.tag.rsplit("}", 1)[-1] != "deleteSnapshotResultSet":
+            continue
+        items = []
+        for item in element:
+            fields = {child.tag.rsplit("}", 1)[-1]: child.text for child in item}
+            items.append(_compact({"snapshotId": fields.get("snapshotId"), "returnCode": fields.get("returnCode")}))
+        return {"items": items}
+    return None
+
+
 def cloudtrail_event(call: ApiCall, account: str, status: int, response_body: str) -> dict[str, Any]:
     """The CloudTrail record of one EC2 call, wrapped as EventBridge delivers it."""
     event_time = _now()
@@ -330,6 +344,9 @@ def cloudtrail_event(call: ApiCall, account: str, status: int, response_body: st
         detail["responseElements"] = (
             {"requestId": request_id, "imageId": image_id} if image_id else {"requestId": request_id, "_return": True}
         )
+        deleted = _delete_snapshot_results(root) if root is not None and call.action == "DeregisterImage" else None
+        if deleted is not None:
+            detail["responseElements"]["deleteSnapshotResultSet"] = deleted
     return _envelope(CLOUDTRAIL_DETAIL_TYPE, account, call.region, event_time, detail, resources=[])
 
 

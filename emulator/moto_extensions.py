@@ -1,8 +1,9 @@
 """What moto 5.2 lacks for AMI snapshot and copy work, added to its EC2 backend (used by the emulator and the tests).
 
 moto gives every AMI one auto-created snapshot, ignores the block device mappings of RegisterImage, does not
-implement the DescribeImages filter `block-device-mapping.snapshot-id`, and lets a snapshot be deleted while a
-registered AMI still uses it. Its CopyImage ignores everything but the source, name and description: no client
+implement the DescribeImages filter `block-device-mapping.snapshot-id`, lets a snapshot be deleted while a
+registered AMI still uses it, and accepts DeregisterImage's `DeleteAssociatedSnapshots` but deletes nothing. Its
+CopyImage ignores everything but the source, name and description: no client
 token, no tags, no encryption, no source recorded on the copy. AWS does all of these; the snapshot clean-up and
 replication depend on them. Each patch below makes moto behave as the EC2 documentation says, for those cases only.
 """
@@ -41,6 +42,7 @@ def apply() -> None:
     _mappings_from_register_image()
     _image_filters()
     _snapshot_in_use_by_any_ami()
+    _deregister_image_deletes_associated_snapshots()
     _copy_image_as_aws_does()
 
 
@@ -56,7 +58,7 @@ def _mappings_from_register_image() -> None:
             # A registered AMI points at existing snapshots; moto's auto-created one does not exist in AWS.
             self.ec2_backend.snapshots.pop(image.ebs_snapshot.id, None)
             image.registered_block_device_mappings = [
-                {"DeviceName": mapping.get("DeviceName"), "Ebs": dict(mapping["Ebs"])}
+                {"DeviceName": mapping.get("DeviceName"), "Ebs": _with_volume_size(self.ec2_backend, mapping["Ebs"])}
                 for mapping in requested
                 if mapping.get("Ebs", {}).get("SnapshotId")
             ]
@@ -68,6 +70,15 @@ def _mappings_from_register_image() -> None:
 
     AmisResponse.register_image = register_image  # type: ignore[method-assign]
     Ami.block_device_mappings = property(block_device_mappings)  # type: ignore[method-assign,assignment]
+
+
+def _with_volume_size(backend: Any, ebs: dict[str, Any]) -> dict[str, Any]:
+    """EC2 reports each mapping's VolumeSize; a mapping registered without one gets its snapshot's size."""
+    ebs = dict(ebs)
+    snapshot = backend.snapshots.get(ebs.get("SnapshotId"))
+    if not ebs.get("VolumeSize") and snapshot is not None:
+        ebs["VolumeSize"] = int(snapshot.volume.size)
+    return ebs
 
 
 def _snapshot_ids(image: Ami) -> list[str]:
@@ -101,6 +112,38 @@ def _snapshot_in_use_by_any_ami() -> None:
         return self.snapshots.pop(snapshot_id)
 
     EBSBackend.delete_snapshot = delete_snapshot  # type: ignore[method-assign]
+
+
+def _deregister_image_deletes_associated_snapshots() -> None:
+    """DeregisterImage(DeleteAssociatedSnapshots=True), as the EC2 API reference documents it: the AMI goes, and
+    each of its snapshots is deleted unless another AMI (disabled and deprecated ones included) uses it, which is
+    `skipped`; a snapshot of another account cannot be deleted (`missing-permissions`). The answer lists one
+    DeleteSnapshotResults entry {SnapshotId, ReturnCode} per snapshot of the AMI."""
+    original = AmisResponse.deregister_image
+
+    def deregister_image(self: AmisResponse) -> ActionResult:
+        if not self._get_bool_param("DeleteAssociatedSnapshots", False):
+            return original(self)
+        backend = self.ec2_backend
+        image = backend.amis.get(self._get_param("ImageId"))
+        snapshot_ids = _snapshot_ids(image) if image is not None else []
+        original(self)  # the image lookup, its errors and DryRun stay moto's
+        results = []
+        for snapshot_id in dict.fromkeys(snapshot_ids):
+            snapshot = backend.snapshots.get(snapshot_id)
+            if any(snapshot_id in _snapshot_ids(other) for other in backend.amis.values()):
+                code = "skipped"
+            elif snapshot is None:
+                code = "client-error"
+            elif snapshot.owner_id != backend.account_id:
+                code = "missing-permissions"
+            else:
+                backend.snapshots.pop(snapshot_id)
+                code = "success"
+            results.append({"SnapshotId": snapshot_id, "ReturnCode": code})
+        return ActionResult({"Return": True, "DeleteSnapshotResults": results})
+
+    AmisResponse.deregister_image = deregister_image  # type: ignore[method-assign]
 
 
 # ---- CopyImage -------------------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class GovernanceEmulator:
         workdir: Path | None = None,
         principals: Mapping[str, str] | None = None,
         pending_seconds: float = 0.0,
+        cloudtrail_delay_seconds: float = 0.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -75,6 +76,9 @@ class GovernanceEmulator:
         self._temporary_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="ami-governance-emulator-"))
         self.pending_seconds = pending_seconds
+        # CloudTrail reaches EventBridge after the service's own events (on AWS the `EC2 AMI State Change` usually
+        # comes first): a delay shows that order.
+        self.cloudtrail_delay_seconds = cloudtrail_delay_seconds
         self.principals = PrincipalBook(ACCOUNT, principals)
         self.stacks: list[DeployedStack] = []
         self._server: BaseWSGIServer | None = None
@@ -149,7 +153,7 @@ class GovernanceEmulator:
         """CloudTrail: the call's event on its region's default bus, then the AMI's state change if any."""
         assert self.router is not None
         event = cloudtrail_event(call, ACCOUNT, status, response_body)
-        self.router.put(call.region, "default", event)
+        self.router.put(call.region, "default", event, delay=self.cloudtrail_delay_seconds)
         state = STATE_AFTER_CALL.get(call.action)
         image_id = image_of_call(event)
         if status >= 400 or not state or not image_id:

@@ -15,6 +15,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ami_governance.models.policy import GovernancePolicy, Mode, RemediationAction
+from ami_governance.rules.tags import SystemTag
 from stacks.nag import acknowledge, wildcard_action_finding, wildcard_resource_finding
 from stacks.resource_names import partition_of
 
@@ -397,7 +398,8 @@ def _share_replicas(policy: GovernancePolicy) -> Permission:
 
 def copy_permissions(policy: GovernancePolicy, account: str) -> list[Permission]:
     """Permissions of the copy Lambda: copy approved AMIs into the replication regions (only there), tag the copies
-    at creation in its own tag namespace, and encrypt them with the keys the policy names (only those).
+    at creation in its own tag namespace, answer a withdrawn approval on its source, and encrypt the copies with
+    the keys the policy names (only those).
 
     What the key owners must do (IAM alone is not enough for KMS: the key policy must allow it too):
 
@@ -452,6 +454,26 @@ def copy_permissions(policy: GovernancePolicy, account: str) -> list[Permission]
             ),
         ),
     ]
+    permissions.append(
+        Permission(
+            iam.PolicyStatement(
+                # A job whose approval tag was removed before its copy started is dropped, and the worker says so
+                # in the answer tag on the source, which may be in any governed region: that one key only.
+                sid="AnswerWithdrawnApprovalsOnSources",
+                actions=["ec2:CreateTags"],
+                resources=image_arns(governed),
+                conditions={
+                    "ForAllValues:StringEquals": {"aws:TagKeys": [policy.tag_key(SystemTag.APPROVAL)]},
+                    "Null": {"aws:TagKeys": "false"},
+                    **_owned_by(account),
+                },
+            ),
+            why_wildcard=(
+                f"{ANY_IMAGE_REASON}; limited to this account's images (ec2:Owner) and to the one tag key "
+                f"{policy.tag_key(SystemTag.APPROVAL)!r}"
+            ),
+        )
+    )
     if _shares_replicas(policy):
         # A copy found already made and available (adopted, not copied) is shared by the copy worker itself.
         permissions.append(_share_replicas(policy))

@@ -195,6 +195,15 @@ def test_copy_copies_into_the_replication_regions_only(app_fixture: str, request
     assert tag["Action"] == "ec2:CreateTags"
     assert tag["Resource"] == _images(targets) + _snapshots(targets)
     assert tag["Condition"] == {"StringEquals": {"ec2:CreateAction": "CopyImage"}}
+    # And, on sources in any governed region, writes the answer to a withdrawn approval: that one key only
+    answer = statement_by_sid(statements, "AnswerWithdrawnApprovalsOnSources")
+    assert answer["Action"] == "ec2:CreateTags"
+    assert answer["Resource"] == _images(governed)
+    assert answer["Condition"] == {
+        "ForAllValues:StringEquals": {"aws:TagKeys": [f"{policy.tag_prefix}approval"]},
+        "Null": {"aws:TagKeys": "false"},
+        "StringEquals": {"ec2:Owner": ACCOUNT},
+    }
     # And nothing else in EC2 (but sharing, where the policy shares: see below)
     expected = {"ec2:DescribeImages", "ec2:CopyImage", "ec2:CreateTags"}
     if app_fixture == "replication_app":
@@ -221,8 +230,14 @@ def test_no_copy_or_tag_grant_reaches_a_region_that_is_only_a_source(replication
                 REPLICATION_SOURCE_ONLY_REGIONS
             )
             assert set(statement["Condition"]["StringEquals"]["aws:RequestedRegion"]) == set(REPLICATION_TARGETS)
+        elif statement["Sid"] == "AnswerWithdrawnApprovalsOnSources":
+            # And CreateTags names images there only for the answer to a withdrawn approval
+            assert in_sources_only == _images(REPLICATION_SOURCE_ONLY_REGIONS)
+            assert statement["Condition"]["ForAllValues:StringEquals"] == {
+                "aws:TagKeys": [f"{replication_app.policy.tag_prefix}approval"]
+            }
         else:
-            # And CreateTags names nothing there at all
+            # And CreateTags names nothing else there at all
             assert in_sources_only == []
 
 

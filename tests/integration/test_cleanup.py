@@ -11,8 +11,8 @@ from botocore.awsrequest import AWSResponse
 
 from ami_governance.services import wiring
 from ami_governance.services.cleanup import CleanupIncomplete
-from tests.integration.conftest import PUBLIC_AMI, deregister_event, state_event
-from tests.support import recording_api_calls
+from tests.integration.conftest import ACCOUNT, PUBLIC_AMI, deregister_event, state_event
+from tests.support import load_event, recording_api_calls
 
 pytestmark = pytest.mark.integration
 
@@ -519,3 +519,207 @@ def test_a_temporary_reason_to_keep_leaves_the_clean_up_deferred(estate, invoke,
 
     assert result["images"][0]["result"] == "deferred"
     assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "deferred"
+
+
+# ---- DeregisterImage(DeleteAssociatedSnapshots): right whichever event comes first ---------------------------------
+
+
+def deregistered_by_call(estate, image_id, delete_associated_snapshots=True):
+    """Deregister on moto (emulator/moto_extensions.py deletes the snapshots as EC2 does) and return the call's
+    CloudTrail event, EC2's DeleteSnapshotResults in its responseElements as CloudTrail records them."""
+    response = estate.ec2().deregister_image(ImageId=image_id, DeleteAssociatedSnapshots=delete_associated_snapshots)
+    event = load_event("deregister_image_delete_snapshots")
+    event["account"] = ACCOUNT
+    event["detail"]["requestParameters"] = {
+        "imageId": image_id,
+        "deleteAssociatedSnapshots": delete_associated_snapshots,
+    }
+    elements = event["detail"]["responseElements"]
+    if "DeleteSnapshotResults" in response:
+        results = [
+            {"snapshotId": r["SnapshotId"], "returnCode": r["ReturnCode"]} for r in response["DeleteSnapshotResults"]
+        ]
+        elements["deleteSnapshotResultSet"] = {"items": results}
+    else:
+        del elements["deleteSnapshotResultSet"]
+    return event
+
+
+def summaries(estate):
+    return [n for n in estate.notices() if n["body"]["kind"].startswith("ami-snapshots-cleanup")
+            or n["body"]["kind"] == "ami-snapshots-cleaned"]  # fmt: skip
+
+
+def test_delete_associated_snapshots_with_the_call_first_is_recorded_and_summarised(
+    estate, invoke, invoke_cleanup, policy_with
+):
+    # Given a recorded AMI with a 30 GB snapshot, deregistered with DeleteAssociatedSnapshots
+    estate.set_policy(delete_mode(policy_with))
+    snap = snapshot(estate, size=30)
+    image_id = recorded_image(estate, invoke, [snap])
+    call = deregistered_by_call(estate, image_id)
+    assert not exists(estate, snap)  # EC2 deleted it
+
+    # When the CloudTrail event comes first, then the state change
+    first = invoke_cleanup(call)
+    second = invoke_cleanup(state_event(image_id, state="deregistered"))
+
+    # Then the snapshot is EC2's deletion, its size counts as freed, and one summary says so
+    assert first["images"][0]["result"] == "cleaned"
+    assert first["images"][0]["snapshots"] == [{"snapshot_id": snap, "outcome": "deleted by DeregisterImage",
+                                                "size_gb": 30}]  # fmt: skip
+    assert second["images"][0]["result"] == "already-handled"
+    assert outcomes(estate, image_id) == {snap: "deleted by DeregisterImage"}
+    assert estate.inventory_item(image_id)["cleanup_gb"]["N"] == "30"
+    [summary] = summaries(estate)
+    assert summary["subject"] == f"AMI {image_id} deregistered in us-east-1: deleted 1 of 1 snapshots"
+    assert summary["body"]["gb_freed"] == 30
+    assert summary["body"]["gb_freed_by_deregister_image"] == 30
+    assert summary["body"]["estimated_monthly_saving_usd_upper_bound"] == 1.5
+
+
+def test_delete_associated_snapshots_with_the_state_change_first_is_reconciled_by_the_call(
+    estate, invoke, invoke_cleanup, policy_with
+):
+    # Given a recorded AMI with its own snapshot and one shared with another AMI, deregistered with
+    # DeleteAssociatedSnapshots (EC2 deletes the first and skips the second)
+    estate.set_policy(delete_mode(policy_with))
+    own, shared = snapshot(estate, size=30), snapshot(estate, size=8)
+    image_id = recorded_image(estate, invoke, [own, shared])
+    other = register(estate, "other-al2023-1.0.0", [shared])
+    call = deregistered_by_call(estate, image_id)
+
+    # When the state change comes first (the usual order on AWS)
+    first = invoke_cleanup(state_event(image_id, state="deregistered"))
+
+    # Then the gone snapshot awaits the call, nothing is summarised yet, and a repeated state change changes nothing
+    assert first["images"][0]["result"] == "awaiting-call"
+    assert outcomes(estate, image_id) == {
+        own: "gone: awaiting the DeregisterImage call",
+        shared: f"kept: used by {other}",
+    }
+    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "awaiting-call"
+    assert summaries(estate) == []
+    assert invoke_cleanup(state_event(image_id, state="deregistered"))["images"][0]["result"] == "already-handled"
+
+    # When the CloudTrail event arrives
+    settled = invoke_cleanup(call)
+
+    # Then the outcome is EC2's deletion, the GB freed are right, and exactly one summary is sent
+    assert settled["images"][0]["result"] == "cleaned"
+    assert outcomes(estate, image_id) == {own: "deleted by DeregisterImage", shared: f"kept: used by {other}"}
+    item = estate.inventory_item(image_id)
+    assert (item["cleanup_status"]["S"], item["cleanup_gb"]["N"]) == ("done", "30")
+    [summary] = summaries(estate)
+    assert summary["subject"] == f"AMI {image_id} deregistered in us-east-1: deleted 1 of 2 snapshots"
+    assert summary["body"]["gb_freed"] == 30
+    assert exists(estate, shared)
+    # And a late duplicate of either event sends nothing more
+    assert invoke_cleanup(call)["images"][0]["result"] == "already-handled"
+    assert invoke_cleanup(state_event(image_id, state="deregistered"))["images"][0]["result"] == "already-handled"
+    assert summaries(estate) == []
+
+
+def test_a_snapshot_gone_after_a_plain_deregistration_is_not_counted_as_freed(
+    estate, invoke, invoke_cleanup, policy_with
+):
+    # Given a DeregisterImage without DeleteAssociatedSnapshots, and one recorded snapshot deleted by hand at once
+    estate.set_policy(delete_mode(policy_with))
+    gone, left = snapshot(estate), snapshot(estate)
+    image_id = recorded_image(estate, invoke, [gone, left])
+    call = deregistered_by_call(estate, image_id, delete_associated_snapshots=False)
+    estate.ec2().delete_snapshot(SnapshotId=gone)
+
+    # When the state change comes first, then the call
+    assert invoke_cleanup(state_event(image_id, state="deregistered"))["images"][0]["result"] == "awaiting-call"
+    invoke_cleanup(call)
+
+    # Then the clean-up deleted what was left, the gone one is not counted as freed, and one summary is sent
+    recorded = outcomes(estate, image_id)
+    assert recorded[left] == "deleted"
+    assert recorded[gone] == "kept: gone: not found (already deleted, or in the Recycle Bin)"
+    assert estate.inventory_item(image_id)["cleanup_gb"]["N"] == "8"
+    assert len(summaries(estate)) == 1
+
+
+def test_ec2s_answer_decides_which_gone_snapshots_it_deleted(estate, invoke, invoke_cleanup, policy_with):
+    # Given two recorded snapshots gone at deregistration, EC2's answer naming only the first as its deletion
+    estate.set_policy(delete_mode(policy_with))
+    by_ec2, by_someone_else = snapshot(estate), snapshot(estate)
+    image_id = recorded_image(estate, invoke, [by_ec2, by_someone_else])
+    call = deregistered_by_call(estate, image_id)
+    call["detail"]["responseElements"]["deleteSnapshotResultSet"]["items"] = [
+        {"snapshotId": by_ec2, "returnCode": "success"},
+        {"snapshotId": by_someone_else, "returnCode": "client-error"},
+    ]
+
+    invoke_cleanup(call)
+
+    recorded = outcomes(estate, image_id)
+    assert recorded[by_ec2] == "deleted by DeregisterImage"
+    assert recorded[by_someone_else] == "kept: gone: not found (already deleted, or in the Recycle Bin)"
+
+
+def test_in_dry_run_what_deregister_image_deleted_is_reported_as_freed(estate, invoke, invoke_cleanup):
+    # Given the repository policy (dry-run) and a deregistration that asked EC2 to delete the snapshot
+    snap = snapshot(estate, size=30)
+    image_id = recorded_image(estate, invoke, [snap])
+    call = deregistered_by_call(estate, image_id)
+
+    invoke_cleanup(state_event(image_id, state="deregistered"))
+    invoke_cleanup(call)
+
+    [summary] = summaries(estate)
+    assert summary["subject"] == (
+        f"AMI {image_id} deregistered in us-east-1: would delete 0 of 1 snapshots, EC2 deleted 1"
+    )
+    assert summary["body"]["gb_that_would_be_freed"] == 0
+    assert summary["body"]["gb_freed_by_deregister_image"] == 30
+    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "dry-run"
+
+
+# ---- the protection tag on the AMI keeps its snapshots ------------------------------------------------------------
+
+
+def test_a_protected_ami_deregistered_by_hand_keeps_its_snapshots(estate, invoke, invoke_cleanup, policy_with):
+    # Given delete mode and an AMI that carried the protection tag when it became available
+    estate.set_policy(delete_mode(policy_with))
+    snap = snapshot(estate)
+    image_id = register(estate, "payments-api-al2023-1.0.0", [snap])
+    estate.ec2().create_tags(Resources=[image_id], Tags=[{"Key": f"{PREFIX}protected", "Value": "legal hold"}])
+    invoke(state_event(image_id))
+
+    # When someone deregisters it by hand
+    estate.ec2().deregister_image(ImageId=image_id)
+    result = invoke_cleanup(deregister_event(image_id))
+
+    # Then its snapshot is kept and recorded as such, for good (not deferred)
+    assert exists(estate, snap)
+    assert outcomes(estate, image_id) == {snap: "kept: image protected"}
+    assert result["images"][0]["result"] == "cleaned"
+    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "done"
+
+
+def test_protection_added_or_removed_later_is_recorded_by_the_tag_change(estate, invoke, invoke_cleanup, policy_with):
+    from tests.integration.conftest import tags_event
+
+    # Given delete mode and two recorded AMIs: one protected after it became available, one unprotected since
+    estate.set_policy(delete_mode(policy_with))
+    kept_snap, freed_snap = snapshot(estate), snapshot(estate)
+    protected = recorded_image(estate, invoke, [kept_snap])
+    unprotected = register(estate, "payments-api-al2023-2.0.0", [freed_snap])
+    estate.ec2().create_tags(Resources=[unprotected], Tags=[{"Key": f"{PREFIX}protected", "Value": "yes"}])
+    invoke(state_event(unprotected))
+    estate.ec2().create_tags(Resources=[protected], Tags=[{"Key": f"{PREFIX}protected", "Value": "yes"}])
+    invoke(tags_event("create_tags_approval", [protected], {f"{PREFIX}protected": "yes"}))
+    estate.ec2().delete_tags(Resources=[unprotected], Tags=[{"Key": f"{PREFIX}protected"}])
+    invoke(tags_event("create_tags_approval", [unprotected], {f"{PREFIX}protected": ""}, event_name="DeleteTags"))
+
+    # When both are deregistered
+    for image_id in (protected, unprotected):
+        estate.ec2().deregister_image(ImageId=image_id)
+        invoke_cleanup(deregister_event(image_id))
+
+    # Then the clean-up follows the protection as last recorded
+    assert outcomes(estate, protected) == {kept_snap: "kept: image protected"}
+    assert outcomes(estate, unprotected) == {freed_snap: "deleted"}

@@ -162,13 +162,18 @@ def test_available_event_without_a_create_event_still_judges_the_image(estate, i
 
 
 def test_failed_image_is_recorded(estate, invoke):
-    event = state_event("ami-0c3d4e5f607182930", state="failed")
+    from emulator.moto_extensions import set_image_state
+
+    # Given an AMI that failed (EC2 still lists it, in state failed)
+    image_id, _ = estate.create_image(GOOD_NAME)
+    set_image_state(ACCOUNT, "us-east-1", image_id, "failed")
+    event = state_event(image_id, state="failed")
     event["detail"]["ErrorMessage"] = "Failed to copy snapshot: KMS key is disabled"
 
     result = invoke(event)
 
     assert result["images"][0]["result"] == "failed"
-    item = estate.inventory_item("ami-0c3d4e5f607182930")
+    item = estate.inventory_item(image_id)
     assert item["state"]["S"] == "failed"
     assert item["error_message"]["S"] == "Failed to copy snapshot: KMS key is disabled"
 

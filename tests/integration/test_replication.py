@@ -615,3 +615,131 @@ def test_an_approval_of_a_pending_ami_that_then_fails_is_dropped(replication: Re
     assert outcome["images"][0]["result"] == "rejected"
     assert replication.item(source)["approval_status"] == "rejected"
     assert replication.queued() == 0
+
+
+# ---- the approval counts only while the AMI carries the approval tag ---------------------------------------------
+
+WITHDRAWN = f"withdrawn: the AMI no longer carries {P}approved=true"
+
+
+def remove_approval_tag(image_id: str) -> None:
+    boto3.client("ec2", region_name=HOME).delete_tags(Resources=[image_id], Tags=[{"Key": f"{P}approved"}])
+
+
+def test_an_approval_tag_removed_before_its_event_is_handled_copies_nothing(replication: Replication) -> None:
+    # Given an approver who set the approval tag and removed it at once
+    source = replication.compliant_image()
+    boto3.client("ec2", region_name=HOME).create_tags(
+        Resources=[source], Tags=[{"Key": f"{P}approved", "Value": "true"}]
+    )
+    remove_approval_tag(source)
+    replication.estate.notices()
+
+    # When the CreateTags event that set it is handled
+    outcome = replication.replicate(approval_event(source, APPROVER_ROLE, "approval-1"))
+
+    # Then the approval is withdrawn: nothing queued or copied, the answer says why, nobody is alerted
+    [image] = outcome["images"]
+    assert (image["result"], image["reason"]) == ("withdrawn", f"the AMI no longer carries {P}approved=true")
+    assert replication.estate.tags_of(source)[f"{P}approval"] == WITHDRAWN
+    assert f"{P}approved-by" not in replication.estate.tags_of(source)
+    assert replication.queued() == 0
+    assert replication.replicas(source, EU) == []
+    assert replication.estate.notices() == []
+
+
+def test_an_approval_tag_set_to_another_value_since_is_withdrawn_too(replication: Replication) -> None:
+    source = replication.compliant_image()
+    boto3.client("ec2", region_name=HOME).create_tags(
+        Resources=[source], Tags=[{"Key": f"{P}approved", "Value": "false"}]
+    )
+
+    outcome = replication.replicate(approval_event(source, APPROVER_ROLE, "approval-1"))
+
+    assert outcome["images"][0]["result"] == "withdrawn"
+    assert replication.queued() == 0
+
+
+def test_a_pending_approval_whose_tag_is_removed_copies_nothing_when_the_ami_becomes_available(
+    replication: Replication,
+) -> None:
+    from emulator.moto_extensions import set_image_state
+
+    # Given an approval of a pending AMI, recorded as pending
+    source = replication.compliant_image()
+    set_image_state(ACCOUNT, HOME, source, "pending")
+    assert replication.approve(source)["images"][0]["result"] == "pending"
+
+    # When the approver removes the tag, and then the AMI becomes available
+    remove_approval_tag(source)
+    set_image_state(ACCOUNT, HOME, source, "available")
+    handled = replication.replicate(state_event(source, "available"))
+
+    # Then the approval is not honoured: no copy job, and the inventory and the answer say it was withdrawn
+    assert handled["images"][0]["result"] == "withdrawn"
+    assert replication.queued() == 0
+    assert replication.item(source)["approval_status"] == "withdrawn"
+    assert replication.estate.tags_of(source)[f"{P}approval"] == WITHDRAWN
+    # And a later `available` (EnableImage) does not revive it
+    assert replication.replicate(state_event(source, "available"))["reason"] == (
+        "neither a replica nor an AMI awaiting replication"
+    )
+
+
+def test_a_tag_removed_after_the_jobs_are_queued_stops_the_copies_that_have_not_started(
+    replication: Replication,
+) -> None:
+    # Given an approval whose copy jobs are on the queue
+    source = replication.compliant_image()
+    replication.approve(source)
+    replication.estate.notices()
+
+    # When the approval tag is removed before the copy worker takes the jobs
+    remove_approval_tag(source)
+    result = replication.run_copies()
+
+    # Then no copy is made: each job is dropped as withdrawn, its region recorded so, the answer updated
+    assert {o["region"]: o["result"] for o in result["outcomes"]} == {EU: "withdrawn", AP: "withdrawn"}
+    assert result["batchItemFailures"] == []
+    assert replication.replicas(source, EU) == []
+    assert replication.replicas(source, AP) == []
+    entries = replication.item(source)["replicas"]
+    assert {r: e["state"] for r, e in entries.items()} == {EU: "withdrawn", AP: "withdrawn"}
+    assert replication.estate.tags_of(source)[f"{P}approval"] == f"{WITHDRAWN}; not copied to {AP}, {EU}"
+    [notice] = replication.estate.notices()
+    assert notice["subject"] == f"AMI {source} replicated to 0 of 2 regions, 2 withdrawn"
+    assert notice["body"]["withdrawn"] == [AP, EU]
+
+    # And approving again later copies both (with the same ClientToken generation: no copy was ever made)
+    again = replication.approve(source, event_id="approval-2")
+    assert sorted(again["images"][0]["queued"]) == [AP, EU]
+    replication.run_copies()
+    assert len(replication.replicas(source, EU)) == 1
+    assert len(replication.replicas(source, AP)) == 1
+    assert replication.item(source)["replicas"][EU]["generation"] == 0
+
+
+def test_copies_made_before_the_tag_was_removed_stay(replication: Replication) -> None:
+    # Given an approval whose copy to eu-west-1 has started
+    source = replication.compliant_image()
+    replication.approve(source)
+    records = replication.jobs()
+    [eu_job] = [r for r in records if json.loads(r["body"])["target_region"] == EU]
+    [ap_job] = [r for r in records if json.loads(r["body"])["target_region"] == AP]
+    replication.run_copies([eu_job])
+    replication.estate.notices()
+
+    # When the tag is removed before the other region's job is taken
+    remove_approval_tag(source)
+    result = replication.run_copies([ap_job])
+
+    # Then that region is withdrawn, while the copy already made stays and settles as usual
+    assert result["outcomes"][0]["result"] == "withdrawn"
+    assert replication.replicas(source, AP) == []
+    [eu_replica] = replication.replicas(source, EU)
+    assert replication.estate.tags_of(source)[f"{P}approval"] == f"{WITHDRAWN}; not copied to {AP}"
+    replication.settle(eu_replica["ImageId"], EU)
+    assert replication.item(source)["replicas"][EU]["state"] == "available"
+    [notice] = replication.estate.notices()
+    assert notice["subject"] == f"AMI {source} replicated to 1 of 2 regions, 1 withdrawn"
+    assert notice["body"]["replicas"] == {EU: eu_replica["ImageId"]}

@@ -16,6 +16,7 @@ from ami_governance.rules.approval import (
     retry_delay_seconds,
     round_is_over,
     target_regions,
+    withdrawn_answer,
 )
 from tests.conftest import POLICY_FILE
 
@@ -35,8 +36,11 @@ def policy(approval=None, **replication):
 POLICY = policy(kms_keys={"eu-west-1": "alias/ami-replicas"})
 
 
-def image(state="available", compliance="compliant", region="us-east-1", **tags):
+def image(state="available", compliance="compliant", region="us-east-1", approved="true", **tags):
+    """An AMI as DescribeImages shows it; by default it carries the approval tag (its approval is current)."""
     all_tags = {f"{P}compliance": compliance, **tags} if compliance else dict(tags)
+    if approved is not None:
+        all_tags[f"{P}approved"] = approved
     return ImageFacts("ami-0a1b2c3d4e5f60718", region, "111122223333", "payments-api-al2023-1.4.0", state, all_tags)
 
 
@@ -59,6 +63,14 @@ APPROVAL = {f"{P}approved": "true"}
         (APPROVAL, [APPROVER], image(state="pending"), ApprovalStatus.PENDING,
          "copies start when the AMI is available"),
         (APPROVAL, [APPROVER], image(state="disabled"), ApprovalStatus.REJECTED, "the AMI is disabled"),
+        # The event set the tag, the AMI no longer has it (removed, or set to another value, before the event was
+        # handled): withdrawn, whoever the caller and whatever the AMI's verdict
+        (APPROVAL, [APPROVER], image(approved=None), ApprovalStatus.WITHDRAWN,
+         f"the AMI no longer carries {P}approved=true"),
+        (APPROVAL, [APPROVER], image(approved="false"), ApprovalStatus.WITHDRAWN,
+         f"the AMI no longer carries {P}approved=true"),
+        (APPROVAL, ["arn:aws:iam::111122223333:role/PlatformEngineer"], image(approved=None, compliance=None),
+         ApprovalStatus.WITHDRAWN, f"the AMI no longer carries {P}approved=true"),
     ],
 )  # fmt: skip
 def test_judge_approval(tags_set, callers, the_image, status, reason):
@@ -166,6 +178,9 @@ EARLIER, LATER = "2026-11-27T11:55:00Z", "2026-11-27T12:05:00Z"
         ({"eu-west-1": {"state": "copying", "lease_until": EARLIER}}, ["eu-west-1", "ap-southeast-2"], []),
         ({"eu-west-1": {"state": "copying", "lease_until": EARLIER, "image_id": "ami-1"}},
          ["ap-southeast-2"], ["eu-west-1"]),
+        # a copy withdrawn before it started is queued again by a later approval, not by a repeat of its own
+        ({"eu-west-1": {"state": "withdrawn", "approval_event_id": "e0"}}, ["eu-west-1", "ap-southeast-2"], []),
+        ({"eu-west-1": {"state": "withdrawn", "approval_event_id": "e1"}}, ["ap-southeast-2"], ["eu-west-1"]),
     ],
 )  # fmt: skip
 def test_regions_to_queue(replicas, queue, present):
@@ -175,17 +190,30 @@ def test_regions_to_queue(replicas, queue, present):
 @pytest.mark.parametrize(
     ("entry", "generation"),
     [(None, 0), ({"state": "available", "generation": 0}, 0), ({"state": "failed", "generation": 0}, 1),
-     ({"state": "deregistered", "generation": 2}, 3), ({"state": "queued", "generation": 1}, 1)],
+     ({"state": "deregistered", "generation": 2}, 3), ({"state": "queued", "generation": 1}, 1),
+     # no copy was made for a withdrawn region: its ClientToken stays
+     ({"state": "withdrawn", "generation": 1}, 1)],
 )  # fmt: skip
 def test_a_new_copy_after_a_dead_one_gets_a_new_generation(entry, generation):
     assert generation_of(entry) == generation
 
 
-def test_a_round_is_over_when_every_target_is_available_or_failed():
+def test_a_round_is_over_when_every_target_is_available_failed_or_withdrawn():
     assert not round_is_over([], {})
     assert not round_is_over(["eu-west-1"], {"eu-west-1": {"state": "copying"}})
     assert round_is_over(["eu-west-1", "ap-southeast-2"], {"eu-west-1": {"state": "available"},
                                                           "ap-southeast-2": {"state": "failed"}})  # fmt: skip
+    assert round_is_over(["eu-west-1", "ap-southeast-2"], {"eu-west-1": {"state": "available"},
+                                                          "ap-southeast-2": {"state": "withdrawn"}})  # fmt: skip
+
+
+def test_the_answer_to_a_withdrawal_names_the_regions_not_copied():
+    replicas = {"eu-west-1": {"state": "withdrawn"}, "ap-southeast-2": {"state": "available"},
+                "us-west-2": {"state": "withdrawn"}}  # fmt: skip
+
+    assert withdrawn_answer(POLICY, replicas) == (
+        f"withdrawn: the AMI no longer carries {P}approved=true; not copied to eu-west-1, us-west-2"
+    )
 
 
 @pytest.mark.parametrize(("receive_count", "seconds"), [(1, 60), (2, 120), (4, 480), (5, 900), (40, 900), (0, 60)])

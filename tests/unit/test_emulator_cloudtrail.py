@@ -115,3 +115,43 @@ def test_iam_users_are_iam_users():
 
     assert identity["type"] == "IAMUser"
     assert identity["userName"] == "ci"
+
+
+def test_deregister_image_records_the_flag_and_what_ec2_deleted():
+    # Given a DeregisterImage that asked EC2 to delete the snapshots, and EC2's answer (one deleted, one used by
+    # another AMI)
+    query = "Action=DeregisterImage&Version=2016-11-15&ImageId=ami-0123&DeleteAssociatedSnapshots=true"
+    response = (
+        '<DeregisterImageResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-2</requestId>'
+        "<return>true</return><deleteSnapshotResultSet>"
+        "<item><snapshotId>snap-01</snapshotId><returnCode>success</returnCode></item>"
+        "<item><snapshotId>snap-02</snapshotId><returnCode>skipped</returnCode></item>"
+        "</deleteSnapshotResultSet></DeregisterImageResponse>"
+    )
+
+    event = cloudtrail_event(call(query), "123456789012", 200, response)
+
+    # Then the record carries the request parameter and the per-snapshot results, in CloudTrail's list shape
+    assert event["detail"]["requestParameters"] == {"imageId": "ami-0123", "deleteAssociatedSnapshots": True}
+    assert event["detail"]["responseElements"] == {
+        "requestId": "r-2",
+        "_return": True,
+        "deleteSnapshotResultSet": {
+            "items": [
+                {"snapshotId": "snap-01", "returnCode": "success"},
+                {"snapshotId": "snap-02", "returnCode": "skipped"},
+            ]
+        },
+    }
+
+
+def test_a_plain_deregister_image_has_no_snapshot_results():
+    response = (
+        '<DeregisterImageResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r-3</requestId>'
+        "<return>true</return></DeregisterImageResponse>"
+    )
+
+    event = cloudtrail_event(call("Action=DeregisterImage&ImageId=ami-0123"), "123456789012", 200, response)
+
+    assert event["detail"]["requestParameters"] == {"imageId": "ami-0123", "deleteAssociatedSnapshots": False}
+    assert event["detail"]["responseElements"] == {"requestId": "r-3", "_return": True}

@@ -35,11 +35,9 @@ class TagLimitExceeded(RuntimeError):
 
 
 def to_image_facts(raw: Mapping[str, Any], region: str) -> ImageFacts:
-    snapshots = tuple(
-        mapping["Ebs"]["SnapshotId"]
-        for mapping in raw.get("BlockDeviceMappings", [])
-        if mapping.get("Ebs", {}).get("SnapshotId")
-    )
+    ebs = [mapping["Ebs"] for mapping in raw.get("BlockDeviceMappings", []) if mapping.get("Ebs", {}).get("SnapshotId")]
+    snapshots = tuple(volume["SnapshotId"] for volume in ebs)
+    sizes = {volume["SnapshotId"]: int(volume["VolumeSize"]) for volume in ebs if volume.get("VolumeSize")}
     return ImageFacts(
         image_id=raw["ImageId"],
         region=region,
@@ -48,6 +46,7 @@ def to_image_facts(raw: Mapping[str, Any], region: str) -> ImageFacts:
         state=raw.get("State", "unknown"),
         tags={tag["Key"]: tag.get("Value", "") for tag in raw.get("Tags", [])},
         snapshot_ids=snapshots,
+        snapshot_sizes=sizes,
         source_image_id=raw.get("SourceImageId"),
         source_region=raw.get("SourceImageRegion"),
         creation_date=raw.get("CreationDate"),

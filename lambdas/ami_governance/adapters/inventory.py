@@ -1,8 +1,13 @@
-"""The inventory (lineage) table: one item per AMI per region, upserted so capabilities add fields."""
+"""The inventory (lineage) table: one item per AMI per region, upserted so capabilities add fields.
+
+Only AMIs that exist (or existed: a deregistered AMI whose snapshots name it) get an item: writes about an AMI
+that cannot be described go through `record_existing`, and the lineage updates carry conditions on paths that
+exist only in items written before.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ami_governance.adapters.clients import client
@@ -32,23 +37,34 @@ class Inventory:
             ExpressionAttributeValues={f":v{i}": _attribute(v) for i, v in enumerate(values.values())},
         )
 
-    def claim(self, image_id: str, region: str, claim: str, owner: str, now: str, lease_until: str) -> bool:
+    def claim(
+        self,
+        image_id: str,
+        region: str,
+        claim: str,
+        owner: str,
+        now: str,
+        lease_until: str,
+        reclaimable: Sequence[str] = (),
+    ) -> bool:
         """Mark `claim` ("cleanup") as in progress for this AMI unless it is done or someone else holds it.
 
         Two deliveries of the same deregistration (CloudTrail and the state change, or a duplicate) may run at
-        once: only the one that wins this conditional write does the work. A failed or expired claim can be
-        taken again, so a retry after a crash proceeds.
+        once: only the one that wins this conditional write does the work. A claim whose status is one of
+        `reclaimable` (failed, say) or whose lease expired can be taken again, so a retry after a crash proceeds.
+        The write creates the item if there is none: the caller decides that the AMI is real.
         """
         from botocore.exceptions import ClientError
 
+        statuses = {f":s{i}": {"S": status} for i, status in enumerate(reclaimable)}
+        reclaim = f" OR #status IN ({', '.join(statuses)})" if statuses else ""
         try:
             self._dynamodb.update_item(
                 TableName=self.table_name,
                 Key={"image_id": {"S": image_id}, "region": {"S": region}},
                 UpdateExpression="SET #status = :in_progress, #owner = :owner, #lease = :lease",
                 ConditionExpression=(
-                    "attribute_not_exists(#status) OR #status IN (:failed, :not_deregistered) "
-                    "OR (#status = :in_progress AND #lease < :now)"
+                    f"attribute_not_exists(#status){reclaim} OR (#status = :in_progress AND #lease < :now)"
                 ),
                 ExpressionAttributeNames={
                     "#status": f"{claim}_status",
@@ -57,12 +73,35 @@ class Inventory:
                 },
                 ExpressionAttributeValues={
                     ":in_progress": {"S": "in-progress"},
-                    ":failed": {"S": "failed"},
-                    ":not_deregistered": {"S": "not-deregistered"},
                     ":owner": {"S": owner},
                     ":lease": {"S": lease_until},
                     ":now": {"S": now},
+                    **statuses,
                 },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def record_existing(self, image_id: str, region: str, fields: Mapping[str, Any]) -> bool:
+        """Set `fields` on the item only if it exists (False when there is none): for what an event says about an
+        AMI that cannot be described, which must not create an item for an AMI that may never have existed."""
+        from botocore.exceptions import ClientError
+
+        values = {k: v for k, v in fields.items() if v is not None and v != ""}
+        if not values:
+            return False
+        names = {f"#f{i}": key for i, key in enumerate(values)}
+        try:
+            self._dynamodb.update_item(
+                TableName=self.table_name,
+                Key={"image_id": {"S": image_id}, "region": {"S": region}},
+                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
+                ConditionExpression="attribute_exists(image_id)",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={f":v{i}": _attribute(v) for i, v in enumerate(values.values())},
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

@@ -111,8 +111,19 @@ class RequestParameters(_Lenient):
     tag_set: TagItems | None = Field(default=None, alias="tagSet")
 
 
+class DeletedSnapshot(_Lenient):
+    snapshot_id: str | None = Field(default=None, alias="snapshotId")
+    return_code: str | None = Field(default=None, alias="returnCode")
+
+
+class DeleteSnapshotResultSet(_Lenient):
+    items: list[DeletedSnapshot] = Field(default_factory=list)
+
+
 class ResponseElements(_Lenient):
     image_id: str | None = Field(default=None, alias="imageId")
+    # DeregisterImage(DeleteAssociatedSnapshots=True): what EC2 did with each snapshot of the AMI.
+    delete_snapshot_results: DeleteSnapshotResultSet | None = Field(default=None, alias="deleteSnapshotResultSet")
 
 
 class CloudTrailDetail(_Lenient):
@@ -151,6 +162,13 @@ class CloudTrailDetail(_Lenient):
         """The tags a CreateTags call set (key -> value)."""
         tag_set = self.request_parameters.tag_set if self.request_parameters else None
         return {tag.key: tag.value or "" for tag in tag_set.items} if tag_set else {}
+
+    def snapshot_deletions(self) -> dict[str, str] | None:
+        """DeregisterImage's answer per snapshot (snapshot id -> ReturnCode), or None when it lists none."""
+        results = self.response_elements.delete_snapshot_results if self.response_elements else None
+        if results is None:
+            return None
+        return {item.snapshot_id: item.return_code or "" for item in results.items if item.snapshot_id}
 
     def tag_keys_changed(self) -> list[str]:
         tag_set = self.request_parameters.tag_set if self.request_parameters else None

@@ -17,6 +17,7 @@ class ImageFacts:
     state: str
     tags: dict[str, str] = field(default_factory=dict)
     snapshot_ids: tuple[str, ...] = ()
+    snapshot_sizes: dict[str, int] = field(default_factory=dict)  # GiB per snapshot (block device mappings)
     source_image_id: str | None = None
     source_region: str | None = None
     creation_date: str | None = None

@@ -28,6 +28,7 @@ class ApprovalStatus(StrEnum):
     APPROVED = "approved"
     PENDING = "pending"  # approved, but the AMI is not available yet: copies start on its `available` event
     REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"  # the approval tag is not (or no longer) on the AMI when the approval is handled
 
 
 class ReplicaState(StrEnum):
@@ -36,12 +37,17 @@ class ReplicaState(StrEnum):
     AVAILABLE = "available"
     FAILED = "failed"
     DEREGISTERED = "deregistered"  # the replica was deregistered after it existed (drift)
+    WITHDRAWN = "withdrawn"  # the approval tag was removed before this region's copy started: no copy made
 
 
-# A region whose replica ended in one of these gets a new copy when the AMI is approved again.
+# A region whose replica ended in one of these gets a new copy (and a new ClientToken) when the AMI is approved
+# again.
 RECOPY_STATES = frozenset({ReplicaState.FAILED, ReplicaState.DEREGISTERED})
+# A region whose approval was withdrawn before its copy started is queued again by the next approval; no copy was
+# made, so its ClientToken stays (a copy a dead worker did start is then returned by EC2, not made twice).
+REQUEUE_STATES = RECOPY_STATES | {ReplicaState.WITHDRAWN}
 # A replication round is over when every target region is in one of these.
-FINAL_STATES = frozenset({ReplicaState.AVAILABLE, ReplicaState.FAILED})
+FINAL_STATES = frozenset({ReplicaState.AVAILABLE, ReplicaState.FAILED, ReplicaState.WITHDRAWN})
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,10 @@ def judge_approval(
     key = policy.approval_tag_key
     if tags_set.get(key) != policy.approval.value:
         return ApprovalDecision(ApprovalStatus.NOT_AN_APPROVAL)
+    if not carries_approval(policy, image):
+        # The event says what was set, the AMI what holds now: an approver who set the tag and removed it (or set
+        # it to another value) before this event was handled has withdrawn the approval.
+        return ApprovalDecision(ApprovalStatus.WITHDRAWN, withdrawn_reason(policy))
     approver = next((arn for arn in caller_arns if _approves(arn, policy.approval.approvers)), None)
     if approver is None:
         who = caller_arns[0] if caller_arns else "an unknown caller"
@@ -74,6 +84,23 @@ def judge_approval(
     if source is not None:
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is a replica of {source}: approve that", approver)
     return judge_readiness(policy, image, approver)
+
+
+def carries_approval(policy: GovernancePolicy, image: ImageFacts) -> bool:
+    """Whether the AMI, as described now, carries the approval tag with the approval value. An approval counts only
+    while it does: every step that would start a copy asks again."""
+    return image.tags.get(policy.approval_tag_key) == policy.approval.value
+
+
+def withdrawn_reason(policy: GovernancePolicy) -> str:
+    return f"the AMI no longer carries {policy.approval_tag_key}={policy.approval.value}"
+
+
+def withdrawn_answer(policy: GovernancePolicy, replicas: Mapping[str, Mapping[str, Any]]) -> str:
+    """The answer once a copy worker found the approval tag gone before a region's copy started: the regions not
+    copied (copies already made stay, and keep their own entries)."""
+    regions = sorted(region for region, entry in replicas.items() if entry.get("state") == ReplicaState.WITHDRAWN)
+    return fit_tag_value(f"withdrawn: {withdrawn_reason(policy)}; not copied to {', '.join(regions)}")
 
 
 def _approves(arn: str, patterns: Sequence[str]) -> bool:
@@ -146,14 +173,15 @@ def needs_copy_job(entry: Mapping[str, Any] | None, event_id: str, now: str) -> 
     """Whether a target region needs a copy job for the approval `event_id` (`now`: ISO time).
 
     Yes when it has no entry; when its replica failed or was deregistered (drift: re-approval copies only what
-    is missing) by an earlier approval, not by this one (a repeated delivery of the event must not copy again);
+    is missing), or its copy was withdrawn, by an earlier approval, not by this one (a repeated delivery of the
+    event must not copy again);
     when this same event queued it before (its jobs may not have reached the queue: they are sent again, the
     copy worker makes a repeat harmless); and when a copy worker claimed it and died before EC2 answered.
     """
     if entry is None:
         return True
     state, by_this_event = entry.get("state"), entry.get("approval_event_id") == event_id
-    if state in RECOPY_STATES:
+    if state in REQUEUE_STATES:
         return not by_this_event
     if state == ReplicaState.QUEUED:
         return by_this_event

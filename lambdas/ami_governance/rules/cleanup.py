@@ -25,6 +25,12 @@ COPIED_FOR_DESTINATION = re.compile(
 # DescribeSnapshots description filters (wildcards) that find both kinds for one AMI in a single call.
 DELETING_TAG_VALUE = "deleting"
 
+DELETED_BY_DEREGISTER_IMAGE = "deleted by DeregisterImage"
+# A recorded snapshot already gone when the state change is handled: DeregisterImage may have deleted it
+# (DeleteAssociatedSnapshots), which only its CloudTrail record says. Settled when that record arrives.
+GONE_AWAITING_CALL = "gone: awaiting the DeregisterImage call"
+IMAGE_PROTECTED = "image protected"
+
 
 def description_filters(image_id: str) -> list[str]:
     return [f"Created by CreateImage(*) for {image_id}*", f"Copied for DestinationAmi {image_id} *"]
@@ -58,6 +64,28 @@ class SnapshotDecision:
     size_gb: int = 0
 
 
+@dataclass(frozen=True)
+class DeregisterCall:
+    """What the CloudTrail record of DeregisterImage says EC2 deleted itself: whether the call asked for it
+    (DeleteAssociatedSnapshots) and, when the response lists them, EC2's ReturnCode per snapshot."""
+
+    delete_associated_snapshots: bool
+    results: Mapping[str, str] | None = None
+
+    def deleted(self, snapshot_id: str) -> bool:
+        if self.results is not None:
+            return self.results.get(snapshot_id) == "success"
+        return self.delete_associated_snapshots
+
+
+def gone_outcome(call: DeregisterCall | None, snapshot_id: str, reason: str) -> str:
+    """The outcome of a recorded snapshot that no longer exists. Without the CloudTrail record (the state change
+    came first) nobody can yet say whether DeregisterImage deleted it: it awaits that record."""
+    if call is None:
+        return GONE_AWAITING_CALL
+    return DELETED_BY_DEREGISTER_IMAGE if call.deleted(snapshot_id) else f"kept: {reason}"
+
+
 def decide(
     policy: GovernancePolicy,
     snapshot_id: str,
@@ -66,14 +94,19 @@ def decide(
     account_id: str,
     used_by: Iterable[str],
     now: datetime,
+    image_protected: bool = False,
 ) -> SnapshotDecision:
-    """Whether one snapshot of the deregistered AMI `image_id` may be deleted, and if not, why."""
+    """Whether one snapshot of the deregistered AMI `image_id` may be deleted, and if not, why. `image_protected`:
+    the AMI carried the protection tag when it was last recorded (it cannot be described any more)."""
 
     def keep(reason: str) -> SnapshotDecision:
         return SnapshotDecision(snapshot_id, False, reason, facts.volume_size_gb if facts else 0)
 
     if facts is None:
         return keep("gone: not found (already deleted, or in the Recycle Bin)")
+    if image_protected:
+        # The protection tag blocks every destructive action: the AMI's own snapshots outlive its deregistration.
+        return keep(IMAGE_PROTECTED)
     if facts.owner_id != account_id:
         return keep(f"owned by account {facts.owner_id}")
     users = sorted(set(used_by))

@@ -8,7 +8,7 @@ from typing import Any
 
 from ami_governance.models.image import Creator, ImageFacts, Verdict
 from ami_governance.models.policy import GovernancePolicy, Mode
-from ami_governance.rules.cleanup import monthly_cost
+from ami_governance.rules.cleanup import DELETED_BY_DEREGISTER_IMAGE, monthly_cost
 from ami_governance.rules.remediation import describe_intended
 
 SNS_SUBJECT_MAX = 100
@@ -77,16 +77,24 @@ def resolved_notice(
 
 
 def cleanup_notice(policy: GovernancePolicy, cleanup: Any, event_id: str) -> Notice:
-    """One summary per deregistration: what happened to each snapshot, and what it saves."""
+    """One summary per deregistration: what happened to each snapshot, and what it saves. Snapshots that
+    DeregisterImage deleted itself (DeleteAssociatedSnapshots) count as freed, in dry-run too: they are gone."""
     dry_run = policy.cleanup.dry_run
-    acted = [s for s in cleanup.snapshots if s.outcome in ("deleted", "would-delete")]
+    by_ec2 = [s for s in cleanup.snapshots if s.outcome == DELETED_BY_DEREGISTER_IMAGE]
     kept = [s for s in cleanup.snapshots if s.outcome.startswith("kept")]
-    verb = "would delete" if dry_run else "deleted"
+    if dry_run:
+        acted = [s for s in cleanup.snapshots if s.outcome == "would-delete"]
+        summary = f"would delete {len(acted)} of {len(cleanup.snapshots)} snapshots"
+        summary += f", EC2 deleted {len(by_ec2)}" if by_ec2 else ""  # (SNS subjects: 100 characters)
+        gb: dict[str, int] = {"gb_that_would_be_freed": cleanup.gb_freed - cleanup.gb_freed_by_deregister_image}
+    else:
+        acted = [s for s in cleanup.snapshots if s.outcome == "deleted"] + by_ec2
+        summary = f"deleted {len(acted)} of {len(cleanup.snapshots)} snapshots"
+        gb = {"gb_freed": cleanup.gb_freed}
+    if by_ec2:
+        gb["gb_freed_by_deregister_image"] = cleanup.gb_freed_by_deregister_image
     return Notice(
-        subject=_subject(
-            f"AMI {cleanup.image_id} deregistered in {cleanup.region}: {verb} {len(acted)} of "
-            f"{len(cleanup.snapshots)} snapshots"
-        ),
+        subject=_subject(f"AMI {cleanup.image_id} deregistered in {cleanup.region}: {summary}"),
         body={
             "kind": "ami-snapshots-cleaned" if not dry_run else "ami-snapshots-cleanup-dry-run",
             "image_id": cleanup.image_id,
@@ -95,7 +103,7 @@ def cleanup_notice(policy: GovernancePolicy, cleanup: Any, event_id: str) -> Not
             "found_by": cleanup.source,
             "snapshots": {s.snapshot_id: s.outcome for s in cleanup.snapshots},
             "kept": len(kept),
-            "gb_freed" if not dry_run else "gb_that_would_be_freed": cleanup.gb_freed,
+            **gb,
             "estimated_monthly_saving_usd_upper_bound": monthly_cost(
                 cleanup.gb_freed, policy.cleanup.price_per_gb_month
             ),
@@ -145,22 +153,29 @@ def replica_failed_notice(
 def replicated_notice(
     source_image_id: str, source_region: str, name: str, replicas: dict[str, Any], targets: list[str], event_id: str
 ) -> Notice:
-    """One summary when every target region of a replication round is done."""
-    done = {r: replicas[r] for r in targets if (replicas.get(r) or {}).get("state") == "available"}
-    failed = {r: replicas[r] for r in targets if r not in done}
-    if failed:
-        outcome = f"{len(done)} of {len(targets)} regions, {len(failed)} failed"
+    """One summary when every target region of a replication round is done (available, failed, or withdrawn:
+    the approval tag was removed before that region's copy started)."""
+
+    def in_state(state: str) -> dict[str, Any]:
+        return {r: replicas[r] for r in targets if (replicas.get(r) or {}).get("state") == state}
+
+    done, withdrawn = in_state("available"), in_state("withdrawn")
+    failed = {r: replicas[r] for r in targets if r not in done and r not in withdrawn}
+    if failed or withdrawn:
+        outcome = f"{len(done)} of {len(targets)} regions"
+        outcome += f", {len(failed)} failed" if failed else ""
+        outcome += f", {len(withdrawn)} withdrawn" if withdrawn else ""
     else:
         outcome = f"{len(targets)} region{'' if len(targets) == 1 else 's'}"
-    return Notice(
-        subject=_subject(f"AMI {source_image_id} replicated to {outcome}"),
-        body={
-            "kind": "ami-replicated" if not failed else "ami-replicated-partially",
-            "source_image_id": source_image_id,
-            "source_region": source_region,
-            "image_name": name,
-            "replicas": {r: entry.get("image_id") for r, entry in done.items()},
-            "failed": {r: entry.get("error", "failed") for r, entry in failed.items()},
-            "event_id": event_id,
-        },
-    )
+    body: dict[str, Any] = {
+        "kind": "ami-replicated" if not (failed or withdrawn) else "ami-replicated-partially",
+        "source_image_id": source_image_id,
+        "source_region": source_region,
+        "image_name": name,
+        "replicas": {r: entry.get("image_id") for r, entry in done.items()},
+        "failed": {r: entry.get("error", "failed") for r, entry in failed.items()},
+        "event_id": event_id,
+    }
+    if withdrawn:
+        body["withdrawn"] = sorted(withdrawn)
+    return Notice(subject=_subject(f"AMI {source_image_id} replicated to {outcome}"), body=body)

@@ -2,8 +2,14 @@
 
 Which snapshots: the ones the inventory recorded when the AMI became available; for AMIs that predate the
 deployment, the ones whose description names the AMI (one paged DescribeSnapshots). Each is checked by the pure
-rules in rules/cleanup.py (owner, still used by any AMI, protection tag, age, state); the work for one AMI is
-claimed in the inventory so that the CloudTrail event and the state change, or any duplicate, do it once.
+rules in rules/cleanup.py (owner, still used by any AMI, protection tag of the snapshot or of the AMI as last
+recorded, age, state); the work for one AMI is claimed in the inventory so that the CloudTrail event and the state
+change, or any duplicate, do it once.
+
+Either event may come first. Only the CloudTrail record says whether DeregisterImage deleted the snapshots itself
+(DeleteAssociatedSnapshots): when the state change comes first and a recorded snapshot is already gone, the
+clean-up does what it can, records that snapshot as awaiting the call, and leaves the summary to the CloudTrail
+event, which settles it and sends the one summary.
 """
 
 from __future__ import annotations
@@ -22,11 +28,15 @@ from ami_governance.adapters.errors import error_code
 from ami_governance.models.events import AmiStateChangeEvent, CloudTrailImageEvent
 from ami_governance.models.image import ImageFacts
 from ami_governance.rules.cleanup import (
+    DELETED_BY_DEREGISTER_IMAGE,
     DELETING_TAG_VALUE,
+    GONE_AWAITING_CALL,
+    DeregisterCall,
     SnapshotDecision,
     SnapshotFacts,
     apply_cap,
     decide,
+    gone_outcome,
     image_named_in_description,
 )
 from ami_governance.rules.notices import cleanup_notice
@@ -37,10 +47,15 @@ logger = Logger(child=True)
 
 CLAIM = "cleanup"
 CLAIM_LEASE = timedelta(minutes=16)  # longer than the Lambda's 15-minute timeout: an expired claim is a dead run
-FINAL_OUTCOMES = ("deleted", "deleted by DeregisterImage")
+FINAL_OUTCOMES = ("deleted", DELETED_BY_DEREGISTER_IMAGE)
 # Statuses after which a delivery of the same deregistration has nothing left to do. "deferred" (a snapshot
 # kept for now: too young, pending, over the cap) and "dry-run" are revisited by the scheduled sweep.
 FINISHED_STATUSES = ("done", "dry-run", "deferred")
+# The state change came first and found recorded snapshots gone: the CloudTrail event finishes the clean-up.
+AWAITING_CALL = "awaiting-call"
+# A claim in one of these may be taken again: a run that failed, an event for an AMI that was still registered,
+# and a clean-up awaiting the CloudTrail record (only that record's delivery gets this far, see `_clean`).
+RECLAIMABLE_STATUSES = ("failed", "not-deregistered", AWAITING_CALL)
 
 
 class SnapshotStore(Protocol):
@@ -57,7 +72,16 @@ class SnapshotStore(Protocol):
 class CleanupInventory(Protocol):
     def get(self, image_id: str, region: str, consistent: bool = False) -> dict[str, Any] | None: ...
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
-    def claim(self, image_id: str, region: str, claim: str, owner: str, now: str, lease_until: str) -> bool: ...
+    def claim(
+        self,
+        image_id: str,
+        region: str,
+        claim: str,
+        owner: str,
+        now: str,
+        lease_until: str,
+        reclaimable: Sequence[str] = (),
+    ) -> bool: ...
 
 
 class CleanupIncomplete(RuntimeError):
@@ -85,10 +109,11 @@ class SnapshotOutcome:
 class ImageCleanup:
     image_id: str
     region: str
-    result: str  # cleaned | dry-run | already-handled | nothing-to-do | incomplete
+    result: str  # cleaned | dry-run | deferred | awaiting-call | already-handled | nothing-to-do | incomplete
     source: str = ""  # inventory | description
     snapshots: list[SnapshotOutcome] = field(default_factory=list)
-    gb_freed: int = 0
+    gb_freed: int = 0  # deleted, would be deleted (dry-run) or deleted by DeregisterImage itself
+    gb_freed_by_deregister_image: int = 0
     notified: str | None = None
     replicas: dict[str, str] = field(default_factory=dict)
 
@@ -113,8 +138,11 @@ class CleanupService(EventService):
         refused = self.refused(event.account, detail.aws_region, detail.event_id)
         if refused:
             return refused
-        aws_deleted = bool(detail.request_parameters and detail.request_parameters.delete_associated_snapshots)
-        return self._clean(image_id, detail.aws_region, detail.event_id, aws_deleted)
+        call = DeregisterCall(
+            bool(detail.request_parameters and detail.request_parameters.delete_associated_snapshots),
+            detail.snapshot_deletions(),
+        )
+        return self._clean(image_id, detail.aws_region, detail.event_id, call)
 
     def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
         if event.detail.state != "deregistered":
@@ -122,21 +150,35 @@ class CleanupService(EventService):
         refused = self.refused(event.account, event.region, event.id)
         if refused:
             return refused
-        # The state change does not say whether DeregisterImage deleted the snapshots itself; those it did are
-        # simply gone by now.
-        return self._clean(event.detail.image_id, event.region, event.id, aws_deleted=False)
+        # The state change does not say whether DeregisterImage deleted the snapshots itself (those it did are
+        # simply gone by now): the CloudTrail record will.
+        return self._clean(event.detail.image_id, event.region, event.id, call=None)
 
     # ---- one deregistered AMI ----------------------------------------------------------------
 
-    def _clean(self, image_id: str, region: str, event_id: str, aws_deleted: bool) -> EventOutcome:
+    def _clean(self, image_id: str, region: str, event_id: str, call: DeregisterCall | None) -> EventOutcome:
         item = self.inventory.get(image_id, region) or {}
-        if item.get(f"{CLAIM}_status") in FINISHED_STATUSES:
+        status = item.get(f"{CLAIM}_status")
+        if status in FINISHED_STATUSES or (status == AWAITING_CALL and call is None):
+            # (a clean-up awaiting the CloudTrail record has nothing more to learn from another state change)
             self.count("CleanupsAlreadyDone")
             return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
+        found: list[str] | None = None
+        if not item:
+            # No record of this AMI: it predates the deployment, or it never existed. Only snapshots whose
+            # description names it make it one to clean up; without any, nothing is written, so that events naming
+            # AMIs that never existed leave no inventory items behind.
+            found = self._described_as_of(self.snapshots_in(region), image_id)
+            if not found:
+                logger.info("Deregistered AMI is unknown and no snapshot names it", extra={"image_id": image_id})
+                self.count("CleanupsOfUnknownImages")
+                nothing = ImageCleanup(image_id, region, "nothing-to-do", "description")
+                return EventOutcome("handled", event_id, images=[nothing])
         now = self.now()
         if not self.inventory.claim(
-            image_id, region, CLAIM, str(uuid.uuid4()), iso_timestamp(now), iso_timestamp(now + CLAIM_LEASE)
-        ):
+            image_id, region, CLAIM, str(uuid.uuid4()), iso_timestamp(now), iso_timestamp(now + CLAIM_LEASE),
+            RECLAIMABLE_STATUSES,
+        ):  # fmt: skip
             current = self.inventory.get(image_id, region, consistent=True) or {}
             if current.get(f"{CLAIM}_status") in FINISHED_STATUSES:
                 self.count("CleanupsAlreadyDone")
@@ -146,7 +188,7 @@ class CleanupService(EventService):
             self.count("CleanupsBusy")
             raise CleanupInProgress(f"{image_id}: clean-up in progress elsewhere; retry later")
         try:
-            return self._clean_claimed(image_id, region, event_id, aws_deleted, item, now)
+            return self._clean_claimed(image_id, region, event_id, call, item, now, found)
         except CleanupIncomplete:
             raise
         except Exception:
@@ -157,10 +199,17 @@ class CleanupService(EventService):
             raise
 
     def _clean_claimed(
-        self, image_id: str, region: str, event_id: str, aws_deleted: bool, item: Mapping[str, Any], now: datetime
+        self,
+        image_id: str,
+        region: str,
+        event_id: str,
+        call: DeregisterCall | None,
+        item: Mapping[str, Any],
+        now: datetime,
+        found: list[str] | None,
     ) -> EventOutcome:
         store = self.snapshots_in(region)
-        snapshot_ids, source = self._snapshots_of(store, image_id, item)
+        snapshot_ids, source = self._snapshots_of(store, image_id, item, found)
         previous: Mapping[str, Any] = item.get(f"{CLAIM}_snapshots") or {}
         facts = store.describe_snapshots(snapshot_ids)
         users = store.images_using_snapshots(list(facts))
@@ -173,22 +222,27 @@ class CleanupService(EventService):
             self.count("CleanupsOfRegisteredImages")
             return EventOutcome("ignored", event_id, f"{image_id} is still registered")
         already_deleted = sum(1 for v in previous.values() if str(v.get("outcome", "")) == "deleted")
+        protected = item.get("protected") is True
         decisions = apply_cap(
             [
                 decide(self.policy, s, facts.get(s), image_id, self.account_id, _live_users(users.get(s), image_id),
-                       now)
+                       now, image_protected=protected)
                 for s in snapshot_ids
             ],
             # The cap is per deregistration: deletions by an earlier attempt of this clean-up count.
             max(0, self.policy.cleanup.max_snapshots_per_event - already_deleted),
             self.policy.cleanup.max_snapshots_per_event,
         )  # fmt: skip
-        outcomes, failures = self._act(store, decisions, previous, aws_deleted)
-        freed = sum(o.size_gb for o in outcomes if o.outcome in ("deleted", "would-delete"))
+        sizes: Mapping[str, Any] = item.get("snapshot_sizes") or {}
+        outcomes, failures = self._act(store, decisions, previous, call, sizes)
+        by_ec2 = sum(o.size_gb for o in outcomes if o.outcome == DELETED_BY_DEREGISTER_IMAGE)
+        freed = by_ec2 + sum(o.size_gb for o in outcomes if o.outcome in ("deleted", "would-delete"))
         cleanup = ImageCleanup(image_id, region, "dry-run" if self.policy.cleanup.dry_run else "cleaned", source,
-                               outcomes, freed)  # fmt: skip
+                               outcomes, freed, by_ec2)  # fmt: skip
         if not snapshot_ids:
             cleanup.result = "nothing-to-do"
+        elif any(o.outcome == GONE_AWAITING_CALL for o in outcomes):
+            cleanup.result = AWAITING_CALL
         elif any(o.outcome.startswith(("kept: younger", "kept: snapshot is", "kept: blast-radius")) for o in outcomes):
             cleanup.result = "deferred"
         if failures:
@@ -197,7 +251,8 @@ class CleanupService(EventService):
         cleanup.replicas = self._cascade(item)
         if cleanup.replicas:
             self.inventory.record(image_id, region, {f"{CLAIM}_replicas": cleanup.replicas})
-        if snapshot_ids and not failures:
+        if snapshot_ids and not failures and cleanup.result != AWAITING_CALL:
+            # One summary per deregistration: a clean-up awaiting the CloudTrail record sends it once settled.
             cleanup.notified = self.notifier.publish(cleanup_notice(self.policy, cleanup, event_id))
         self._count([o for o in outcomes if str((previous.get(o.snapshot_id) or {}).get("outcome")) != o.outcome])
         logger.info("Snapshot clean-up", extra={"image_id": image_id, "region": region, "result": cleanup.result,
@@ -206,22 +261,28 @@ class CleanupService(EventService):
             raise CleanupIncomplete(f"{image_id}: {len(failures)} snapshot(s) failed: {'; '.join(failures)}")
         return EventOutcome("handled", event_id, images=[cleanup])
 
-    def _snapshots_of(self, store: SnapshotStore, image_id: str, item: Mapping[str, Any]) -> tuple[list[str], str]:
+    def _snapshots_of(
+        self, store: SnapshotStore, image_id: str, item: Mapping[str, Any], found: list[str] | None
+    ) -> tuple[list[str], str]:
         recorded = [str(s) for s in item.get("snapshot_ids") or []]
         if recorded:
             return recorded, "inventory"
+        return (found if found is not None else self._described_as_of(store, image_id)), "description"
+
+    @staticmethod
+    def _described_as_of(store: SnapshotStore, image_id: str) -> list[str]:
         # An AMI that predates the deployment: its snapshots' descriptions name it. The owner, usage and
         # protection checks still decide; the description only nominates.
-        found = [f.snapshot_id for f in store.find_snapshots_by_description(image_id) if
-                 image_named_in_description(f.description) == image_id]  # fmt: skip
-        return found, "description"
+        return [f.snapshot_id for f in store.find_snapshots_by_description(image_id) if
+                image_named_in_description(f.description) == image_id]  # fmt: skip
 
     def _act(
         self,
         store: SnapshotStore,
         decisions: list[SnapshotDecision],
         previous: Mapping[str, Any],
-        aws_deleted: bool,
+        call: DeregisterCall | None,
+        sizes: Mapping[str, Any],
     ) -> tuple[list[SnapshotOutcome], list[str]]:
         outcomes: list[SnapshotOutcome] = []
         failures: list[str] = []
@@ -233,8 +294,10 @@ class CleanupService(EventService):
                 outcomes.append(SnapshotOutcome(decision.snapshot_id, before, int(earlier.get("size_gb", 0))))
             elif decision.delete:
                 to_delete.append(decision)
-            elif aws_deleted and decision.reason.startswith("gone"):
-                outcomes.append(SnapshotOutcome(decision.snapshot_id, "deleted by DeregisterImage"))
+            elif decision.reason.startswith("gone"):
+                # Gone before anyone looked: its size is the one recorded when the AMI became available.
+                outcome = gone_outcome(call, decision.snapshot_id, decision.reason)
+                outcomes.append(SnapshotOutcome(decision.snapshot_id, outcome, int(sizes.get(decision.snapshot_id, 0))))
             else:
                 outcomes.append(SnapshotOutcome(decision.snapshot_id, f"kept: {decision.reason}", decision.size_gb))
         if self.policy.cleanup.dry_run:
@@ -320,7 +383,12 @@ class CleanupService(EventService):
 
     def _record(self, image_id: str, region: str, event_id: str, cleanup: ImageCleanup) -> None:
         at = iso_timestamp(self.now())
-        status = {"incomplete": "failed", "dry-run": "dry-run", "deferred": "deferred"}.get(cleanup.result, "done")
+        status = {
+            "incomplete": "failed",
+            "dry-run": "dry-run",
+            "deferred": "deferred",
+            AWAITING_CALL: AWAITING_CALL,
+        }.get(cleanup.result, "done")
         self.inventory.record(
             image_id,
             region,

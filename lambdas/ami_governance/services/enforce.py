@@ -55,6 +55,7 @@ class ImageStore(Protocol):
 
 class InventoryStore(Protocol):
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
+    def record_existing(self, image_id: str, region: str, fields: Mapping[str, Any]) -> bool: ...
 
 
 @dataclass
@@ -124,7 +125,18 @@ class EnforcementService(EventService):
             self._judge(images, image_id, detail.aws_region, detail.event_id, described=described)
             for image_id in image_ids
         ]
+        self._record_protection(detail, described)
         return EventOutcome("handled", detail.event_id, images=outcomes)
+
+    def _record_protection(self, detail: CloudTrailDetail, described: Mapping[str, ImageFacts | None]) -> None:
+        """Keep the inventory's `protected` current: after deregistration the AMI's tags cannot be read, and the
+        clean-up keeps a protected AMI's snapshots. Written when the protection tag changed, and for any tag change
+        of an AMI that carries it (an AMI older than the deployment is recorded the first time it is re-tagged)."""
+        key = self.policy.protection_tag_key
+        changed = key in detail.tag_keys_changed()
+        for image in described.values():
+            if image is not None and image.owner_id == self.account_id and (changed or key in image.tags):
+                self.inventory.record(image.image_id, image.region, {"protected": key in image.tags})
 
     def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
         detail = event.detail
@@ -134,17 +146,18 @@ class EnforcementService(EventService):
         if detail.state == "failed":
             self.count("ImagesFailed")
             logger.warning("AMI creation failed", extra={"image_id": detail.image_id, "error": detail.error_message})
-            self.inventory.record(
-                detail.image_id,
-                event.region,
-                {
-                    "account": event.account,
-                    "state": "failed",
-                    "error_message": detail.error_message,
-                    "recorded_at": iso_timestamp(self.now()),
-                    "last_event_id": event.id,
-                },
-            )
+            fields = {
+                "account": event.account,
+                "state": "failed",
+                "error_message": detail.error_message,
+                "recorded_at": iso_timestamp(self.now()),
+                "last_event_id": event.id,
+            }
+            # EC2 lists a failed AMI (state failed) for a while; one it does not know gets no item of its own.
+            if self.images_in(event.region).describe_image(detail.image_id) is not None:
+                self.inventory.record(detail.image_id, event.region, fields)
+            else:
+                self.inventory.record_existing(detail.image_id, event.region, fields)
             return EventOutcome("handled", event.id, images=[ImageOutcome(detail.image_id, event.region, "failed")])
         if detail.state != "available":
             self.count("UnsupportedEvents")
@@ -174,17 +187,10 @@ class EnforcementService(EventService):
             self.count("MalformedEvents")
             return ImageOutcome(image_id, region, "malformed-image-id")
         if image is None:
+            # Nothing is recorded: "not found" cannot tell an AMI deregistered since from one that never existed,
+            # and events naming AMIs that do not exist must not create inventory items.
             logger.info("AMI is gone before it could be judged", extra=log)
             self.count("ImagesGone")
-            self.inventory.record(
-                image_id,
-                region,
-                {
-                    "state": "gone-before-evaluation",
-                    "recorded_at": iso_timestamp(self.now()),
-                    "last_event_id": event_id,
-                },
-            )
             return ImageOutcome(image_id, region, "gone")
         if image.owner_id != self.account_id:
             logger.warning("AMI owned by another account is not governed here", extra={**log, "owner": image.owner_id})
@@ -326,6 +332,10 @@ class EnforcementService(EventService):
                 "name": image.name,
                 "state": image.state,
                 "snapshot_ids": list(image.snapshot_ids),
+                # After deregistration neither can be read back: the clean-up needs the sizes (GB freed, also
+                # of snapshots DeregisterImage deleted itself) and whether the AMI was protected.
+                "snapshot_sizes": dict(image.snapshot_sizes),
+                "protected": self.policy.protection_tag_key in image.tags,
                 "source_image_id": image.source_image_id,
                 "source_region": image.source_region,
                 "created_by": image.tags.get(self.policy.tag_key(SystemTag.CREATED_BY)),

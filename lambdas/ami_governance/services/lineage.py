@@ -147,6 +147,29 @@ class Lineage:
         self._announce_if_over(source, item, event_id)
         return state.value
 
+    def withdraw(self, source: SourceRef, target_region: str, owner: str, event_id: str) -> dict[str, Any] | None:
+        """The copy worker holding this region's claim (`owner`) found the approval tag gone before it called
+        CopyImage: the entry ends `withdrawn`, no copy made, and the round may be over. Returns the source's item
+        after the update, or None when the entry is no longer this worker's claim."""
+        path: Path = (REPLICAS, target_region)
+        fields: dict[Path, Any] = {
+            (*path, "state"): ReplicaState.WITHDRAWN.value,
+            (*path, f"{ReplicaState.WITHDRAWN.value}_at"): iso_timestamp(self.now()),
+        }
+
+        def still_claimed(e: Expression) -> str:
+            return f"{e.path(*path, 'owner')} = {e.value(owner)} AND attribute_not_exists({e.path(*path, 'image_id')})"
+
+        item = self.inventory.update(source.image_id, source.region, fields, still_claimed)
+        if item is None:
+            logger.warning("Replication entry changed before it could be withdrawn",
+                           extra={"source": str(source), "region": target_region})  # fmt: skip
+            self.count("CopyRecordConflicts")
+            return None
+        self.count("ReplicasSettled", state=ReplicaState.WITHDRAWN.value)
+        self._announce_if_over(source, item, event_id)
+        return item
+
     def _share(self, region: str, replica_id: str) -> None:
         if self.images_in(region).share_image(replica_id, self.policy.replication.share_with):
             self.count("ReplicasShared")

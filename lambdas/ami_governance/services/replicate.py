@@ -10,7 +10,7 @@ CopyImage's 1-per-second refill are met with the queue's delayed redelivery, not
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -31,6 +31,7 @@ from ami_governance.rules.approval import (
     ApprovalStatus,
     ReplicaState,
     approval_answer,
+    carries_approval,
     copy_request,
     generation_of,
     judge_approval,
@@ -39,6 +40,8 @@ from ami_governance.rules.approval import (
     replica_source,
     retry_delay_seconds,
     target_regions,
+    withdrawn_answer,
+    withdrawn_reason,
 )
 from ami_governance.rules.notices import approval_rejected_notice
 from ami_governance.rules.tags import SystemTag, fit_tag_value, iso_timestamp
@@ -134,6 +137,8 @@ class ReplicationService(EventService):
             return ApprovalOutcome(image_id, image.region, "foreign-image", f"owned by {image.owner_id}")
         decision = judge_approval(self.policy, tags_set, callers, image)
         self.count("Approvals", status=decision.status.value)
+        if decision.status is ApprovalStatus.WITHDRAWN:
+            return self._withdrawn(images, image, None)
         if decision.status is ApprovalStatus.REJECTED:
             caller = callers[0] if callers else None
             return self._reject(images, image, decision, caller, event_id)
@@ -166,6 +171,15 @@ class ReplicationService(EventService):
             self.inventory.record(image.image_id, image.region, {"approval_rejection": rejection})
         self._answer(images, image, approval_answer(decision))
         return ApprovalOutcome(image.image_id, image.region, "rejected", decision.reason, decision.approver)
+
+    def _withdrawn(self, images: ReplicaImages, image: ImageFacts, approver: str | None) -> ApprovalOutcome:
+        """The approval tag was set and is gone (or changed) by the time the approval is handled: no copy, and the
+        answer says why. Nobody is notified: withdrawing is the approver's own doing."""
+        decision = ApprovalDecision(ApprovalStatus.WITHDRAWN, withdrawn_reason(self.policy), approver)
+        logger.info("Approval withdrawn before copies started", extra={"image_id": image.image_id})
+        self.count("ApprovalsWithdrawn")
+        self._answer(images, image, approval_answer(decision))
+        return ApprovalOutcome(image.image_id, image.region, "withdrawn", decision.reason, approver)
 
     def _start_round(self, images: ReplicaImages, image: ImageFacts, approver: str, event_id: str) -> ApprovalOutcome:
         targets = target_regions(self.policy, image)
@@ -307,6 +321,11 @@ class ReplicationService(EventService):
     def _on_pending_source_image(
         self, images: ReplicaImages, image: ImageFacts, approver: str, event_id: str
     ) -> ApprovalOutcome | None:
+        if not carries_approval(self.policy, image):
+            # Honoured later, so asked again: the approver may have removed the tag while the AMI was pending.
+            self.inventory.record(image.image_id, image.region, {"approval_status": ApprovalStatus.WITHDRAWN.value})
+            self.count("Approvals", status=ApprovalStatus.WITHDRAWN.value)
+            return self._withdrawn(images, image, approver)
         decision = judge_readiness(self.policy, image, approver)
         if decision.status is ApprovalStatus.REJECTED:
             self.inventory.record(image.image_id, image.region, {"approval_status": "rejected"})
@@ -400,6 +419,8 @@ class CopyService:
     notifier: NoticeSink
     queue_for: Callable[[str], JobQueue]  # the queue (by ARN) a record came from
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Source AMIs as described during this invocation: a batch often holds one source's jobs for several regions.
+    _sources: dict[SourceRef, ImageFacts | None] = field(default_factory=dict)
 
     @property
     def lineage(self) -> Lineage:
@@ -513,6 +534,9 @@ class CopyService:
                 self.lineage.settle(source, region, replica.image_id, ReplicaState.AVAILABLE, record.message_id)
             return CopyOutcome(record.message_id, "adopted", str(source), region, replica.image_id)
 
+        described = self._source_image(source)
+        if described is not None and not carries_approval(self.policy, described):
+            return self._withdraw(record, source, region, owner, described)
         request = copy_request(
             self.policy,
             source.image_id,
@@ -539,6 +563,35 @@ class CopyService:
         self.count("CopiesStarted")
         logger.info("Copy started", extra={"source": str(source), "region": region, "replica_id": replica_id})
         return CopyOutcome(record.message_id, "copying", str(source), region, replica_id)
+
+    def _source_image(self, source: SourceRef) -> ImageFacts | None:
+        if source not in self._sources:
+            self._sources[source] = self.images_in(source.region).describe_image(source.image_id)
+        return self._sources[source]
+
+    def _withdraw(
+        self, record: SqsRecord, source: SourceRef, region: str, owner: str, image: ImageFacts
+    ) -> CopyOutcome:
+        """The approval tag was removed after this job was queued and before its copy started: the job is dropped,
+        the region's entry ends `withdrawn` and the answer on the source says which regions were not copied."""
+        outcome = CopyOutcome(record.message_id, "withdrawn", str(source), region, reason=withdrawn_reason(self.policy))
+        logger.warning("Approval withdrawn before the copy started: job dropped",
+                       extra={"source": str(source), "region": region})  # fmt: skip
+        self.count("ApprovalsWithdrawn")
+        item = self.lineage.withdraw(source, region, owner, record.message_id)
+        if item is None:
+            outcome.result, outcome.reason = "skipped", "the entry changed meanwhile"
+            return outcome
+        key = self.policy.tag_key(SystemTag.APPROVAL)
+        answer = withdrawn_answer(self.policy, replicas_of(item))
+        if image.tags.get(key) != answer:
+            try:
+                self.images_in(source.region).create_tags([source.image_id], {key: answer})
+                self._sources[source] = replace(image, tags={**image.tags, key: answer})
+            except TagLimitExceeded:
+                logger.warning("AMI is at the tag limit: approval answer not tagged", extra={"source": str(source)})
+                self.count("TagsDroppedAtLimit")
+        return outcome
 
     def _check_copy(self, record: SqsRecord, source: SourceRef, region: str, replica_id: str) -> CopyOutcome:
         """A job for a copy already made (a repeated delivery, or a retry after the copy was recorded): settle it
