@@ -339,14 +339,14 @@ class Router:
                 if rule.state != "ENABLED" or not pattern or not pattern_matches(pattern, event):
                     continue
             except Exception as error:
-                logged.errors.append(self._failed(event, rule.name, "", error, "matching"))
+                self._failed(event, rule.name, "", error, "matching")
                 continue
             logged.rules.append(rule.name)
             for target in rule.targets:
                 try:
                     self._deliver(rule.name, target, event, attempt=0)
                 except Exception as error:
-                    logged.errors.append(self._failed(event, rule.name, str(target.get("Arn", "")), error))
+                    self._failed(event, rule.name, str(target.get("Arn", "")), error)
 
     def fire_schedules(self) -> list[str]:
         """Deliver a `Scheduled Event` to the targets of every scheduled rule now (`POST /_governance/schedule`)."""
@@ -465,10 +465,15 @@ class Router:
 
     def _failed(
         self, event: dict[str, Any] | None, rule: str, target: str, error: Exception, doing: str = "routing"
-    ) -> str:
-        """Log and record what failed in the emulator itself while it worked on `event`; the routing goes on."""
+    ) -> None:
+        """Log and record what failed in the emulator itself while it worked on `event` (in the drain's result, and
+        on the event's latest entry in the event log); the routing goes on."""
         event = event if isinstance(event, dict) else {}
         message = f"{doing} failed in the emulator: {type(error).__name__}: {error}"
+        # A forwarded event is the same object on every bus it reaches: its latest entry is where it was last.
+        logged = next((entry for entry in reversed(self.events) if entry.event is event), None)
+        if logged is not None:
+            logged.errors.append(message)
         logger.error(
             "%s (event %s, rule %s, target %s)",
             message,
@@ -478,7 +483,6 @@ class Router:
             exc_info=error,
         )
         self._record(event, rule, target, 0, "emulator-error", error=message)
-        return message
 
     def _complete(self, invocation: Invocation) -> None:
         """What ran, for the next drain to report."""

@@ -203,6 +203,10 @@ def test_a_failure_in_the_emulator_is_recorded_with_the_event_and_the_worker_goe
     assert failed.rule == "to-probe"
     assert failed.error == "routing failed in the emulator: BrokenPipeError: the worker's pipe broke"
     assert "e-broken" in caplog.text
+    assert [(e["event_id"], e["errors"]) for e in router.event_log()] == [
+        ("e-broken", ["routing failed in the emulator: BrokenPipeError: the worker's pipe broke"]),
+        ("e-next", []),
+    ]
     assert functions.invoked == ["e-next"]
     assert router.drain(timeout=1) == []
 
