@@ -18,6 +18,7 @@ import functools
 import heapq
 import itertools
 import json
+import logging
 import threading
 import time
 import uuid
@@ -30,6 +31,8 @@ from moto.events.models import events_backends
 from emulator.event_sources import SqsEventSourceMapping, failed_message_ids, queue_counts, sqs_event
 from emulator.functions import FunctionRegistry
 from emulator.matcher import pattern_matches
+
+logger = logging.getLogger(__name__)
 
 # Real retries back off for minutes; the emulator keeps the count and shortens the wait.
 RETRY_DELAY_SECONDS = 0.05
@@ -46,7 +49,7 @@ class Invocation:
     rule: str
     target: str
     attempt: int
-    outcome: str  # success | error | dead-lettered | delivered
+    outcome: str  # success | error | dead-lettered | delivered | dropped | emulator-error
     duration_ms: float = 0.0
     error: str | None = None
     result: Any = None
@@ -62,6 +65,8 @@ class LoggedEvent:
     detail_type: str
     rules: list[str]
     event: dict[str, Any]
+    # What failed in the emulator while the event was matched or delivered (it is still routed to the rest).
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass(order=True)
@@ -71,6 +76,10 @@ class _Job:
     run: Callable[[], None] = field(compare=False)
     # A wake-up for a message that becomes visible later: a drain does not wait for it.
     background: bool = field(default=False, compare=False)
+    # What the job works on, for the record if it fails: the event, and the rule and target it is delivered by.
+    event: dict[str, Any] | None = field(default=None, compare=False)
+    rule: str = field(default="", compare=False)
+    target: str = field(default="", compare=False)
 
 
 class Router:
@@ -116,15 +125,26 @@ class Router:
         `before` runs just before, at the same moment (e.g. the AMI becoming available with its event)."""
 
         def route() -> None:
-            if before is not None:
-                before()
-            self._route(region, bus, event)
+            try:
+                if before is not None:
+                    before()
+            finally:  # the event is routed (and logged) even if what comes with it failed
+                self._route(region, bus, event)
 
-        self._schedule(delay, route)
+        self._schedule(delay, route, event=event, target=f"event bus {bus} in {region}")
 
-    def _schedule(self, delay: float, run: Callable[[], None], background: bool = False) -> None:
+    def _schedule(
+        self,
+        delay: float,
+        run: Callable[[], None],
+        background: bool = False,
+        event: dict[str, Any] | None = None,
+        rule: str = "",
+        target: str = "",
+    ) -> None:
+        job = _Job(time.monotonic() + delay, next(self._sequence), run, background, event, rule, target)
         with self._condition:
-            heapq.heappush(self._jobs, _Job(time.monotonic() + delay, next(self._sequence), run, background))
+            heapq.heappush(self._jobs, job)
             self._condition.notify_all()
 
     # ---- the worker --------------------------------------------------------------------------
@@ -141,6 +161,8 @@ class Router:
                 self._busy = True
             try:
                 job.run()
+            except Exception as error:  # one job's failure must not stop the routing of every later event
+                self._failed(job.event, job.rule, job.target, error)
             finally:
                 with self._condition:
                     self._busy = False
@@ -299,26 +321,32 @@ class Router:
         return [] if event_bus is None else list(event_bus.rules.values())
 
     def _route(self, region: str, bus: str, event: dict[str, Any]) -> None:
-        matched = []
-        for rule in self._rules(region, bus):
-            pattern = rule.event_pattern.get_pattern()
-            if rule.state != "ENABLED" or not pattern or not pattern_matches(pattern, event):
-                continue
-            matched.append(rule.name)
-            for target in rule.targets:
-                self._deliver(rule.name, target, event, attempt=0)
-        self.events.append(
-            LoggedEvent(
-                event.get("time", ""),
-                region,
-                bus,
-                event.get("id", ""),
-                event.get("source", ""),
-                event.get("detail-type", ""),
-                matched,
-                event,
-            )
+        # Logged first, so that an event is in the log whatever happens to it below.
+        logged = LoggedEvent(
+            _text(event.get("time")),
+            region,
+            bus,
+            _text(event.get("id")),
+            _text(event.get("source")),
+            _text(event.get("detail-type")),
+            [],
+            event,
         )
+        self.events.append(logged)
+        for rule in self._rules(region, bus):
+            try:
+                pattern = rule.event_pattern.get_pattern()
+                if rule.state != "ENABLED" or not pattern or not pattern_matches(pattern, event):
+                    continue
+            except Exception as error:
+                self._failed(event, rule.name, "", error, "matching")
+                continue
+            logged.rules.append(rule.name)
+            for target in rule.targets:
+                try:
+                    self._deliver(rule.name, target, event, attempt=0)
+                except Exception as error:
+                    self._failed(event, rule.name, str(target.get("Arn", "")), error)
 
     def fire_schedules(self) -> list[str]:
         """Deliver a `Scheduled Event` to the targets of every scheduled rule now (`POST /_governance/schedule`)."""
@@ -335,7 +363,8 @@ class Router:
                         "resources": [rule.arn], "detail": {},
                     }  # fmt: skip
                     for target in rule.targets:
-                        self._schedule(0.0, functools.partial(self._deliver, rule.name, target, event, 0))
+                        deliver = functools.partial(self._deliver, rule.name, target, event, 0)
+                        self._schedule(0.0, deliver, event=event, rule=rule.name, target=str(target.get("Arn", "")))
         return fired
 
     # ---- delivery ----------------------------------------------------------------------------
@@ -349,7 +378,8 @@ class Router:
                 self._target_failed(rule, target, event, attempt, "ResourceNotFoundException", f"no function {arn}")
                 return
             # Lambda accepts the asynchronous invocation; the function runs when it is its turn.
-            self._schedule(0.0, lambda: self._invoke(rule, function, event, attempt=0))
+            invoke = functools.partial(self._invoke, rule, function, event, 0)
+            self._schedule(0.0, invoke, event=event, rule=rule, target=function.name)
         elif service == "events" and resource.startswith("event-bus/"):
             bus = resource.removeprefix("event-bus/")
             if events_backends[self.account][region].event_buses.get(bus) is None:
@@ -374,7 +404,13 @@ class Router:
         retries = min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)), MAX_TARGET_RETRIES)
         if attempt < retries:
             self._record(event, rule, target["Arn"], attempt, "error", error=f"{code}: {message}")
-            self._schedule(RETRY_DELAY_SECONDS, lambda: self._deliver(rule, target, event, attempt + 1))
+            self._schedule(
+                RETRY_DELAY_SECONDS,
+                lambda: self._deliver(rule, target, event, attempt + 1),
+                event=event,
+                rule=rule,
+                target=str(target["Arn"]),
+            )
             return
         dead_letter = target.get("DeadLetterConfig", {}).get("Arn")
         if dead_letter:
@@ -395,7 +431,13 @@ class Router:
         if result.ok:
             return
         if attempt < function.retry_attempts:
-            self._schedule(RETRY_DELAY_SECONDS, lambda: self._invoke(rule, function, event, attempt + 1))
+            self._schedule(
+                RETRY_DELAY_SECONDS,
+                lambda: self._invoke(rule, function, event, attempt + 1),
+                event=event,
+                rule=rule,
+                target=function.name,
+            )
             return
         if function.dead_letter_arn:
             self.send_sqs(
@@ -417,9 +459,30 @@ class Router:
         result: Any = None,
     ) -> None:
         self._complete(Invocation(
-            event["id"], event.get("detail-type", ""), describe(event), rule, target, attempt, outcome,
+            _text(event.get("id")), _text(event.get("detail-type")), describe(event), rule, target, attempt, outcome,
             duration_ms, error, result,
         ))  # fmt: skip
+
+    def _failed(
+        self, event: dict[str, Any] | None, rule: str, target: str, error: Exception, doing: str = "routing"
+    ) -> None:
+        """Log and record what failed in the emulator itself while it worked on `event` (in the drain's result, and
+        on the event's latest entry in the event log); the routing goes on."""
+        event = event if isinstance(event, dict) else {}
+        message = f"{doing} failed in the emulator: {type(error).__name__}: {error}"
+        # A forwarded event is the same object on every bus it reaches: its latest entry is where it was last.
+        logged = next((entry for entry in reversed(self.events) if entry.event is event), None)
+        if logged is not None:
+            logged.errors.append(message)
+        logger.error(
+            "%s (event %s, rule %s, target %s)",
+            message,
+            _text(event.get("id")) or "-",
+            rule or "-",
+            target or "-",
+            exc_info=error,
+        )
+        self._record(event, rule, target, 0, "emulator-error", error=message)
 
     def _complete(self, invocation: Invocation) -> None:
         """What ran, for the next drain to report."""
@@ -430,21 +493,60 @@ class Router:
         return [asdict(entry) for entry in self.events]
 
 
-def describe(event: dict[str, Any]) -> str:
-    """One line saying what an event is about, e.g. 'CreateImage ami-1 by arn:...:assumed-role/Role/me'."""
-    detail = event.get("detail") or {}
+# A description names what an event is about; a hostile event's values are cut short in it.
+DESCRIBED_VALUE_MAX = 256
+DESCRIBED_SUBJECT_MAX = 1024
+
+
+def describe(event: Any) -> str:
+    """One line saying what an event is about, e.g. 'CreateImage ami-1 by arn:...:assumed-role/Role/me'.
+
+    Total over any JSON: the router describes every event it records, so a field of the wrong type (a list where
+    CloudTrail writes an object, a number where it writes a string, a null) reads as missing, never as an error.
+    """
+    if not isinstance(event, dict):
+        return ""
+    detail = _object(event.get("detail"))
     if "eventName" in detail:
-        request = detail.get("requestParameters") or {}
-        response = detail.get("responseElements") or {}
-        subject = response.get("imageId") or request.get("imageId") or ""
-        if not subject and "resourcesSet" in request:
-            subject = ",".join(item.get("resourceId", "") for item in request["resourcesSet"].get("items", []))
-        failed = f" failed ({detail['errorCode']})" if detail.get("errorCode") else ""
-        who = (detail.get("userIdentity") or {}).get("arn", "")
-        return f"{detail['eventName']} {subject}{failed} by {who}".replace("  ", " ")
+        request = _object(detail.get("requestParameters"))
+        response = _object(detail.get("responseElements"))
+        subject = _text(response.get("imageId")) or _text(request.get("imageId"))
+        if not subject:
+            items = _object(request.get("resourcesSet")).get("items")
+            resources = items if isinstance(items, list) else []
+            subject = ",".join(filter(None, (_text(_object(item).get("resourceId")) for item in resources)))
+        error_code = _text(detail.get("errorCode"))
+        failed = f" failed ({error_code})" if error_code else ""
+        who = _text(_object(detail.get("userIdentity")).get("arn"))
+        return f"{_text(detail.get('eventName'))} {_cut(subject, DESCRIBED_SUBJECT_MAX)}{failed} by {who}".replace(
+            "  ", " "
+        )
     if "State" in detail:
-        return f"{detail.get('ImageId', '')} {detail['State']}"
-    return str(event.get("detail-type", ""))
+        return f"{_text(detail.get('ImageId'))} {_text(detail.get('State'))}"
+    return _text(event.get("detail-type"))
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    """A JSON value as a short string: a string as it is (cut short), null as nothing, a number or boolean as JSON,
+    an array or object as its kind only (it may be nested as deep as PutEvents allows)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return _cut(value)
+    if isinstance(value, list):
+        return "[…]"
+    if isinstance(value, dict):
+        return "{…}"
+    return _cut(json.dumps(value))
+
+
+def _cut(text: str, limit: int = DESCRIBED_VALUE_MAX) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _now() -> str:

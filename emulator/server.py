@@ -48,6 +48,8 @@ from emulator.deployer import DeployedStack, StackDeployer
 from emulator.functions import FunctionRegistry, FunctionSpec
 from emulator.router import Router
 
+logger = logging.getLogger(__name__)
+
 ACCOUNT = "123456789012"  # moto's account
 CONTROL_PREFIX = "/_governance/"
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
@@ -284,7 +286,11 @@ def _route_put_events_through(router: Router) -> None:
                 continue
             try:
                 detail = json.loads(entry["Detail"])
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
+                detail = None
+            if not isinstance(detail, dict):
+                # EventBridge takes only a JSON object as Detail: an array, a string or a number is refused too.
+                logger.warning("PutEvents entry refused: Detail is not a JSON object: %.200s", entry["Detail"])
                 results.append({"ErrorCode": "MalformedDetail", "ErrorMessage": "Detail is malformed."})
                 continue
             bus = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]

@@ -225,3 +225,26 @@ def fail_lambda_calls(service: str, region: str, operation: str, code: str, time
         return _Response(), {"Error": {"Code": code, "Message": f"{code} (injected by the test)"}}
 
     client(service, region).meta.events.register(f"before-call.{service}.{operation}", hook)
+
+
+@contextmanager
+def recording_api_failures() -> Iterator[list[tuple[str, str, str]]]:
+    """Every AWS API call made through botocore that failed, as (service, operation, error code), in order."""
+    from botocore.exceptions import ClientError
+
+    failures: list[tuple[str, str, str]] = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recorded(self: Any, operation_name: str, api_params: Any) -> Any:
+        try:
+            return original(self, operation_name, api_params)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+            failures.append((self.meta.service_model.service_name, operation_name, code))
+            raise
+
+    botocore.client.BaseClient._make_api_call = recorded  # type: ignore[method-assign]
+    try:
+        yield failures
+    finally:
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]

@@ -9,9 +9,11 @@ from ami_governance.models.events import CloudTrailImageEvent
 from ami_governance.models.image import ComplianceStatus, Verdict, Violation, ViolationKind
 from ami_governance.models.policy import load_policy_file
 from ami_governance.rules.tags import (
+    creator_conflict,
     inherited_system_tags,
     only_system_tags_changed,
     provenance_tags,
+    recorded_provenance,
     subject_from,
     summarise,
     tags_to_write,
@@ -165,3 +167,38 @@ def test_subject_prefers_image_tags_and_reads_provenance_back_from_tags():
     assert subject.tags == {"Owner": "image", "Environment": "dev", f"{P}exempt": "true"}
     assert subject.creator.principal_arn == "arn:aws:iam::1:role/R"
     assert subject.no_reboot is True
+
+
+def test_recorded_provenance_is_who_made_the_ami_and_which_event_said_so():
+    tags = {
+        f"{P}created-by": "arn:aws:iam::111122223333:role/PlatformEngineer",
+        f"{P}created-at": "2026-11-20T09:14:03Z",
+        f"{P}created-by-event": "c0ffee00",
+        f"{P}compliance": "compliant",
+        f"{P}source-image": "us-east-1/ami-0a1b2c3d4e5f60718",
+        "Owner": "me",
+    }
+
+    assert recorded_provenance(POLICY, tags) == {
+        f"{P}created-by": "arn:aws:iam::111122223333:role/PlatformEngineer",
+        f"{P}created-at": "2026-11-20T09:14:03Z",
+        f"{P}created-by-event": "c0ffee00",
+    }
+
+
+def test_a_replica_carrying_only_its_lineage_has_no_provenance_yet():
+    # Replication writes source-image, source-region and approved-by on the copy as it creates it: that says where
+    # the copy comes from, not who made it, so its first CloudTrail record still writes the provenance.
+    lineage = {f"{P}source-image": "us-east-1/ami-0a1b2c3d4e5f60718", f"{P}source-region": "us-east-1",
+               f"{P}approved-by": "arn:aws:iam::111122223333:role/AmiApprover"}  # fmt: skip
+
+    assert recorded_provenance(POLICY, lineage) == {}
+
+
+def test_a_later_creation_event_by_another_creator_conflicts_on_each_creator_tag_that_differs():
+    recorded = {f"{P}created-by": "arn:aws:iam::1:role/PlatformEngineer", f"{P}created-at": "t1"}
+    later = {f"{P}created-by": "arn:aws:iam::1:role/PlatformEngineer", f"{P}invoked-by": "imagebuilder.amazonaws.com",
+             f"{P}created-at": "t2"}  # fmt: skip
+
+    assert creator_conflict(POLICY, recorded, later) == {f"{P}invoked-by": (None, "imagebuilder.amazonaws.com")}
+    assert creator_conflict(POLICY, recorded, {**recorded, f"{P}created-at": "t2"}) == {}

@@ -2,7 +2,9 @@
 
 Field names follow what AWS delivers: CloudTrail records (`AWS API Call via CloudTrail`) keep their
 lowerCamel request parameters with `items` lists; `EC2 AMI State Change` uses PascalCase.
-Only the fields the product reads are typed; everything else is allowed and ignored.
+Only the fields the product reads are typed; everything else is allowed and ignored. Ids and region names must
+have AWS's own shape (models/ids.py), and a call must name what it acts on: anything else is a malformed event,
+dropped before any AWS call.
 
 The envelope mirrors Powertools' `EventBridgeModel` field for field. It is declared here rather
 than imported because importing anything under `aws_lambda_powertools.utilities.parser` loads every
@@ -14,13 +16,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ami_governance.models.ids import ImageId, InstanceId, RegionName, is_image_id
 
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 AMI_STATE_CHANGE_DETAIL_TYPE = "EC2 AMI State Change"
 
 NEW_IMAGE_CALLS = frozenset({"CreateImage", "RegisterImage", "CopyImage", "ImportImage", "CreateRestoreImageTask"})
 TAG_CALLS = frozenset({"CreateTags", "DeleteTags"})
+
+# EventBridge and CloudTrail ids are UUIDs; the cap keeps a hostile one out of tags, records and logs.
+EVENT_ID_MAX_LENGTH = 128
+# EC2's limits for a tag ("Tag your Amazon EC2 resources": key 128, value 256 characters).
+TAG_KEY_MAX_LENGTH = 128
+TAG_VALUE_MAX_LENGTH = 256
 
 
 class _Lenient(BaseModel):
@@ -34,11 +44,11 @@ class EventBridgeModel(_Lenient, Generic[DetailT]):
     """The EventBridge envelope (same fields and aliases as Powertools' EventBridgeModel)."""
 
     version: str
-    id: str
+    id: str = Field(max_length=EVENT_ID_MAX_LENGTH)
     source: str
     account: str
     time: datetime
-    region: str
+    region: RegionName
     resources: list[str]
     detail_type: str = Field(alias="detail-type")
     detail: DetailT
@@ -71,8 +81,8 @@ class UserIdentity(_Lenient):
 
 
 class TagItem(_Lenient):
-    key: str
-    value: str | None = None
+    key: str = Field(max_length=TAG_KEY_MAX_LENGTH)
+    value: str | None = Field(default=None, max_length=TAG_VALUE_MAX_LENGTH)
 
 
 class TagItems(_Lenient):
@@ -89,6 +99,7 @@ class TagSpecificationSet(_Lenient):
 
 
 class ResourceItem(_Lenient):
+    # Any resource type may be tagged with an AMI in one call: only `ami-` ids are read (and checked) here.
     resource_id: str = Field(alias="resourceId")
 
 
@@ -99,12 +110,12 @@ class ResourcesSet(_Lenient):
 class RequestParameters(_Lenient):
     """Union of the request fields of the AMI calls we handle; each call fills only its own."""
 
-    instance_id: str | None = Field(default=None, alias="instanceId")
+    instance_id: InstanceId | None = Field(default=None, alias="instanceId")
     name: str | None = None
     no_reboot: bool | None = Field(default=None, alias="noReboot")
-    source_region: str | None = Field(default=None, alias="sourceRegion")
-    source_image_id: str | None = Field(default=None, alias="sourceImageId")
-    image_id: str | None = Field(default=None, alias="imageId")
+    source_region: RegionName | None = Field(default=None, alias="sourceRegion")
+    source_image_id: ImageId | None = Field(default=None, alias="sourceImageId")
+    image_id: ImageId | None = Field(default=None, alias="imageId")
     delete_associated_snapshots: bool | None = Field(default=None, alias="deleteAssociatedSnapshots")
     tag_specification_set: TagSpecificationSet | None = Field(default=None, alias="tagSpecificationSet")
     resources_set: ResourcesSet | None = Field(default=None, alias="resourcesSet")
@@ -121,7 +132,7 @@ class DeleteSnapshotResultSet(_Lenient):
 
 
 class ResponseElements(_Lenient):
-    image_id: str | None = Field(default=None, alias="imageId")
+    image_id: ImageId | None = Field(default=None, alias="imageId")
     # DeregisterImage(DeleteAssociatedSnapshots=True): what EC2 did with each snapshot of the AMI.
     delete_snapshot_results: DeleteSnapshotResultSet | None = Field(default=None, alias="deleteSnapshotResultSet")
 
@@ -130,13 +141,28 @@ class CloudTrailDetail(_Lenient):
     event_name: str = Field(alias="eventName")
     event_source: str = Field(alias="eventSource")
     event_time: datetime = Field(alias="eventTime")
-    event_id: str = Field(alias="eventID")
-    aws_region: str = Field(alias="awsRegion")
+    event_id: str = Field(alias="eventID", max_length=EVENT_ID_MAX_LENGTH)
+    aws_region: RegionName = Field(alias="awsRegion")
     user_identity: UserIdentity = Field(default_factory=UserIdentity, alias="userIdentity")
     request_parameters: RequestParameters | None = Field(default=None, alias="requestParameters")
     response_elements: ResponseElements | None = Field(default=None, alias="responseElements")
     error_code: str | None = Field(default=None, alias="errorCode")
     error_message: str | None = Field(default=None, alias="errorMessage")
+
+    @model_validator(mode="after")
+    def _names_what_it_acts_on(self) -> CloudTrailDetail:
+        # A successful call always names its subject; one that does not is hand-made or damaged. (A failed call
+        # may name nothing: it is dropped as failed.)
+        if self.error_code:
+            return self
+        params = self.request_parameters
+        if self.event_name == "DeregisterImage" and (params is None or params.image_id is None):
+            raise ValueError("DeregisterImage names no requestParameters.imageId")
+        if self.event_name in TAG_CALLS and (
+            params is None or params.resources_set is None or not params.resources_set.items
+        ):
+            raise ValueError(f"{self.event_name} names no resource in requestParameters.resourcesSet")
+        return self
 
     def image_tags_requested(self) -> dict[str, str]:
         """Tags the caller asked to put on the new image (tagSpecificationSet, resourceType=image)."""
@@ -148,15 +174,19 @@ class CloudTrailDetail(_Lenient):
         }
 
     def image_ids_in_resources(self) -> list[str]:
-        """AMI ids among a CreateTags/DeleteTags call's resources (other resource types are ignored)."""
+        """AMI ids among a CreateTags/DeleteTags call's resources, once each (other resource types are ignored, and
+        so are `ami-` ids of a shape no AMI has: see `invalid_image_ids_in_resources`)."""
+        return [resource for resource in self._ami_resources() if is_image_id(resource)]
+
+    def invalid_image_ids_in_resources(self) -> list[str]:
+        """The resources that claim to be AMIs (`ami-`) but have a shape no AMI id has: bad input, dropped."""
+        return [resource for resource in self._ami_resources() if not is_image_id(resource)]
+
+    def _ami_resources(self) -> list[str]:
         resources = self.request_parameters.resources_set if self.request_parameters else None
         if resources is None:
             return []
-        seen: dict[str, None] = {}
-        for item in resources.items:
-            if item.resource_id.startswith("ami-"):
-                seen.setdefault(item.resource_id)
-        return list(seen)
+        return list(dict.fromkeys(item.resource_id for item in resources.items if item.resource_id.startswith("ami-")))
 
     def tags_set(self) -> dict[str, str]:
         """The tags a CreateTags call set (key -> value)."""
@@ -182,7 +212,7 @@ class CloudTrailImageEvent(EventBridgeModel[CloudTrailDetail]):
 
 class AmiStateDetail(_Lenient):
     request_id: str | None = Field(default=None, alias="RequestId")
-    image_id: str = Field(alias="ImageId", pattern=r"^ami-[0-9a-f]+$")
+    image_id: ImageId = Field(alias="ImageId")
     state: str = Field(alias="State")
     error_message: str | None = Field(default=None, alias="ErrorMessage")
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ami_governance.models.ids import ImageId, RegionName
+
 
 class CopyJob(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    source_image_id: str = Field(pattern=r"^ami-[0-9a-f]+$")
-    source_region: str
-    target_region: str
+    # The source's id and region key its inventory item: a job that could not name one is malformed.
+    source_image_id: ImageId
+    source_region: RegionName
+    target_region: RegionName
     name: str
     description: str = ""
     approved_by: str

@@ -121,6 +121,32 @@ def provenance_tags(policy: GovernancePolicy, detail: CloudTrailDetail) -> dict[
     return {policy.tag_key(name): fit_tag_value(value) for name, value in tags.items()}
 
 
+# Who made the AMI and which event said so: written once, by the first creation event handled, and read back
+# for every later judgement (see `recorded_provenance`).
+CREATOR_TAGS = (SystemTag.CREATED_BY, SystemTag.CREATED_BY_SESSION, SystemTag.INVOKED_BY)
+PROVENANCE_RECORD_TAGS = (SystemTag.CREATED_BY_EVENT, SystemTag.CREATED_AT, *CREATOR_TAGS)
+
+
+def recorded_provenance(policy: GovernancePolicy, own_tags: Mapping[str, str]) -> dict[str, str]:
+    """The provenance an AMI already carries as its own (`own_tags`: without the tags a copy inherited from its
+    source). Empty until a creation event has been handled: only then is provenance written."""
+    keys = {policy.tag_key(name) for name in PROVENANCE_RECORD_TAGS}
+    return {key: value for key, value in own_tags.items() if key in keys}
+
+
+def creator_conflict(
+    policy: GovernancePolicy, recorded: Mapping[str, str], event_provenance: Mapping[str, str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """Creator tag -> (recorded value, the event's value), where a later creation event names another creator
+    than the one recorded (a CopyImage repeated with the same ClientToken by someone else gets the same AMI)."""
+    conflict: dict[str, tuple[str | None, str | None]] = {}
+    for name in CREATOR_TAGS:
+        key = policy.tag_key(name)
+        if recorded.get(key) != event_provenance.get(key):
+            conflict[key] = (recorded.get(key), event_provenance.get(key))
+    return conflict
+
+
 def verdict_tags(policy: GovernancePolicy, verdict: Verdict) -> dict[str, str]:
     tags = {SystemTag.COMPLIANCE: verdict.status.value}
     if verdict.status is ComplianceStatus.EXEMPT:

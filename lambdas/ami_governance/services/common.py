@@ -16,6 +16,7 @@ from ami_governance.models.events import (
     AMI_STATE_CHANGE_DETAIL_TYPE,
     CLOUDTRAIL_DETAIL_TYPE,
     AmiStateChangeEvent,
+    CloudTrailDetail,
     CloudTrailImageEvent,
     detail_type_of,
 )
@@ -99,7 +100,24 @@ class EventService:
             return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
         if self.failed_call(detail.error_code):
             return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")
-        return self.refused(event.account, detail.aws_region, detail.event_id)
+        refused = self.refused(event.account, detail.aws_region, detail.event_id)
+        if refused is None:
+            self._count_invalid_ids(detail)
+        return refused
+
+    def _count_invalid_ids(self, detail: CloudTrailDetail) -> None:
+        """A tag call names its resources in a list: `ami-` ids of a shape no AMI has are left out of it (the
+        models' `image_ids_in_resources`), logged and counted, and the valid ones are handled."""
+        invalid = detail.invalid_image_ids_in_resources()
+        if not invalid:
+            return
+        shown = [resource if len(resource) <= 40 else f"{resource[:40]}… ({len(resource)} characters)"
+                 for resource in invalid[:5]]  # fmt: skip
+        logger.warning(
+            "Invalid AMI ids dropped from the event",
+            extra={"event_id": detail.event_id, "invalid_ids": shown, "count": len(invalid)},
+        )
+        self.count("InvalidIds", value=len(invalid))
 
     def refused(self, account: str, region: str, event_id: str) -> EventOutcome | None:
         """The outcome that drops an event that is not this deployment's to act on (another account, a region

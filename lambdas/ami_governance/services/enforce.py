@@ -28,10 +28,12 @@ from ami_governance.rules.remediation import Ec2Action, RemediationPlan, plan_re
 from ami_governance.rules.tags import (
     SystemTag,
     TagChange,
+    creator_conflict,
     inherited_system_tags,
     iso_timestamp,
     only_system_tags_changed,
     provenance_tags,
+    recorded_provenance,
     subject_from,
     summarise,
     tags_to_write,
@@ -203,8 +205,15 @@ class EnforcementService(EventService):
         )
         view = replace(image, tags={k: v for k, v in image.tags.items() if k not in inherited})
         # First sight: the AMI carries no provenance of its own yet. Only then may the tags its creation call
-        # requested stand in for tags the image does not show (a replayed event must not resurrect deleted tags).
-        first_sight = self._event_key not in view.tags
+        # requested stand in for tags the image does not show (a replayed event must not resurrect deleted tags),
+        # and only then is the event's provenance written: a later creation event for the same AMI (a replay, or
+        # a CopyImage repeated with its ClientToken by someone else) cannot rewrite who made it, so exemptions
+        # keep following the recorded creator.
+        recorded = recorded_provenance(self.policy, view.tags)
+        first_sight = not recorded
+        if provenance is not None and recorded:
+            self._keep_recorded_provenance(recorded, provenance, log)
+            provenance = None
         provisional = first_sight and provenance is None and record_inventory
         subject = subject_from(self.policy, image.name, view.tags, requested_tags if first_sight else None, provenance)
         verdict = evaluate(self.policy, subject)
@@ -233,10 +242,14 @@ class EnforcementService(EventService):
         previous = view.tags.get(self.policy.tag_key(SystemTag.COMPLIANCE))
         if record_inventory:
             self._record_available(images, image, verdict, event_id)
-        elif previous is not None and change.to_write.keys() & verdict_tag_values.keys():
-            # A re-evaluation changed an existing verdict: keep the inventory's copy current. (A new AMI's first
-            # verdict reaches the inventory with its `available` event.)
-            self.inventory.record(image.image_id, region, self._verdict_fields(verdict, event_id))
+        elif previous is not None and (provenance or change.to_write.keys() & verdict_tag_values.keys()):
+            # A re-evaluation changed an existing verdict, or the creation event came after the `available` one
+            # (the inventory item exists, without its creator): keep the inventory's copy current. (A new AMI's
+            # first verdict reaches the inventory with its `available` event.)
+            fields = self._verdict_fields(verdict, event_id)
+            if provenance:
+                fields["created_by"] = provenance.get(self.policy.tag_key(SystemTag.CREATED_BY))
+            self.inventory.record(image.image_id, region, fields)
         self._apply_tags(images, image, change, log)
 
         self.count("ImagesEvaluated")
@@ -257,9 +270,27 @@ class EnforcementService(EventService):
         logger.info("AMI judged", extra={**log, **asdict(outcome)})
         return outcome
 
-    @property
-    def _event_key(self) -> str:
-        return self.policy.tag_key(SystemTag.CREATED_BY_EVENT)
+    def _keep_recorded_provenance(
+        self, recorded: Mapping[str, str], provenance: Mapping[str, str], log: Mapping[str, str]
+    ) -> None:
+        """A creation event for an AMI whose provenance is already recorded: the first stays. Another creator is
+        a conflict, logged and counted; a replay of the recording event, or the same creator again, is not."""
+        event_key = self.policy.tag_key(SystemTag.CREATED_BY_EVENT)
+        if recorded.get(event_key) == provenance.get(event_key):
+            return
+        conflict = creator_conflict(self.policy, recorded, provenance)
+        if not conflict:
+            logger.info("A later creation event by the same creator: the recorded provenance is kept", extra=log)
+            return
+        logger.warning(
+            "A later creation event names another creator: the recorded provenance is kept",
+            extra={
+                **log,
+                "recorded_event": recorded.get(event_key),
+                "conflict": {key: {"recorded": first, "event": later} for key, (first, later) in conflict.items()},
+            },
+        )
+        self.count("ProvenanceConflicts")
 
     def _apply_tags(self, images: ImageStore, image: ImageFacts, change: TagChange, log: dict[str, str]) -> None:
         if change.dropped:
