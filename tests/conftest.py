@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ __all__ = ["POLICY_FILE", "REPO_ROOT", "load_event"]
 
 REPO_ROOT = Path(__file__).parent.parent
 POLICY_FILE = REPO_ROOT / "governance-policy.yaml"
+
+# The Lambda code builds its Powertools logger and metrics when first imported, reading the environment then; a test
+# module that imports it at collection time (before any fixture runs) must find the Lambda environment already set,
+# or every later test in that process publishes metrics without a namespace.
+os.environ.update(LOCAL_LAMBDA_ENVIRONMENT)
 
 
 @pytest.fixture(autouse=True)
