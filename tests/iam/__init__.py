@@ -1,0 +1,1 @@
+"""Offline IAM checks: authorization reference and granted-vs-used."""
