@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -365,8 +366,8 @@ class UsageCheck:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         try:
             self.report = analyse(self.run_dir, self.mode)
-        except Exception as error:  # the check itself broke: fail loudly rather than pass silently
-            self.crash = f"{type(error).__name__}: {error}"
+        except Exception:  # the check itself broke: fail loudly rather than pass silently
+            self.crash = traceback.format_exc()
         failed = self.crash is not None or (self.report is not None and self.report.failures)
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -375,7 +376,9 @@ class UsageCheck:
         write = terminalreporter.write_line
         terminalreporter.section("IAM: granted vs used, per function")
         if self.crash is not None:
-            write(f"the granted-vs-used check failed to run: {self.crash}", red=True)
+            write("the granted-vs-used check failed to run:", red=True)
+            for line in self.crash.splitlines():
+                write(line, red=True)
             terminalreporter.stats.setdefault("IAM check error", []).append(self.crash)
             return
         report = self.report
