@@ -319,7 +319,7 @@ def _used_cell(row: Row, notes: dict[str, int]) -> str:
             return "**never**"
         number = notes.setdefault(row.allowed_unused, len(notes) + 1)
         return f"not by the code [{number}]"
-    used = f"{row.calls} calls"
+    used = f"{row.calls} call" + ("s" if row.calls != 1 else "")
     if row.used_as:
         used += " as " + ", ".join(sorted(row.used_as))
     if row.via:
