@@ -308,7 +308,11 @@ def analyse(run_dir: Path, mode: str) -> Report:
             uses.append(Use(call.function, variant.key, action.name, call.test, call.count, action.via))
 
     for key, variant in variants.items():
-        if not variant.grants:
+        # Synthesized when no emulator deployed the variant, or only a copy an e2e test broke (a handler typo hides
+        # that function).
+        replicates = bool(representative[key].replication.regions)
+        deployed = {"enforce", "cleanup", *(("replicate", "copy") if replicates else ())}
+        if not deployed <= set(variant.grants):
             try:
                 _merge_grants(variant, synthesize_home_template(representative[key]), "synthesized", errors)
             except Exception as error:  # a policy the app refuses: say so, do not hide the variant
