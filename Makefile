@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 PORT ?= 4566
 
-.PHONY: setup demo emulator test lint typecheck unit integration infra e2e synth bench clean
+.PHONY: setup demo emulator test lint typecheck unit integration infra e2e iam-usage synth bench clean
 
 setup: $(STAMP) $(CDK)
 
@@ -31,9 +31,10 @@ demo: setup
 emulator: setup
 	$(BIN)/python -m emulator --port $(PORT)
 
-## test: lint, type-check and every test suite (unit, integration, infra incl. cdk-nag and cfn-lint)
+## test: lint, type-check and every test suite (unit, integration, infra incl. cdk-nag and cfn-lint), and
+## granted == used: every AWS call of each Lambda against its role (tests/iam/usage.py)
 test: setup lint typecheck
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --iam-usage=strict
 
 lint: setup
 	$(BIN)/ruff check .
@@ -53,6 +54,10 @@ infra: setup
 
 e2e: setup
 	$(BIN)/python -m pytest tests/e2e
+
+## iam-usage: the suites that run the Lambdas, and the granted-vs-used table of every function's role
+iam-usage: setup
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --iam-usage=strict tests/integration tests/e2e
 
 ## synth: synthesize the stacks with the pinned CDK CLI (cdk-nag runs as part of synth)
 synth: setup

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from emulator.api_call_recording import RECORD_API_CALLS_ENV
+
 BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap.py"
 # What the emulator's workers do not have: an X-Ray daemon.
 EMULATOR_RUNTIME_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
@@ -51,11 +53,19 @@ class InvocationResult:
 
 
 class FunctionWorker:
-    def __init__(self, spec: FunctionSpec, endpoint_url: str, access_key: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        endpoint_url: str,
+        access_key: str,
+        log_dir: Path,
+        record_api_calls_in: Path | None = None,
+    ) -> None:
         self.spec = spec
         self.endpoint_url = endpoint_url
         self.access_key = access_key
         self.log_path = log_dir / f"{spec.name}.log"
+        self.record_api_calls_in = record_api_calls_in
         self._process: subprocess.Popen[str] | None = None
         self._replies: IO[str] | None = None
         self._lock = threading.Lock()
@@ -80,6 +90,8 @@ class FunctionWorker:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        if self.record_api_calls_in is not None:
+            runtime[RECORD_API_CALLS_ENV] = str(self.record_api_calls_in)
         return {**runtime, **EMULATOR_RUNTIME_ENVIRONMENT, **spec.environment}
 
     def _start(self) -> None:
@@ -180,6 +192,8 @@ class FunctionRegistry:
         self.access_key_for = access_key_for
         self._by_name: dict[str, FunctionSpec] = {}
         self._workers: dict[str, FunctionWorker] = {}
+        # Set when the emulator records the functions' AWS calls (emulator/api_call_recording.py).
+        self.record_api_calls_in: Path | None = None
 
     def register(self, spec: FunctionSpec) -> None:
         self._by_name[spec.name] = spec
@@ -201,7 +215,9 @@ class FunctionRegistry:
         worker = self._workers.get(spec.name)
         if worker is None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            worker = FunctionWorker(spec, self.endpoint_url, self.access_key_for(spec), self.log_dir)
+            worker = FunctionWorker(
+                spec, self.endpoint_url, self.access_key_for(spec), self.log_dir, self.record_api_calls_in
+            )
             self._workers[spec.name] = worker
         return worker.invoke(event)
 

@@ -39,6 +39,37 @@ def error(error_type: str, message: str, trace: list[str] | None = None) -> dict
     return {"ok": False, "errorType": error_type, "errorMessage": message, "stackTrace": trace or []}
 
 
+def record_api_calls(directory: str) -> None:
+    """One JSON line per AWS API call this function makes, in `directory` (emulator/api_call_recording.py).
+
+    A botocore handler registered for every session the function creates from now on, so the calls of the
+    function's own clients and of Powertools' (the policy parameter) are all seen; `before-parameter-build` comes
+    before any `before-call` hook, so a call a test makes fail is recorded too. Only the names of the request's
+    parameters are kept: whether a call names a KMS key, say, changes what IAM must allow.
+    """
+    import botocore.handlers
+
+    function = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    sink = open(  # noqa: SIM115 - open for the life of the worker, line-buffered so each call is on disk at once
+        os.path.join(directory, f"calls-{function}-{os.getpid()}.jsonl"), "a", buffering=1, encoding="utf-8"
+    )
+
+    def record(params: dict[str, Any], model: Any, **_: Any) -> None:
+        line = {
+            "function": function,
+            "service": model.service_model.signing_name,
+            "operation": model.name,
+            "params": sorted(params),
+            "time": time.time(),
+        }
+        sink.write(json.dumps(line) + "\n")
+
+    botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", record))
+
+
+if os.environ.get("AMI_GOVERNANCE_RECORD_API_CALLS"):
+    record_api_calls(os.environ["AMI_GOVERNANCE_RECORD_API_CALLS"])
+
 init_error: dict[str, Any] | None = None
 handler: Any = None
 module_name, _, function_name = handler_path.rpartition(".")

@@ -30,6 +30,7 @@ from moto.sqs.models import Queue, SQSBackend
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from emulator import moto_extensions
+from emulator.api_call_recording import recording_directory, start_recording
 from emulator.assembly import read_assembly, synthesize
 from emulator.clients import EmulatorClients
 from emulator.cloudtrail import (
@@ -117,6 +118,9 @@ class GovernanceEmulator:
         _report_queue_changes_to(self.router)
         deployer = StackDeployer(self.endpoint_url, ACCOUNT, self.functions, self.router.add_sqs_mapping)
         self.stacks = [deployer.deploy(artifact) for artifact in artifacts]
+        record_base = recording_directory()
+        if record_base is not None:
+            self.functions.record_api_calls_in = start_recording(record_base, zip(artifacts, self.stacks, strict=True))
         self._ready = True
         return self
 

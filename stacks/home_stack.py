@@ -64,8 +64,9 @@ COPY_BATCH_SIZE = 5
 # source still pending): 20 receives, each after the visibility timeout (6 x COPY_TIMEOUT = 12 minutes), give a
 # job about four hours before it is dead-lettered.
 COPY_QUEUE_MAX_RECEIVES = 20
-# Replicate and copy both record replicas: they read a source's item, add replica items and update both.
-REPLICATION_INVENTORY_ACTIONS = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+# Replicate and copy both record replicas: they read a source's item, add replica items and update both. Every
+# write is an UpdateItem (which creates a missing item): no PutItem.
+REPLICATION_INVENTORY_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
 
 
 def policy_parameter_value(policy: GovernancePolicy) -> str:
@@ -143,7 +144,8 @@ class AmiGovernanceHomeStack(Stack):
             handler="handlers.enforce.handler",
             description="AMI governance: check new and changed AMIs against the policy, tag, notify, remediate",
             permissions=enforce_permissions(policy, self.account),
-            inventory_actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            # Enforce only records what it judged (UpdateItem creates the item): it never reads the inventory.
+            inventory_actions=["dynamodb:UpdateItem"],
             patterns=ENFORCE_PATTERNS,
         )
         self.cleanup = self._governed_function(
@@ -286,7 +288,10 @@ class AmiGovernanceHomeStack(Stack):
                 "NOTIFICATION_TOPIC_ARN": self.notifications.topic_arn,
                 **(environment or {}),
             },
-            dead_letter_queue=self.invoke_dead_letters.queue,
+            # EventBridge invokes a rule's function asynchronously: an event that failed every retry goes to the DLQ.
+            # A function fed only by a queue mapping is invoked synchronously, where Lambda never uses a DLQ (the
+            # queue's own redrive policy does): none, and no sqs:SendMessage for it.
+            dead_letter_queue=self.invoke_dead_letters.queue if patterns else None,
             timeout=timeout,
         )
         attach_policy(self, f"{name}Permissions", function.role, permissions)

@@ -11,6 +11,9 @@ from tests.support import LOCAL_LAMBDA_ENVIRONMENT, load_event
 
 __all__ = ["POLICY_FILE", "REPO_ROOT", "load_event"]
 
+# --iam-usage: record the Lambdas' AWS calls and compare them with their roles (see tests/iam/usage.py).
+pytest_plugins = ["tests.iam.usage"]
+
 REPO_ROOT = Path(__file__).parent.parent
 POLICY_FILE = REPO_ROOT / "governance-policy.yaml"
 

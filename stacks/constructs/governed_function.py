@@ -89,7 +89,8 @@ def _where_published() -> str:
 
 class GovernedFunction(Construct):
     """A Python 3.14 arm64 function with JSON logs, X-Ray, an explicit log group, the Powertools layer, an
-    async-invoke dead-letter queue and a role of its own that starts with nothing but logs and tracing."""
+    async-invoke dead-letter queue (for a function invoked asynchronously) and a role of its own that starts with
+    nothing but logs and tracing."""
 
     def __init__(
         self,
@@ -99,7 +100,7 @@ class GovernedFunction(Construct):
         handler: str,
         description: str,
         environment: Mapping[str, str],
-        dead_letter_queue: sqs.IQueue,
+        dead_letter_queue: sqs.IQueue | None,
         memory_size: int = 256,
         timeout: Duration = DEFAULT_TIMEOUT,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,

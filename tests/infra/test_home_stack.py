@@ -19,7 +19,7 @@ from stacks.event_patterns import (
     replicate_patterns,
 )
 from stacks.resource_names import ALARM_NAME_PREFIX, GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME
-from tests.infra.support import function_by_handler
+from tests.infra.support import function_by_handler, role_statements
 
 ENFORCE_HANDLER = "handlers.enforce.handler"
 CLEANUP_HANDLER = "handlers.cleanup.handler"
@@ -27,6 +27,10 @@ REPLICATE_HANDLER = "handlers.replicate.handler"
 # Fed by the copy queue, not by rules.
 COPY_HANDLER = "handlers.copy.handler"
 HANDLERS = sorted([ENFORCE_HANDLER, CLEANUP_HANDLER, REPLICATE_HANDLER, COPY_HANDLER])
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _governance_bus_routes(policy: GovernancePolicy) -> dict[str, dict[str, EventPatternData]]:
@@ -168,7 +172,7 @@ def test_function_environment(handler: str, home_template: Template) -> None:
     assert variables["NOTIFICATION_TOPIC_ARN"] == {"Ref": _logical_id(home_template, "AWS::SNS::Topic")}
 
 
-@pytest.mark.parametrize("handler", HANDLERS)
+@pytest.mark.parametrize("handler", sorted(set(HANDLERS) - {COPY_HANDLER}))
 def test_function_retries_async_invocations_twice_then_dead_letters(handler: str, home_template: Template) -> None:
     # Given the function and its asynchronous invocation settings
     function_id, function = function_by_handler(home_template, handler)
@@ -181,6 +185,19 @@ def test_function_retries_async_invocations_twice_then_dead_letters(handler: str
     # Then a failed invocation is retried twice, then goes to the async-invoke DLQ
     assert config["MaximumRetryAttempts"] == 2
     assert function["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0].startswith("AsyncInvokeDeadLetters")
+
+
+def test_the_queue_fed_copy_function_has_no_async_dead_letter_queue_nor_the_right_to_send_to_one(
+    home_template: Template,
+) -> None:
+    # Given the copy function, which only its SQS event source mapping invokes (synchronously: Lambda never uses a
+    # function's DLQ then, the queue's redrive policy does)
+    _, function = function_by_handler(home_template, COPY_HANDLER)
+
+    # Then it has no dead-letter queue, and its role cannot send to any queue
+    assert "DeadLetterConfig" not in function
+    actions = [a for s in role_statements(home_template, COPY_HANDLER) for a in _as_list(s["Action"])]
+    assert "sqs:SendMessage" not in actions
 
 
 @pytest.mark.parametrize("handler", HANDLERS)

@@ -723,3 +723,33 @@ def test_protection_added_or_removed_later_is_recorded_by_the_tag_change(estate,
     # Then the clean-up follows the protection as last recorded
     assert outcomes(estate, protected) == {kept_snap: "kept: image protected"}
     assert outcomes(estate, unprotected) == {freed_snap: "deleted"}
+
+
+def test_a_snapshot_an_ami_takes_up_before_the_delete_is_kept_and_unmarked(estate, invoke, invoke_cleanup, policy_with):
+    from ami_governance.adapters.clients import client
+
+    # Given delete mode and a recorded AMI with one snapshot, deregistered
+    estate.set_policy(delete_mode(policy_with))
+    snap = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [snap])
+    estate.ec2().deregister_image(ImageId=image_id)
+    # ...and someone registering a new AMI from that snapshot after the clean-up checked it, right before its
+    # DeleteSnapshot (EC2 then refuses the deletion: InvalidSnapshot.InUse)
+    taken_by: list[str] = []
+
+    def race(**_):
+        if not taken_by:
+            taken_by.append(register(estate, "rebuilt-al2023-1.0.0", [snap]))
+
+    client("ec2", "us-east-1").meta.events.register("before-call.ec2.DeleteSnapshot", race)
+
+    # When the deregistration is cleaned up
+    invoke_cleanup(deregister_event(image_id))
+
+    # Then the snapshot is kept, recorded as in use, and the deletion mark is taken off it again (a Recycle Bin rule
+    # on the mark must not match a snapshot that lives on)
+    assert taken_by
+    assert exists(estate, snap)
+    assert outcomes(estate, image_id) == {snap: "kept: in use (DeleteSnapshot refused)"}
+    [described] = estate.ec2().describe_snapshots(SnapshotIds=[snap])["Snapshots"]
+    assert f"{PREFIX}cleanup" not in {t["Key"] for t in described.get("Tags", [])}

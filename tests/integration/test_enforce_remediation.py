@@ -155,3 +155,46 @@ def test_enforce_deprecate_calls_enable_image_deprecation(estate, invoke, policy
     assert remediation.startswith("deprecated the AMI as of ")
     deprecate_at = datetime.strptime(remediation.rsplit(" ", 1)[1], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
     assert timedelta(days=6, hours=23) < deprecate_at - datetime.now(UTC) <= timedelta(days=7)
+
+
+def test_a_deprecated_ami_that_is_fixed_has_its_deprecation_cancelled(estate, invoke, policy_with, monkeypatch):
+    # moto 5.2 implements neither EnableImageDeprecation nor DisableImageDeprecation (nor DeprecationTime), so this
+    # test, like the one above, answers EC2 with botocore's Stubber (which validates every request).
+    # Given an AMI this system deprecated, whose owner has now fixed its tags
+    estate.set_policy(enforce(policy_with, "deprecate"))
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    stubber = Stubber(ec2)
+    image_id = "ami-0a1b2c3d4e5f60719"
+    image = {
+        "ImageId": image_id,
+        "OwnerId": "123456789012",
+        "Name": GOOD_NAME,
+        "State": "available",
+        "DeprecationTime": "2099-01-01T00:00:00.000Z",
+        "Tags": [{"Key": k, "Value": v} for k, v in GOOD_TAGS.items()]
+        + [
+            {"Key": f"{PREFIX}image-id", "Value": image_id},
+            {"Key": f"{PREFIX}compliance", "Value": "non-compliant"},
+            {"Key": f"{PREFIX}remediation", "Value": "deprecated 2099-01-01T00:00Z"},
+        ],
+        "BlockDeviceMappings": [],
+    }
+    stubber.add_response(
+        "describe_images",
+        {"Images": [image]},
+        {"ImageIds": [image_id], "IncludeDisabled": True, "IncludeDeprecated": True},
+    )
+    stubber.add_response("disable_image_deprecation", {"Return": True}, {"ImageId": image_id})
+    stubber.add_response("create_tags", {}, {"Resources": [image_id], "Tags": ANY})
+    images = Ec2Images("us-east-1")
+    images._ec2 = ec2
+    monkeypatch.setattr(wiring, "Ec2Images", lambda region: images)
+    wiring.reset()
+
+    # When the tag change is judged
+    with stubber:
+        result = invoke(tags_event("create_tags_approval", [image_id], GOOD_TAGS))
+        stubber.assert_no_pending_responses()
+
+    # Then the deprecation is cancelled and the remediation tag says so
+    assert result["images"][0]["remediation"] == "cancelled the deprecation"
