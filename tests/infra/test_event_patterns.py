@@ -34,6 +34,7 @@ EXPECTED_ROUTES: dict[str, tuple[set[str], set[str], set[str]]] = {
     # Both signals of a deregistration reach cleanup (and only cleanup).
     "ami_state_deregistered.json": (set(), {"ImageStateDeregistered"}, {"ImageStateChanges"}),
     "deregister_image.json": (set(), {"ImageDeregistered"}, {"ImageCalls"}),
+    "deregister_image_delete_snapshots.json": (set(), {"ImageDeregistered"}, {"ImageCalls"}),
 }
 
 
