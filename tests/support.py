@@ -248,3 +248,13 @@ def recording_api_failures() -> Iterator[list[tuple[str, str, str]]]:
         yield failures
     finally:
         botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def emitted_metric_names(output: str) -> list[str]:
+    """Names of the EMF metrics (Powertools' CloudWatch embedded metric format) printed in `output`, in order."""
+    names: list[str] = []
+    for line in output.splitlines():
+        if line.startswith('{"_aws"'):
+            for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
+                names.extend(metric["Name"] for metric in directive["Metrics"])
+    return names

@@ -3,8 +3,6 @@ failures raise (so that Lambda retries and the DLQ take over)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from botocore.exceptions import ClientError
 
@@ -12,22 +10,16 @@ from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.notifications import Notifier
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, PUBLIC_AMI, create_image_event, state_event, tags_event
-from tests.support import recording_api_calls
+from tests.support import emitted_metric_names, recording_api_calls
 
 pytestmark = pytest.mark.integration
 
 PREFIX = "ami-governance:"
 
 
-def metric_names(capsys) -> list[str]:
+def metric_names(capsys: pytest.CaptureFixture[str]) -> list[str]:
     """Names of the EMF metrics the invocation printed."""
-    names = []
-    for line in capsys.readouterr().out.splitlines():
-        if line.startswith('{"_aws"'):
-            document = json.loads(line)
-            for directive in document["_aws"]["CloudWatchMetrics"]:
-                names.extend(metric["Name"] for metric in directive["Metrics"])
-    return names
+    return emitted_metric_names(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,13 @@ The second record must neither rewrite `created-by`/`created-at`/`source-*` nor 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, HOME, create_image_event, state_event
+from tests.support import emitted_metric_names
 
 pytestmark = pytest.mark.integration
 
@@ -58,12 +58,8 @@ def copy_event(source_id: str, copy_id: str, who: dict[str, Any], event_id: str,
 
 
 def metric_names(capsys: pytest.CaptureFixture[str]) -> list[str]:
-    names: list[str] = []
-    for line in capsys.readouterr().out.splitlines():
-        if line.startswith('{"_aws"'):
-            for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
-                names.extend(metric["Name"] for metric in directive["Metrics"])
-    return names
+    """Names of the EMF metrics the invocation printed."""
+    return emitted_metric_names(capsys.readouterr().out)
 
 
 def exempt_source(estate, invoke) -> str:

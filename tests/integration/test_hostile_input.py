@@ -18,6 +18,7 @@ from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, HOME, TABLE, Estate, create_image_event, state_event, tags_event
 from tests.support import (
     FakeLambdaContext,
+    emitted_metric_names,
     receive_as_sqs_event_records,
     recording_api_calls,
     recording_api_failures,
@@ -32,12 +33,7 @@ Invoke = Callable[[Any], dict[str, Any]]
 
 def metric_names(capsys: pytest.CaptureFixture[str]) -> list[str]:
     """Names of the EMF metrics the invocation printed."""
-    names: list[str] = []
-    for line in capsys.readouterr().out.splitlines():
-        if line.startswith('{"_aws"'):
-            for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
-                names.extend(metric["Name"] for metric in directive["Metrics"])
-    return names
+    return emitted_metric_names(capsys.readouterr().out)
 
 
 def metric_value(capsys_output: str, name: str) -> float:

@@ -22,6 +22,7 @@ from ami_governance import runtime
 from ami_governance.adapters import clients
 from ami_governance.observability import logger, reports_runtime, warn_if_model_lacks
 from ami_governance.runtime import EC2_MODEL_NEEDS, missing_model_members, runtime_versions
+from tests.support import emitted_metric_names
 
 
 @pytest.fixture
@@ -48,16 +49,6 @@ def _ec2_model_without(*members: tuple[str, str]) -> ServiceModel:
 
 def _log_lines(logged: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in logged.getvalue().splitlines()]
-
-
-def _metric_names(out: str) -> list[str]:
-    return [
-        metric["Name"]
-        for line in out.splitlines()
-        if line.startswith('{"_aws"')
-        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
-        for metric in directive["Metrics"]
-    ]
 
 
 def test_runtime_versions_are_those_of_the_packages_loaded() -> None:
@@ -123,7 +114,7 @@ def test_an_older_ec2_model_is_a_warning_and_a_metric(logged: io.StringIO, capsy
     [warning] = [line for line in _log_lines(logged) if line["level"] == "WARNING"]
     assert warning["missing"] == missing
     assert warning["botocore"] == botocore.__version__
-    assert "BotocoreModelGaps" in _metric_names(capsys.readouterr().out)
+    assert "BotocoreModelGaps" in emitted_metric_names(capsys.readouterr().out)
 
 
 def test_every_member_the_code_needs_is_checked() -> None:
