@@ -26,7 +26,11 @@ from dataclasses import dataclass
 from itertools import product
 from typing import Any
 
-from tests.iam.patterns import action_matches, condition_key_matches, resource_matches_arn_format
+from tests.iam.patterns import (
+    condition_key_matches,
+    granted_action_matches,
+    resource_matches_arn_format,
+)
 from tests.iam.reference import Action, AuthorizationReference
 from tests.iam.statements import PolicyKind, Statement, template_statements
 
@@ -324,16 +328,10 @@ def _missing_dependent_actions(statements: list[Statement], reference: Authoriza
     for statement in filter(_grants_to_roles, statements):
         for action, resource, resource_type in _named_grants(statement, reference):
             for dependent, role in product(sorted(action.dependent_actions.get(resource_type, ())), statement.roles):
-                if not any(_names(granted, dependent) for granted in allowed[role]):
+                if not any(granted_action_matches(granted, dependent) for granted in allowed[role]):
                     problem = f"{role} lacks {dependent}, which it depends on ({resource_type or 'any resource'})"
                     findings.append(Finding(statement.where, statement.sid, action.qualified_name, problem, resource))
     return findings
-
-
-def _names(pattern: str, action: str) -> bool:
-    service, _, name = pattern.partition(":")
-    their_service, _, their_name = action.partition(":")
-    return service.lower() == their_service.lower() and action_matches(name, their_name)
 
 
 def check_statements(statements: Iterable[Statement], reference: AuthorizationReference) -> list[Finding]:

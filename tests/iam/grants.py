@@ -11,7 +11,6 @@ Grants are compared by action only (conditions and resources are the authorizati
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import tempfile
 from collections import defaultdict
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.iam.api_calls import function_of_handler
+from tests.iam.patterns import granted_action_matches
 
 HOME_STACK = "AmiGovernanceHome"
 POLICY_PARAMETER = "/ami-governance/policy"
@@ -196,11 +196,6 @@ class Use:
     via: str | None = None  # an action AWS performs on the call's behalf: the call that implies it
 
 
-def action_matches(action: str, pattern: str) -> bool:
-    # IAM action names are case-insensitive; '*' and '?' are its only wildcards (no action contains '[').
-    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
-
-
 @dataclass
 class Row:
     """One line of the table: an action of a function, granted (a pattern of its role) or used or both."""
@@ -269,7 +264,7 @@ def compare(
         if patterns is None:
             not_deployed[(use.function, use.variant)] += use.count
             continue
-        granting = [p for p in patterns if action_matches(use.action, p)]
+        granting = [p for p in patterns if granted_action_matches(p, use.action)]
         if granting:
             targets = [rows[(use.function, p)] for p in granting]
         else:

@@ -97,3 +97,13 @@ def action_matches(pattern: str, action: str) -> bool:
     case-insensitive; `*` any run, `?` one character)."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, action, flags=re.IGNORECASE) is not None
+
+
+def granted_action_matches(pattern: str, action: str) -> bool:
+    """Whether the action `pattern` of a policy statement (`service:Name`, wildcards allowed, or `*` alone) grants
+    the qualified action `action`; service prefixes and names are case-insensitive in IAM."""
+    if pattern == "*":
+        return True
+    service, _, name = pattern.partition(":")
+    their_service, _, their_name = action.partition(":")
+    return service.lower() == their_service.lower() and action_matches(name, their_name)

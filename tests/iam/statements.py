@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from stacks.resource_names import partition_of
+
 PLACEHOLDER_ACCOUNT = "123456789012"
 
 
@@ -59,14 +61,6 @@ class Statement:
 
 class Unresolvable(ValueError):
     """A CloudFormation value the placeholders cannot stand for."""
-
-
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 def _as_tuple(value: Any) -> tuple[Any, ...]:

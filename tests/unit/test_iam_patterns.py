@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.iam.patterns import action_matches, condition_key_matches, resource_matches_arn_format
+from tests.iam.patterns import (
+    action_matches,
+    condition_key_matches,
+    granted_action_matches,
+    resource_matches_arn_format,
+)
 
 IMAGE = "arn:${Partition}:ec2:${Region}::image/${ImageId}"
 SNAPSHOT = "arn:${Partition}:ec2:${Region}::snapshot/${SnapshotId}"
@@ -82,3 +87,19 @@ def test_condition_key_matches(template: str, key: str, expected: bool) -> None:
 )
 def test_action_matches(pattern: str, action: str, expected: bool) -> None:
     assert action_matches(pattern, action) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "action", "expected"),
+    [
+        ("ec2:DeleteTags", "ec2:DeleteTags", True),
+        ("EC2:deletetags", "ec2:DeleteTags", True),
+        ("kms:ReEncrypt*", "kms:ReEncryptFrom", True),
+        ("kms:ReEncrypt", "kms:ReEncryptFrom", False),
+        ("ec2:*", "ec2:CopyImage", True),
+        ("ec2:*", "kms:CreateGrant", False),
+        ("*", "kms:CreateGrant", True),
+    ],
+)
+def test_granted_action_matches(pattern: str, action: str, expected: bool) -> None:
+    assert granted_action_matches(pattern, action) is expected

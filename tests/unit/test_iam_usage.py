@@ -14,13 +14,13 @@ from tests.iam.api_calls import function_of_handler, iam_actions
 from tests.iam.grants import (
     TemplateError,
     Use,
-    action_matches,
     compare,
     product_functions,
     role_grants,
     template_policy,
     variant_key,
 )
+from tests.iam.patterns import granted_action_matches
 from tests.iam.usage import read_run
 
 AUDIT = "audit"
@@ -102,8 +102,8 @@ def test_a_wildcard_grant_covers_the_actions_it_matches_case_insensitively():
     [row] = [r for r in comparison.rows if r.action == "kms:GenerateDataKey*"]
     assert row.used_as == {"KMS:generatedatakey"}
     assert row.via == {"sns:Publish"}
-    assert action_matches("kms:ReEncryptFrom", "kms:ReEncrypt*")
-    assert not action_matches("kms:ReEncryptFrom", "kms:ReEncrypt")
+    assert granted_action_matches("kms:ReEncrypt*", "kms:ReEncryptFrom")
+    assert not granted_action_matches("kms:ReEncrypt", "kms:ReEncryptFrom")
 
 
 def test_calls_of_a_function_the_variant_does_not_deploy_are_noted_not_judged():
