@@ -3,35 +3,30 @@
 Forwarding patterns (default bus of every governed region -> governance bus) are deliberately broad, so that
 later capabilities (replicate, clean up) need new rules on the governance bus only, never a forwarder redeploy.
 Patterns on the governance bus (-> enforce, -> cleanup, -> replicate Lambda) are narrow. Forwarded events keep
-`source: aws.ec2`, so the same field paths work on both buses.
+`source: aws.ec2`, so the same field paths work on both buses. The event and call names are the Lambdas' own
+(models/events.py), so a pattern names exactly what the code that receives the event handles.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from ami_governance.models.events import (
+    AMI_STATE_CHANGE_DETAIL_TYPE,
+    CLOUDTRAIL_DETAIL_TYPE,
+    CREATE_TAGS,
+    DEREGISTER_IMAGE,
+    EC2_EVENT_SOURCE,
+    EC2_SOURCE,
+    IMAGE_LIFECYCLE_CALLS,
+    NEW_IMAGE_CALLS,
+    TAG_CALLS,
+)
 from ami_governance.models.policy import GovernancePolicy
 from stacks.resource_names import ALARM_NAME_PREFIX
 
 EventPatternData = dict[str, Any]
 
-EC2_SOURCE: Final = "aws.ec2"
-EC2_EVENT_SOURCE: Final = "ec2.amazonaws.com"
-CLOUDTRAIL_DETAIL_TYPE: Final = "AWS API Call via CloudTrail"
-AMI_STATE_CHANGE_DETAIL_TYPE: Final = "EC2 AMI State Change"
-
-# Calls that bring a new AMI into existence (the AMI is still pending when the call's event arrives).
-IMAGE_CREATING_CALLS: Final = ("CreateImage", "RegisterImage", "CopyImage", "ImportImage", "CreateRestoreImageTask")
-# Calls that change an existing AMI's lifecycle or sharing.
-IMAGE_LIFECYCLE_CALLS: Final = (
-    "DeregisterImage",
-    "DisableImage",
-    "EnableImage",
-    "EnableImageDeprecation",
-    "DisableImageDeprecation",
-    "ModifyImageAttribute",
-)
-TAG_CALLS: Final = ("CreateTags", "DeleteTags")
 # Every state the AMI state-change event reports; enforce needs only the end of creation.
 IMAGE_CREATION_END_STATES: Final = ("available", "failed")
 IMAGE_DEREGISTERED_STATE: Final = "deregistered"
@@ -51,7 +46,7 @@ _TOUCHES_AN_AMI: Final[dict[str, Any]] = {"resourcesSet": {"items": {"resourceId
 # Failed calls carry errorCode (and a null responseElements): nothing happened to an AMI.
 _SUCCEEDED: Final[list[dict[str, bool]]] = [{"exists": False}]
 
-FORWARD_IMAGE_CALLS: Final = _cloudtrail_ec2_call(IMAGE_CREATING_CALLS + IMAGE_LIFECYCLE_CALLS)
+FORWARD_IMAGE_CALLS: Final = _cloudtrail_ec2_call(NEW_IMAGE_CALLS + IMAGE_LIFECYCLE_CALLS)
 FORWARD_IMAGE_TAG_CALLS: Final = _cloudtrail_ec2_call(TAG_CALLS, requestParameters=_TOUCHES_AN_AMI)
 FORWARD_IMAGE_STATE_CHANGES: Final[EventPatternData] = {
     "source": [EC2_SOURCE],
@@ -65,7 +60,7 @@ FORWARDING_PATTERNS: Final[dict[str, EventPatternData]] = {
     "ImageStateChanges": FORWARD_IMAGE_STATE_CHANGES,
 }
 
-ENFORCE_ON_IMAGE_CREATED: Final = _cloudtrail_ec2_call(IMAGE_CREATING_CALLS, errorCode=_SUCCEEDED)
+ENFORCE_ON_IMAGE_CREATED: Final = _cloudtrail_ec2_call(NEW_IMAGE_CALLS, errorCode=_SUCCEEDED)
 ENFORCE_ON_IMAGE_TAGS_CHANGED: Final = _cloudtrail_ec2_call(
     TAG_CALLS, errorCode=_SUCCEEDED, requestParameters=_TOUCHES_AN_AMI
 )
@@ -85,7 +80,7 @@ ENFORCE_PATTERNS: Final[dict[str, EventPatternData]] = {
 # Both signals of one deregistration go to cleanup: the CloudTrail call names the caller (and whether it asked
 # EC2 to delete the snapshots itself), the state change arrives even where no trail records management events.
 # Cleanup therefore sees most deregistrations twice and must be idempotent.
-CLEANUP_ON_IMAGE_DEREGISTERED: Final = _cloudtrail_ec2_call(("DeregisterImage",), errorCode=_SUCCEEDED)
+CLEANUP_ON_IMAGE_DEREGISTERED: Final = _cloudtrail_ec2_call((DEREGISTER_IMAGE,), errorCode=_SUCCEEDED)
 CLEANUP_ON_IMAGE_STATE_DEREGISTERED: Final[EventPatternData] = {
     "source": [EC2_SOURCE],
     "detail-type": [AMI_STATE_CHANGE_DETAIL_TYPE],
@@ -118,7 +113,7 @@ def replicate_on_image_approved(approval_tag_key: str) -> EventPatternData:
     approving value. The Lambda checks the pair, and who the caller is.
     """
     return _cloudtrail_ec2_call(
-        ("CreateTags",),
+        (CREATE_TAGS,),
         errorCode=_SUCCEEDED,
         requestParameters={**_TOUCHES_AN_AMI, "tagSet": {"items": {"key": [approval_tag_key]}}},
     )

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from pydantic import ValidationError
 
-from ami_governance.models.events import AmiStateChangeEvent, CloudTrailImageEvent
+from ami_governance.models.events import (
+    AMI_STATE_CHANGE_DETAIL_TYPE,
+    CLOUDTRAIL_DETAIL_TYPE,
+    EC2_EVENT_SOURCE,
+    EC2_SOURCE,
+    IMAGE_LIFECYCLE_CALLS,
+    NEW_IMAGE_CALLS,
+    TAG_CALLS,
+    AmiStateChangeEvent,
+    CloudTrailImageEvent,
+)
 from ami_governance.models.ids import is_image_id
 from ami_governance.models.jobs import CopyJob
-from tests.support import load_event
+from tests.support import EVENTS_DIR, load_event
 
 HUGE = "ami-" + "0" * 100_000
 
@@ -155,6 +165,32 @@ def test_a_copy_job_names_its_source_and_regions_by_aws_shape(field, value):
     with pytest.raises(ValidationError) as error:
         CopyJob.model_validate_json(json.dumps({**job, field: value}))
     assert problems(error) == [field]
+
+
+@pytest.mark.parametrize(
+    ("model", "detail_type"),
+    [(CloudTrailImageEvent, CLOUDTRAIL_DETAIL_TYPE), (AmiStateChangeEvent, AMI_STATE_CHANGE_DETAIL_TYPE)],
+)
+def test_each_model_takes_the_detail_type_the_stacks_route_to_it(model, detail_type):
+    # Given the detail type a model's Literal accepts (a Literal cannot name the constant itself)
+    accepted = get_args(model.model_fields["detail_type"].annotation)
+
+    # Then it is the name the stacks' event patterns match on (stacks/event_patterns.py imports the constant)
+    assert accepted == (detail_type,)
+
+
+@pytest.mark.parametrize("sample", sorted(path.stem for path in EVENTS_DIR.glob("*.json")))
+def test_the_event_names_are_those_aws_sends(sample):
+    # Given a real-shaped sample event
+    event = load_event(sample)
+
+    # Then its source, detail type and (for a CloudTrail record) event source and call are spelled as the names
+    # the Lambdas and the stacks share
+    assert event["source"] == EC2_SOURCE
+    assert event["detail-type"] in {CLOUDTRAIL_DETAIL_TYPE, AMI_STATE_CHANGE_DETAIL_TYPE}
+    if event["detail-type"] == CLOUDTRAIL_DETAIL_TYPE:
+        assert event["detail"]["eventSource"] == EC2_EVENT_SOURCE
+        assert event["detail"]["eventName"] in NEW_IMAGE_CALLS + IMAGE_LIFECYCLE_CALLS + TAG_CALLS
 
 
 def state_change(image_id: Any) -> dict[str, Any]:

@@ -14,17 +14,37 @@ event model Powertools ships (about 170 ms of cold start on the benchmark machin
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ami_governance.models.ids import ImageId, InstanceId, RegionName, is_image_id
 
-CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
-AMI_STATE_CHANGE_DETAIL_TYPE = "EC2 AMI State Change"
+# The names AWS gives the events the product follows: the one list the Lambdas and the stacks' event patterns
+# (stacks/event_patterns.py) share, so a rule cannot route a call the code does not know, or miss one it handles.
+EC2_SOURCE: Final = "aws.ec2"  # `source` of every EC2 event on EventBridge, CloudTrail's included
+EC2_EVENT_SOURCE: Final = "ec2.amazonaws.com"  # CloudTrail's `eventSource` of an EC2 API call
+CLOUDTRAIL_DETAIL_TYPE: Final = "AWS API Call via CloudTrail"
+AMI_STATE_CHANGE_DETAIL_TYPE: Final = "EC2 AMI State Change"
 
-NEW_IMAGE_CALLS = frozenset({"CreateImage", "RegisterImage", "CopyImage", "ImportImage", "CreateRestoreImageTask"})
-TAG_CALLS = frozenset({"CreateTags", "DeleteTags"})
+# EC2 API calls by CloudTrail `eventName`: those a Lambda names on its own, then the groups the rules route.
+CREATE_IMAGE: Final = "CreateImage"
+DEREGISTER_IMAGE: Final = "DeregisterImage"
+CREATE_TAGS: Final = "CreateTags"
+DELETE_TAGS: Final = "DeleteTags"
+# Calls that bring a new AMI into existence (the AMI is still pending when the call's event arrives). Tuples, not
+# sets: the patterns list them in this order, so the synthesized template does not change from one synth to the next.
+NEW_IMAGE_CALLS: Final = (CREATE_IMAGE, "RegisterImage", "CopyImage", "ImportImage", "CreateRestoreImageTask")
+# Calls that change an existing AMI's lifecycle or sharing.
+IMAGE_LIFECYCLE_CALLS: Final = (
+    DEREGISTER_IMAGE,
+    "DisableImage",
+    "EnableImage",
+    "EnableImageDeprecation",
+    "DisableImageDeprecation",
+    "ModifyImageAttribute",
+)
+TAG_CALLS: Final = (CREATE_TAGS, DELETE_TAGS)
 
 # EventBridge and CloudTrail ids are UUIDs; the cap keeps a hostile one out of tags, records and logs.
 EVENT_ID_MAX_LENGTH = 128
@@ -156,8 +176,8 @@ class CloudTrailDetail(_Lenient):
         if self.error_code:
             return self
         params = self.request_parameters
-        if self.event_name == "DeregisterImage" and (params is None or params.image_id is None):
-            raise ValueError("DeregisterImage names no requestParameters.imageId")
+        if self.event_name == DEREGISTER_IMAGE and (params is None or params.image_id is None):
+            raise ValueError(f"{self.event_name} names no requestParameters.imageId")
         if self.event_name in TAG_CALLS and (
             params is None or params.resources_set is None or not params.resources_set.items
         ):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from ami_governance.models.events import CloudTrailDetail
+from ami_governance.models.events import CREATE_IMAGE, CloudTrailDetail
 from ami_governance.models.image import ComplianceStatus, Creator, EvaluationSubject, Verdict
 from ami_governance.models.policy import TAG_VALUE_MAX_LENGTH, GovernancePolicy
 
@@ -116,7 +116,7 @@ def provenance_tags(policy: GovernancePolicy, detail: CloudTrailDetail) -> dict[
         if params.source_image_id:
             source_region = params.source_region or detail.aws_region
             tags[SystemTag.SOURCE_IMAGE] = f"{source_region}/{params.source_image_id}"
-        if detail.event_name == "CreateImage" and params.no_reboot and params.instance_id:
+        if detail.event_name == CREATE_IMAGE and params.no_reboot and params.instance_id:
             tags[SystemTag.NO_REBOOT] = "true"
     return {policy.tag_key(name): fit_tag_value(value) for name, value in tags.items()}
 

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.adapters.errors import error_code
-from ami_governance.models.events import AmiStateChangeEvent, CloudTrailImageEvent
+from ami_governance.models.events import DEREGISTER_IMAGE, EC2_EVENT_SOURCE, AmiStateChangeEvent, CloudTrailImageEvent
 from ami_governance.models.image import ImageFacts
 from ami_governance.rules.cleanup import (
     DELETED_BY_DEREGISTER_IMAGE,
@@ -127,7 +127,7 @@ class CleanupService(EventService):
 
     def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
         detail = event.detail
-        if detail.event_name != "DeregisterImage" or detail.event_source != "ec2.amazonaws.com":
+        if detail.event_name != DEREGISTER_IMAGE or detail.event_source != EC2_EVENT_SOURCE:
             return super().on_cloudtrail(event)
         if self.failed_call(detail.error_code):
             return EventOutcome("ignored", detail.event_id, f"the call failed with {detail.error_code}")

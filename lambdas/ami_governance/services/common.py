@@ -15,6 +15,7 @@ from ami_governance.adapters.errors import error_code
 from ami_governance.models.events import (
     AMI_STATE_CHANGE_DETAIL_TYPE,
     CLOUDTRAIL_DETAIL_TYPE,
+    EC2_EVENT_SOURCE,
     AmiStateChangeEvent,
     CloudTrailDetail,
     CloudTrailImageEvent,
@@ -95,7 +96,7 @@ class EventService:
         """None when the CloudTrail event is a successful EC2 call among `calls`, in this deployment's account and
         a governed region; otherwise the outcome that drops it (logged and counted)."""
         detail = event.detail
-        if detail.event_source != "ec2.amazonaws.com" or detail.event_name not in calls:
+        if detail.event_source != EC2_EVENT_SOURCE or detail.event_name not in calls:
             self.count("UnsupportedEvents")
             return EventOutcome("ignored", detail.event_id, f"unsupported call {detail.event_name}")
         if self.failed_call(detail.error_code):

@@ -87,7 +87,7 @@ class EnforcementService(EventService):
     # ---- routing -----------------------------------------------------------------------------
 
     def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
-        dropped = self.screen_call(event, NEW_IMAGE_CALLS | TAG_CALLS)
+        dropped = self.screen_call(event, NEW_IMAGE_CALLS + TAG_CALLS)
         if dropped:
             return dropped
         detail = event.detail

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.adapters.errors import error_code
 from ami_governance.adapters.inventory import Expression, Path
-from ami_governance.models.events import AmiStateChangeEvent, CloudTrailImageEvent
+from ami_governance.models.events import CREATE_TAGS, AmiStateChangeEvent, CloudTrailImageEvent
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyJob, SqsRecord
 from ami_governance.models.policy import GovernancePolicy
@@ -58,7 +58,7 @@ from ami_governance.services.lineage import (
 
 logger = Logger(child=True)
 
-APPROVAL_CALL = "CreateTags"
+APPROVAL_CALL = CREATE_TAGS
 # States of the AMI State Change event that replication acts on.
 SETTLING_STATES = {"available": ReplicaState.AVAILABLE, "failed": ReplicaState.FAILED}
 
