@@ -285,9 +285,6 @@ class GovernancePolicy(_Strict):
     def replication_regions_tag_key(self) -> str:
         return self.replication.regions_tag or self.tag_key("replicate-to")
 
-    def is_system_tag(self, key: str) -> bool:
-        return key.startswith(self.tag_prefix)
-
 
 @cache
 def known_ec2_regions() -> frozenset[str]:
