@@ -6,4 +6,5 @@ functions  run each Lambda of the templates in a worker process of its own, like
 router     EventBridge buses and rules: match with EventBridge semantics, deliver with retries and DLQs
 cloudtrail turn successful and failed EC2 calls into CloudTrail events and AMI state changes
 server     the HTTP endpoint: moto plus the /_governance control API
+inbox      an SQS queue subscribed to the notification topic, to read the notices back (demo, tests)
 """

@@ -19,8 +19,8 @@ sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
 import boto3  # noqa: E402
 
+from emulator.inbox import read_notices, subscribe_inbox  # noqa: E402
 from emulator.server import GovernanceEmulator  # noqa: E402
-from tests.support import read_notices, subscribe_inbox  # noqa: E402
 
 INDENT = "    "
 GOOD_TAGS = {"Owner": "payments-team", "Environment": "prod", "CostCenter": "CC-1042"}

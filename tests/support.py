@@ -1,4 +1,4 @@
-"""Helpers shared by the tests, `make demo` and `make bench`: the local Lambda environment, real-shaped
+"""Helpers shared by the tests and `make bench`: the local Lambda environment, real-shaped
 events pointed at resources that exist in moto, the home-stack resources on moto, and an API-call recorder."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import botocore.client
+
+from emulator.inbox import subscribe_inbox
 
 EVENTS_DIR = Path(__file__).parent / "events"
 MOTO_ACCOUNT = "123456789012"
@@ -160,29 +162,6 @@ def create_home_resources(
     topic_arn = sns.create_topic(Name="ami-governance")["TopicArn"]
     inbox_url = subscribe_inbox(sns, sqs, topic_arn, "ami-governance-inbox")
     return HomeResources(topic_arn=str(topic_arn), inbox_url=inbox_url)
-
-
-def subscribe_inbox(sns: Any, sqs: Any, topic_arn: str, name: str) -> str:
-    """An SQS queue subscribed to `topic_arn`, so that its notices can be read back; returns the queue URL."""
-    url = str(sqs.create_queue(QueueName=name)["QueueUrl"])
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
-    return url
-
-
-def read_notices(inbox_url: str, sqs: Any = None) -> list[dict[str, Any]]:
-    """Every SNS notice delivered to the inbox so far, as {"subject", "body"}; the inbox is emptied."""
-    if sqs is None:
-        import boto3
-
-        sqs = boto3.client("sqs", region_name=HOME_REGION)
-    notices = []
-    while batch := sqs.receive_message(QueueUrl=inbox_url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in batch:
-            envelope = json.loads(message["Body"])
-            notices.append({"subject": envelope.get("Subject"), "body": json.loads(envelope["Message"])})
-            sqs.delete_message(QueueUrl=inbox_url, ReceiptHandle=message["ReceiptHandle"])
-    return notices
 
 
 def receive_as_sqs_event_records(sqs: Any, queue_url: str, region: str = HOME_REGION) -> list[dict[str, Any]]:

@@ -23,7 +23,7 @@ import boto3
 import pytest
 
 from emulator.assembly import synthesize
-from tests.support import read_notices, subscribe_inbox
+from emulator.inbox import read_notices, subscribe_inbox
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOME = "us-east-1"

@@ -14,6 +14,7 @@ from moto import mock_aws
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy
 from ami_governance.services import wiring
 from emulator import moto_extensions
+from emulator.inbox import read_notices
 from tests.conftest import POLICY_FILE, load_event
 from tests.support import (
     INVENTORY_TABLE,
@@ -22,7 +23,6 @@ from tests.support import (
     FakeLambdaContext,
     create_home_resources,
     create_image_event,
-    read_notices,
     state_event,
     tags_event,
 )
@@ -77,7 +77,7 @@ class Estate:
 
     def notices(self) -> list[dict[str, Any]]:
         """Every SNS notice published since the last call."""
-        return read_notices(self.inbox_url)
+        return read_notices(self.inbox_url, boto3.client("sqs", region_name=HOME))
 
     def inventory_item(self, image_id: str, region: str = HOME) -> dict[str, Any] | None:
         item = (
