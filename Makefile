@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 PORT ?= 4566
 
-.PHONY: setup demo emulator test lint typecheck unit integration infra e2e iam-usage synth bench clean
+.PHONY: setup demo emulator test lint typecheck unit integration infra e2e emulator-tests iam-usage synth bench clean
 
 setup: $(STAMP) $(CDK)
 
@@ -54,6 +54,10 @@ infra: setup
 
 e2e: setup
 	$(BIN)/python -m pytest tests/e2e
+
+## emulator-tests: the emulator's own tests (deployer, router, CloudTrail records, moto extensions)
+emulator-tests: setup
+	$(BIN)/python -m pytest tests/emulator
 
 ## iam-usage: the suites that run the Lambdas, and the granted-vs-used table of every function's role
 iam-usage: setup
