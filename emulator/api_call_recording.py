@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # functions.py imports this module, and the deployer imports functions.py
+if TYPE_CHECKING:
     from emulator.assembly import StackArtifact
     from emulator.deployer import DeployedStack
 

@@ -15,11 +15,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
-
-from emulator.api_call_recording import RECORD_API_CALLS_ENV
 
 BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap.py"
 # What the emulator's workers do not have: an X-Ray daemon.
@@ -59,13 +58,13 @@ class FunctionWorker:
         endpoint_url: str,
         access_key: str,
         log_dir: Path,
-        record_api_calls_in: Path | None = None,
+        emulator_environment: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
         self.endpoint_url = endpoint_url
         self.access_key = access_key
         self.log_path = log_dir / f"{spec.name}.log"
-        self.record_api_calls_in = record_api_calls_in
+        self.emulator_environment = dict(emulator_environment or {})
         self._process: subprocess.Popen[str] | None = None
         self._replies: IO[str] | None = None
         self._lock = threading.Lock()
@@ -89,9 +88,8 @@ class FunctionWorker:
             "PATH": os.environ.get("PATH", ""),
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
+            **self.emulator_environment,
         }
-        if self.record_api_calls_in is not None:
-            runtime[RECORD_API_CALLS_ENV] = str(self.record_api_calls_in)
         return {**runtime, **EMULATOR_RUNTIME_ENVIRONMENT, **spec.environment}
 
     def _start(self) -> None:
@@ -192,8 +190,9 @@ class FunctionRegistry:
         self.access_key_for = access_key_for
         self._by_name: dict[str, FunctionSpec] = {}
         self._workers: dict[str, FunctionWorker] = {}
-        # Set when the emulator records the functions' AWS calls (emulator/api_call_recording.py).
-        self.record_api_calls_in: Path | None = None
+        # What the emulator itself gives every worker on top of the runtime's variables: the directory a worker
+        # records its AWS calls in, when the emulator records them (emulator/api_call_recording.py).
+        self.worker_environment: dict[str, str] = {}
 
     def register(self, spec: FunctionSpec) -> None:
         self._by_name[spec.name] = spec
@@ -216,7 +215,7 @@ class FunctionRegistry:
         if worker is None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             worker = FunctionWorker(
-                spec, self.endpoint_url, self.access_key_for(spec), self.log_dir, self.record_api_calls_in
+                spec, self.endpoint_url, self.access_key_for(spec), self.log_dir, self.worker_environment
             )
             self._workers[spec.name] = worker
         return worker.invoke(event)

@@ -30,7 +30,7 @@ from moto.sqs.models import Queue, SQSBackend
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from emulator import moto_extensions
-from emulator.api_call_recording import recording_directory, start_recording
+from emulator.api_call_recording import RECORD_API_CALLS_ENV, recording_directory, start_recording
 from emulator.assembly import read_assembly, synthesize
 from emulator.clients import EmulatorClients
 from emulator.cloudtrail import (
@@ -120,7 +120,8 @@ class GovernanceEmulator:
         self.stacks = [deployer.deploy(artifact) for artifact in artifacts]
         record_base = recording_directory()
         if record_base is not None:
-            self.functions.record_api_calls_in = start_recording(record_base, zip(artifacts, self.stacks, strict=True))
+            run = start_recording(record_base, zip(artifacts, self.stacks, strict=True))
+            self.functions.worker_environment[RECORD_API_CALLS_ENV] = str(run)  # read by lambda_bootstrap.py
         self._ready = True
         return self
 
