@@ -12,6 +12,7 @@ IAM and resource policies are created where moto has them but are not enforced: 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from emulator.functions import FunctionRegistry, FunctionSpec
 
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
+# A variable of Fn::Sub, `${Name}`, or the escape `${!Literal}` that CloudFormation renders as the text `${Literal}`
+# ("Fn::Sub", CloudFormation Template Reference).
+SUB_VARIABLE = re.compile(r"\$\{(!?)([^}]*)\}")
 # Resource types whose only effect is access control, which the emulator does not enforce.
 ACCESS_CONTROL_TYPES = frozenset(
     {
@@ -394,12 +398,12 @@ class _Resolver:
         return self.deployed.resources[logical_id]
 
     def _sub(self, value: Any) -> str:
-        import re
-
         text, variables = (value, {}) if isinstance(value, str) else (value[0], self.resolve(value[1]))
 
         def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
+            literal, name = match.groups()
+            if literal:
+                return f"${{{name}}}"
             if name in variables:
                 return str(variables[name])
             if "." in name:
@@ -407,7 +411,7 @@ class _Resolver:
                 return self._resource(logical_id).attributes[attribute]
             return self._ref(name)
 
-        return re.sub(r"\$\{([^}!]+)\}", replace, text)
+        return SUB_VARIABLE.sub(replace, text)
 
 
 def _references(node: Any) -> set[str]:
@@ -419,14 +423,13 @@ def _references(node: Any) -> set[str]:
             elif key == "Fn::GetAtt":
                 found.add(value[0] if isinstance(value, list) else value.split(".", 1)[0])
             elif key == "Fn::Sub":
-                import re
-
-                text = value if isinstance(value, str) else value[0]
+                text, variables = (value, {}) if isinstance(value, str) else value
                 found.update(
-                    n.split(".", 1)[0] for n in re.findall(r"\$\{([^}!]+)\}", text) if not n.startswith("AWS::")
+                    name.split(".", 1)[0]
+                    for literal, name in SUB_VARIABLE.findall(text)
+                    if not literal and name not in variables and not name.startswith("AWS::")
                 )
-                if not isinstance(value, str):
-                    found.update(_references(value[1]))
+                found.update(_references(variables))
             else:
                 found.update(_references(value))
     elif isinstance(node, list):
