@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from moto.sqs.models import sqs_backends
+
 from emulator.functions import FunctionSpec, InvocationResult
 
 # The system attributes Lambda copies into a record (the FIFO ones and the trace header only when present).
@@ -61,8 +63,6 @@ class QueueCounts:
 
 
 def queue_counts(account: str, queue_arn: str) -> QueueCounts:
-    from moto.sqs.models import sqs_backends
-
     region, name = queue_arn.split(":")[3], queue_arn.rsplit(":", 1)[-1]
     queue = sqs_backends[account][region].queues.get(name)
     if queue is None:

@@ -47,6 +47,8 @@ def record_api_calls(directory: str) -> None:
     before any `before-call` hook, so a call a test makes fail is recorded too. Only the names of the request's
     parameters are kept: whether a call names a KMS key, say, changes what IAM must allow.
     """
+    # Imported here, only when recording: otherwise the worker loads botocore when the function's code does, and
+    # the init the emulator reports is the function's own.
     import botocore.handlers
 
     function = os.environ["AWS_LAMBDA_FUNCTION_NAME"]

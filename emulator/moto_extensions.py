@@ -23,10 +23,12 @@ from moto.ec2.exceptions import (
     InvalidSnapshotInUse,
     InvalidTaggableResourceType,
 )
+from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami
 from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import random_snapshot_id
+from moto.kms.models import kms_backends
 
 _applied = False
 # CopyImage's client tokens are checked and recorded under one lock: the emulator serves calls on many threads.
@@ -228,8 +230,6 @@ def _complete_copy(
     encrypted: bool,
     key_ref: str | None,
 ) -> None:
-    from moto.ec2.models import ec2_backends
-
     source_backend = ec2_backends[backend.account_id][source_region]
     source = source_backend.amis[source_image_id]
     image.source_image_id = source_image_id  # type: ignore[attr-defined]
@@ -284,8 +284,6 @@ def _complete_copy(
 def _resolve_kms_key(account: str, region: str, key_ref: str) -> tuple[str | None, dict[str, str] | None]:
     """(key ARN, None) for a usable key of the destination region, else (None, the StateReason AWS reports).
     `key_ref` is a key id, key ARN, alias name or alias ARN, as CopyImage accepts."""
-    from moto.kms.models import kms_backends
-
     kms = kms_backends[account][region]
     key = None
     if key_ref.startswith("arn:"):
@@ -298,8 +296,6 @@ def _resolve_kms_key(account: str, region: str, key_ref: str) -> tuple[str | Non
         key = kms.keys.get(resource.removeprefix("key/"))
     elif resource == "alias/aws/ebs":
         # The AWS managed EBS key exists in every region from its first use; moto makes it on demand.
-        from moto.ec2.models import ec2_backends
-
         key = kms.keys.get(kms.get_key_id(ec2_backends[account][region]._create_default_encryption_key()))
     elif resource.startswith("alias/"):
         key_id = next((k.id for k in kms.keys.values() if resource in k.aliases), None)
@@ -318,8 +314,6 @@ def _resolve_kms_key(account: str, region: str, key_ref: str) -> tuple[str | Non
 
 def set_image_state(account: str, region: str, image_id: str, state: str) -> None:
     """Set an AMI's state in moto's backend (moto has no pending AMIs); a no-op if the AMI is gone."""
-    from moto.ec2.models import ec2_backends
-
     image = ec2_backends[account][region].amis.get(image_id)
     if image is not None:
         image.state = state
@@ -327,8 +321,6 @@ def set_image_state(account: str, region: str, image_id: str, state: str) -> Non
 
 def image_state(account: str, region: str, image_id: str) -> tuple[str, str]:
     """The AMI's state in moto's backend and, if it failed, the message of its StateReason ("" otherwise)."""
-    from moto.ec2.models import ec2_backends
-
     image = ec2_backends[account][region].amis.get(image_id)
     if image is None:
         return "deregistered", ""

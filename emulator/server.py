@@ -19,8 +19,10 @@ import re
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -300,7 +302,7 @@ def _route_put_events_through(router: Router) -> None:
                 continue
             bus = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
             event = {
-                "version": "0", "id": _uuid(), "detail-type": entry["DetailType"], "source": entry["Source"],
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": entry["DetailType"], "source": entry["Source"],
                 "account": backend.account_id, "time": _now(), "region": backend.region_name,
                 "resources": entry.get("Resources", []), "detail": detail,
             }  # fmt: skip
@@ -336,13 +338,5 @@ def _report_queue_changes_to(router: Router) -> None:
     SQSBackend.change_message_visibility = change_message_visibility  # type: ignore[method-assign,assignment]
 
 
-def _uuid() -> str:
-    import uuid
-
-    return str(uuid.uuid4())
-
-
 def _now() -> str:
-    from datetime import UTC, datetime
-
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,6 @@ class Tour:
 
     def drain(self) -> list[dict[str, Any]]:
         assert self.emulator.router is not None
-        from dataclasses import asdict
-
         return [asdict(invocation) for invocation in self.emulator.router.drain()]
 
     def approve(self, image_id: str, inbox: str) -> None:
