@@ -17,6 +17,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree import ElementTree
 
+# AWS's names, spelled here apart from the product's (models/events.py): the emulator stands in for AWS and imports
+# nothing of the product, so a misspelt name in the product fails on the emulator as it would in the cloud.
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 AMI_STATE_CHANGE_DETAIL_TYPE = "EC2 AMI State Change"
 DEFAULT_ROLE = "PlatformEngineer"
