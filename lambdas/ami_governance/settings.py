@@ -36,9 +36,14 @@ class FunctionSettings:
         _check_arn(self.notification_topic_arn, "sns", "NOTIFICATION_TOPIC_ARN", "an SNS topic ARN")
 
     @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Field name -> the environment variable it is read from."""
+        return {spec.name: spec.metadata["variable"] for spec in fields(cls)}
+
+    @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Self:
         """The settings in `environ`; SettingsError names every variable that is missing (or empty) at once."""
-        variables = {spec.name: spec.metadata["variable"] for spec in fields(cls)}
+        variables = cls.variables()
         missing = [variable for variable in variables.values() if not environ.get(variable)]
         if missing:
             raise SettingsError(f"missing environment variables: {', '.join(missing)}")
