@@ -37,4 +37,4 @@ def test_a_functions_environment_is_what_its_settings_read(replication_app: Any,
 
     # Then the template gives it every variable its model reads, and none that it does not (Powertools' own aside)
     given = {name for name in function["Environment"]["Variables"] if not name.startswith("POWERTOOLS_")}
-    assert given == set(model.variables().values()) - RUNTIME_VARIABLES
+    assert given == set(model.VARIABLES.values()) - RUNTIME_VARIABLES

@@ -57,12 +57,13 @@ def test_a_function_with_the_common_environment_gets_its_settings(model: type[Fu
     settings = model.from_environment(COMMON)
 
     # Then each has the policy, inventory, topic and region, and nothing else
-    assert settings == model(
-        policy_parameter_name="/ami-governance/policy",
-        inventory_table_name="ami-governance-inventory",
-        notification_topic_arn=TOPIC,
-        region="eu-west-1",
-    )
+    assert type(settings) is model
+    assert vars(settings) == {
+        "policy_parameter_name": "/ami-governance/policy",
+        "inventory_table_name": "ami-governance-inventory",
+        "notification_topic_arn": TOPIC,
+        "region": "eu-west-1",
+    }
 
 
 def test_the_replicate_function_gets_the_copy_queue_too() -> None:
@@ -70,9 +71,10 @@ def test_the_replicate_function_gets_the_copy_queue_too() -> None:
     # When its settings are read
     settings = ReplicateSettings.from_environment({**COMMON, "COPY_QUEUE_URL": QUEUE})
 
-    # Then it knows where to send copy jobs
+    # Then it knows where to send copy jobs, besides the common settings
     assert settings.copy_queue_url == QUEUE
     assert settings.notification_topic_arn == TOPIC
+    assert repr(settings).startswith("ReplicateSettings(policy_parameter_name='/ami-governance/policy', ")
 
 
 def test_the_replicate_function_requires_the_copy_queue() -> None:
