@@ -1,8 +1,8 @@
 """Builds each Lambda's service from its settings and the adapters, anew for each invocation.
 
 Not once per warm container: a service holds the policy it was built with, and a policy changed in its parameter
-must take effect within the parameters cache's `POLICY_CACHE_SECONDS` (adapters/policy_store.py); a service also
-keeps what one invocation learnt (the copy service's described source AMIs, enforcement's remediation count).
+must take effect within the parameters cache's `POLICY_CACHE_SECONDS` (adapters/policy_store.py); and the copy
+service keeps the source AMIs it described during one invocation, which a later batch must describe afresh.
 Building one costs a dataclass: what is worth keeping is kept per container underneath it, namely the settings
 (settings.py), the account id, the policy and its validated model (policy_store.py), the boto3 clients
 (adapters/clients.py) and the EC2 adapter per region.
