@@ -77,12 +77,20 @@ handler: Any = None
 module_name, _, function_name = handler_path.rpartition(".")
 try:
     module = importlib.import_module(module_name)
-except Exception as exc:
+except ImportError as exc:
     init_error = error("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}")
+except SyntaxError as exc:
+    init_error = error("Runtime.UserCodeSyntaxError", f"Syntax error in module '{module_name}': {exc}")
+except Exception as exc:
+    # Module code that raised (a settings check, say): like the runtime, the exception itself is the init error.
+    init_error = error(type(exc).__name__, str(exc), traceback.format_exception(exc))
 else:
     handler = getattr(module, function_name, None)
     if handler is None:
         init_error = error("Runtime.HandlerNotFound", f"Handler '{function_name}' missing on module '{module_name}'")
+if init_error is not None:
+    # Logged once, at init, as the runtime logs it for a function with JSON logs: no request id, no invocation yet.
+    print(json.dumps({"level": "ERROR", **{k: v for k, v in init_error.items() if k != "ok"}, "requestId": ""}))
 
 for line in sys.stdin:
     request = json.loads(line)

@@ -27,10 +27,22 @@ sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 IMPORT_RUNS = 15
 
 
+def fresh_environment() -> dict[str, str]:
+    """A function's environment, for fresh interpreters: a handler module checks its settings when imported."""
+    from tests.support import LOCAL_LAMBDA_ENVIRONMENT
+
+    return {
+        **os.environ,
+        **LOCAL_LAMBDA_ENVIRONMENT,
+        "PYTHONPATH": f"{ROOT / 'lambdas'}",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+    }
+
+
 def fresh_interpreter_ms(statement: str) -> float:
     """Median wall time of `statement` in fresh interpreters (what a Lambda cold start pays)."""
     code = f"import time; t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)"
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambdas'}", "POWERTOOLS_TRACE_DISABLED": "1"}
+    env = fresh_environment()
     samples = [
         float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout)
         for _ in range(IMPORT_RUNS)
@@ -40,7 +52,7 @@ def fresh_interpreter_ms(statement: str) -> float:
 
 def peak_rss_mib(statement: str) -> float:
     code = f"{statement}; import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'lambdas'}", "POWERTOOLS_TRACE_DISABLED": "1"}
+    env = fresh_environment()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     return int(out) / 1024
 

@@ -22,7 +22,9 @@ HOME_REGION = "us-east-1"
 POLICY_PARAMETER = "/ami-governance/policy"
 INVENTORY_TABLE = "ami-governance-inventory"
 
-# What the Lambda runtime and the stack give the function, minus what depends on created resources.
+# What the Lambda runtime and the stack give the functions. A handler checks its settings when it is imported, so
+# what depends on created resources has a placeholder of the right shape here, which the fixtures replace with the
+# resources they create (then `wiring.reset()` makes the functions read it again).
 LOCAL_LAMBDA_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -34,6 +36,8 @@ LOCAL_LAMBDA_ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "AmiGovernance",
     "POLICY_PARAMETER_NAME": POLICY_PARAMETER,
     "INVENTORY_TABLE_NAME": INVENTORY_TABLE,
+    "NOTIFICATION_TOPIC_ARN": f"arn:aws:sns:{HOME_REGION}:{MOTO_ACCOUNT}:placeholder-topic",
+    "COPY_QUEUE_URL": f"https://sqs.{HOME_REGION}.amazonaws.com/{MOTO_ACCOUNT}/placeholder-copy-jobs",
 }
 
 

@@ -1,46 +1,119 @@
-"""Lambda settings from environment variables, checked once at cold start (fail fast, name the variable)."""
+"""Each Lambda's settings, from the environment its template gives it (stacks/home_stack.py) and the runtime's.
+
+A handler loads its model when its module is imported, at the cold start: a function deployed without a variable,
+or with a malformed one, fails its init with the variable named, instead of failing at the first event that needs
+it. Only `os.environ` is read here, and nothing heavier than the standard library is imported: this runs in every
+cold start before any event.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Mapping
+from typing import ClassVar, Self
 
 
 class SettingsError(RuntimeError):
     pass
 
 
-@dataclass(frozen=True)
-class Settings:
+class FunctionSettings:
+    """What every governed function is told: the policy, the inventory and the notifications (the template's
+    common environment), and its region (the runtime's AWS_REGION).
+
+    Plain classes rather than dataclasses: generating a dataclass's methods costs about a millisecond per class,
+    paid by every cold start.
+    """
+
+    # Attribute -> the environment variable it is read from; a function's model adds its own.
+    VARIABLES: ClassVar[Mapping[str, str]] = {
+        "policy_parameter_name": "POLICY_PARAMETER_NAME",
+        "inventory_table_name": "INVENTORY_TABLE_NAME",
+        "notification_topic_arn": "NOTIFICATION_TOPIC_ARN",
+        "region": "AWS_REGION",
+    }
+
     policy_parameter_name: str
     inventory_table_name: str
     notification_topic_arn: str
     region: str
-    # The replicate Lambda's queue of copy jobs (one message per source AMI and target region); unset elsewhere.
-    copy_queue_url: str | None = None
+
+    def __init__(self, **values: str) -> None:
+        if values.keys() != self.VARIABLES.keys():
+            raise TypeError(f"{type(self).__name__} takes {', '.join(self.VARIABLES)}, not {', '.join(values)}")
+        self.__dict__.update(values)
+        self.check()
+
+    def check(self) -> None:
+        """Raise SettingsError, naming the variable, for a value of the wrong shape."""
+        _check_arn(self.notification_topic_arn, "sns", "NOTIFICATION_TOPIC_ARN", "an SNS topic ARN")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{name}={value!r}' for name, value in vars(self).items())})"
 
     @classmethod
-    def from_environment(cls) -> Settings:
-        missing = [
-            name
-            for name in ("POLICY_PARAMETER_NAME", "INVENTORY_TABLE_NAME", "NOTIFICATION_TOPIC_ARN", "AWS_REGION")
-            if not os.environ.get(name)
-        ]
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Self:
+        """The settings in `environ`; SettingsError names every variable that is missing (or empty) at once."""
+        missing = [variable for variable in cls.VARIABLES.values() if not environ.get(variable)]
         if missing:
             raise SettingsError(f"missing environment variables: {', '.join(missing)}")
-        topic = os.environ["NOTIFICATION_TOPIC_ARN"]
-        if not topic.startswith("arn:") or topic.count(":") < 5:
-            raise SettingsError(f"NOTIFICATION_TOPIC_ARN is not an SNS topic ARN: {topic!r}")
-        return cls(
-            policy_parameter_name=os.environ["POLICY_PARAMETER_NAME"],
-            inventory_table_name=os.environ["INVENTORY_TABLE_NAME"],
-            notification_topic_arn=topic,
-            region=os.environ["AWS_REGION"],
-            copy_queue_url=os.environ.get("COPY_QUEUE_URL") or None,
-        )
+        return cls(**{name: environ[variable] for name, variable in cls.VARIABLES.items()})
+
+    @classmethod
+    def load(cls) -> Self:
+        """This function's settings, read from the environment once per container (again after `forget_settings`)."""
+        loaded = _loaded.get(cls)
+        if isinstance(loaded, cls):
+            return loaded
+        fresh = cls.from_environment()
+        _loaded[cls] = fresh
+        return fresh
 
 
-@cache
-def settings() -> Settings:
-    return Settings.from_environment()
+class EnforceSettings(FunctionSettings):
+    """The enforce Lambda: the common settings only."""
+
+
+class CleanupSettings(FunctionSettings):
+    """The cleanup Lambda: the common settings only."""
+
+
+class ReplicateSettings(FunctionSettings):
+    """The replicate Lambda: the common settings and the queue it sends one copy job to per source AMI and region."""
+
+    VARIABLES: ClassVar[Mapping[str, str]] = {**FunctionSettings.VARIABLES, "copy_queue_url": "COPY_QUEUE_URL"}
+
+    copy_queue_url: str
+
+    def check(self) -> None:
+        super().check()
+        _check_queue_url(self.copy_queue_url, "COPY_QUEUE_URL")
+
+
+class CopySettings(FunctionSettings):
+    """The copy Lambda: the common settings only. It answers to the queue each SQS record names (its event source),
+    so it is not told the copy queue's URL."""
+
+
+_loaded: dict[type[FunctionSettings], FunctionSettings] = {}
+
+
+def forget_settings() -> None:
+    """Forget the loaded settings (tests change the environment between cases)."""
+    _loaded.clear()
+
+
+def _check_arn(value: str, service: str, variable: str, what: str) -> None:
+    # arn:<partition>:<service>:<region>:<account>:<resource>
+    parts = value.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != service or not all(parts[1:2] + parts[3:]):
+        raise SettingsError(f"{variable} is not {what}: {value!r}")
+
+
+def _check_queue_url(value: str, variable: str) -> None:
+    # https://sqs.<region>.<domain>/<account>/<name>; an emulator's endpoint may be plain http.
+    scheme, _, rest = value.partition("://")
+    host, _, path = rest.partition("/")
+    segments = path.split("/")
+    if scheme not in ("https", "http") or not host or len(segments) != 2 or not all(segments):
+        raise SettingsError(f"{variable} is not an SQS queue URL: {value!r}")

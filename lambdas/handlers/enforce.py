@@ -8,6 +8,10 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ami_governance.observability import count, logger, metrics, reports_runtime, traced
+from ami_governance.settings import EnforceSettings
+
+# Read and checked at the cold start: a missing or malformed variable fails the init, naming it.
+EnforceSettings.load()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
@@ -18,5 +22,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Imported on first call: pydantic and the domain models are most of the cold-start import time.
     from ami_governance.services.wiring import enforcement_service
 
-    account_id = context.invoked_function_arn.split(":")[4]
-    return enforcement_service(account_id, count).handle(event).as_dict()
+    return enforcement_service(context.invoked_function_arn, count).handle(event).as_dict()

@@ -7,6 +7,7 @@ template, and runs the scenario that passes on the unbroken stack (test_enforcem
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,10 +21,14 @@ def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str,
     return {k: v for k, v in template["Resources"].items() if v["Type"] == resource_type}
 
 
-def enforce_function(template: dict[str, Any]) -> dict[str, Any]:
+def function_with_handler(template: dict[str, Any], handler: str) -> dict[str, Any]:
     functions = resources_of_type(template, "AWS::Lambda::Function").values()
-    [function] = [f for f in functions if f["Properties"]["Handler"] == "handlers.enforce.handler"]
+    [function] = [f for f in functions if f["Properties"]["Handler"] == handler]
     return function
+
+
+def enforce_function(template: dict[str, Any]) -> dict[str, Any]:
+    return function_with_handler(template, "handlers.enforce.handler")
 
 
 def break_handler_path(template: dict[str, Any]) -> None:
@@ -36,8 +41,12 @@ def break_rule_pattern(template: dict[str, Any]) -> None:
             rule["Properties"]["EventPattern"]["detail"]["eventName"] = ["CreateImages"]
 
 
-def drop_environment_variable(template: dict[str, Any]) -> None:
+def drop_environment_variables(template: dict[str, Any]) -> None:
+    # The enforce function without its inventory table, the replicate function without its copy queue
     del enforce_function(template)["Properties"]["Environment"]["Variables"]["INVENTORY_TABLE_NAME"]
+    del function_with_handler(template, "handlers.replicate.handler")["Properties"]["Environment"]["Variables"][
+        "COPY_QUEUE_URL"
+    ]
 
 
 def create_untagged_image(emulator) -> str:
@@ -84,11 +93,21 @@ def test_a_rule_pattern_typo_means_new_amis_are_never_judged(variant):
     assert judged[0]["notified"] is None
 
 
-def test_a_missing_environment_variable_fails_like_in_the_cloud(variant):
-    emulator = variant(drop_environment_variable)
+def test_a_missing_environment_variable_fails_the_functions_init_naming_it(variant):
+    emulator = variant(drop_environment_variables)
     create_untagged_image(emulator)
 
     ran = emulator.drain()
 
+    # Every invocation of both functions fails with the settings error that names the variable
     errors = {i["error"] for i in ran if i["outcome"] == "error"}
-    assert any("missing environment variables: INVENTORY_TABLE_NAME" in error for error in errors)
+    assert errors == {
+        "SettingsError: missing environment variables: INVENTORY_TABLE_NAME",
+        "SettingsError: missing environment variables: COPY_QUEUE_URL",
+    }
+    # And it was the init that failed: the error is logged before any request, and the handler never ran
+    for handler in ("handlers.enforce.handler", "handlers.replicate.handler"):
+        [function] = [f for f in emulator.functions() if f["handler"] == handler]
+        lines = [json.loads(line) for line in Path(function["log"]).read_text().splitlines() if line.startswith("{")]
+        assert [line["errorType"] for line in lines if line.get("requestId") == ""] == ["SettingsError"]
+        assert not [line for line in lines if "function_request_id" in line]

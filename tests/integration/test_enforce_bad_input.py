@@ -3,11 +3,15 @@ failures raise (so that Lambda retries and the DLQ take over)."""
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 
 from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.notifications import Notifier
+from ami_governance.observability import logger
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, PUBLIC_AMI, create_image_event, state_event, tags_event
 from tests.support import emitted_metric_names, recording_api_calls
@@ -171,6 +175,33 @@ def test_throttling_is_raised_so_that_the_event_is_retried(estate, invoke, monke
         invoke(create_image_event(image_id, instance_id))
     assert estate.tags_of(image_id) == {}
     assert "AwsErrors" in metric_names(capsys)
+
+
+def test_a_call_aws_never_answered_is_counted_logged_and_raised_so_that_the_event_is_retried(
+    estate, invoke, monkeypatch, capsys
+):
+    # Given EC2 out of reach: botocore's own retries are spent and no answer came (no error code either)
+    image_id, instance_id = estate.create_image("test image")
+
+    def unreachable(self, image_id):
+        raise EndpointConnectionError(endpoint_url="https://ec2.us-east-1.amazonaws.com/")
+
+    monkeypatch.setattr(Ec2Images, "describe_image", unreachable)
+    logged = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", logged)
+
+    # When the event is handled, Then it raises (Lambda retries it, then the DLQ keeps it) and nothing is written
+    with pytest.raises(EndpointConnectionError):
+        invoke(create_image_event(image_id, instance_id))
+    assert estate.tags_of(image_id) == {}
+    # And it is counted as an AWS error, with botocore's exception as the code, and logged
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert [line["code"] for line in emitted if "AwsErrors" in line] == ["EndpointConnectionError"]
+    [failure] = [
+        entry for entry in map(json.loads, logged.getvalue().splitlines())
+        if entry["message"] == "AWS call failed; the event will be retried"
+    ]  # fmt: skip
+    assert failure["code"] == "EndpointConnectionError"
 
 
 def test_server_error_on_tag_write_is_raised_and_the_retry_completes_the_work(estate, invoke, monkeypatch):

@@ -6,6 +6,7 @@ raw text so it is not re-validated either.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities import parameters
@@ -22,10 +23,14 @@ def load_policy(parameter_name: str) -> GovernancePolicy:
 
 @lru_cache(maxsize=4)
 def _parse(raw: str, source: str) -> GovernancePolicy:
-    import json
-
     try:
         document = json.loads(raw)
     except json.JSONDecodeError as error:
         raise PolicyError(f"{source}: the policy parameter is not JSON: {error}") from None
     return parse_policy(document, source=source)
+
+
+def forget_policies() -> None:
+    """Forget the cached parameter and its model (tests switch AWS backends and policies between cases)."""
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    _parse.cache_clear()

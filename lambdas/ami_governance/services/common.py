@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from ami_governance.adapters.errors import error_code
@@ -57,9 +57,10 @@ class EventService:
     def handle(self, raw_event: Any) -> EventOutcome:
         try:
             return self._route(raw_event)
-        except ClientError as error:
-            # Throttling that outlasted botocore's retries, 5xx, or a denied call: raise, so that Lambda's
-            # retries and then the DLQ keep the event; the services make a repeat harmless.
+        except (ClientError, BotoCoreError) as error:
+            # Throttling that outlasted botocore's retries, 5xx, a denied call, or no answer at all (a timeout, no
+            # connection): raise, so that Lambda's retries and then the DLQ keep the event; the services make a
+            # repeat harmless.
             code = error_code(error)
             logger.error("AWS call failed; the event will be retried", extra={"code": code, "error": str(error)})
             self.count("AwsErrors", code=code)

@@ -1,4 +1,11 @@
-"""Builds each service from settings and adapters, once per warm container.
+"""Builds each Lambda's service from its settings and the adapters, anew for each invocation.
+
+Not once per warm container: a service holds the policy it was built with, and a policy changed in its parameter
+must take effect within the parameters cache's `POLICY_CACHE_SECONDS` (adapters/policy_store.py); and the copy
+service keeps the source AMIs it described during one invocation, which a later batch must describe afresh.
+Building one costs a dataclass: what is worth keeping is kept per container underneath it, namely the settings
+(settings.py), the account id, the policy and its validated model (policy_store.py), the boto3 clients
+(adapters/clients.py) and the EC2 adapter per region.
 
 Each factory imports its own service: a Lambda loads only the capability it runs (cold-start import time).
 """
@@ -6,20 +13,55 @@ Each factory imports its own service: a Lambda loads only the capability it runs
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
+from ami_governance.adapters.clients import reset_clients
 from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.adapters.notifications import Notifier
-from ami_governance.adapters.policy_store import load_policy
+from ami_governance.adapters.policy_store import forget_policies, load_policy
 from ami_governance.adapters.queue import CopyQueue, queue_url_from_arn
 from ami_governance.services.common import Counter
-from ami_governance.settings import settings
+from ami_governance.settings import (
+    CleanupSettings,
+    CopySettings,
+    EnforceSettings,
+    FunctionSettings,
+    ReplicateSettings,
+    forget_settings,
+)
 
 if TYPE_CHECKING:
+    from ami_governance.models.policy import GovernancePolicy
     from ami_governance.services.cleanup import CleanupService
     from ami_governance.services.enforce import EnforcementService
     from ami_governance.services.replicate import CopyService, ReplicationService
+
+
+class _Common(TypedDict):
+    """What every service is built with."""
+
+    policy: GovernancePolicy
+    account_id: str
+    count: Counter
+    inventory: Inventory
+    notifier: Notifier
+
+
+def _common(config: FunctionSettings, function_arn: str, count: Counter) -> _Common:
+    return {
+        "policy": load_policy(config.policy_parameter_name),
+        "account_id": _account_of(function_arn),
+        "count": count,
+        "inventory": Inventory(config.inventory_table_name, config.region),
+        "notifier": Notifier(config.notification_topic_arn),
+    }
+
+
+@cache
+def _account_of(function_arn: str) -> str:
+    # arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>], the same on every invocation.
+    return function_arn.split(":")[4]
 
 
 @cache
@@ -27,80 +69,44 @@ def _images_in(region: str) -> Ec2Images:
     return Ec2Images(region)
 
 
-def cleanup_service(account_id: str, count: Counter) -> CleanupService:
-    from ami_governance.services.cleanup import CleanupService
-
-    config = settings()
-    return CleanupService(
-        policy=load_policy(config.policy_parameter_name),
-        account_id=account_id,
-        count=count,
-        snapshots_in=_images_in,
-        inventory=Inventory(config.inventory_table_name, config.region),
-        notifier=Notifier(config.notification_topic_arn),
-    )
-
-
-def enforcement_service(account_id: str, count: Counter) -> EnforcementService:
-    from ami_governance.services.enforce import EnforcementService
-
-    config = settings()
-    return EnforcementService(
-        policy=load_policy(config.policy_parameter_name),
-        account_id=account_id,
-        images_in=_images_in,
-        inventory=Inventory(config.inventory_table_name, config.region),
-        notifier=Notifier(config.notification_topic_arn),
-        count=count,
-    )
-
-
-def replication_service(account_id: str, count: Counter) -> ReplicationService:
-    from ami_governance.services.replicate import ReplicationService
-
-    config = settings()
-    return ReplicationService(
-        policy=load_policy(config.policy_parameter_name),
-        account_id=account_id,
-        count=count,
-        images_in=_images_in,
-        inventory=Inventory(config.inventory_table_name, config.region),
-        notifier=Notifier(config.notification_topic_arn),
-        copy_queue=CopyQueue(config.copy_queue_url, config.region) if config.copy_queue_url else None,
-    )
-
-
 @cache
 def _queue_for(queue_arn: str) -> CopyQueue:
     return CopyQueue(queue_url_from_arn(queue_arn), queue_arn.split(":")[3])
 
 
-def copy_service(account_id: str, count: Counter) -> CopyService:
-    from ami_governance.services.replicate import CopyService
+def enforcement_service(function_arn: str, count: Counter) -> EnforcementService:
+    from ami_governance.services.enforce import EnforcementService
 
-    config = settings()
-    return CopyService(
-        policy=load_policy(config.policy_parameter_name),
-        account_id=account_id,
-        count=count,
+    return EnforcementService(**_common(EnforceSettings.load(), function_arn, count), images_in=_images_in)
+
+
+def cleanup_service(function_arn: str, count: Counter) -> CleanupService:
+    from ami_governance.services.cleanup import CleanupService
+
+    return CleanupService(**_common(CleanupSettings.load(), function_arn, count), snapshots_in=_images_in)
+
+
+def replication_service(function_arn: str, count: Counter) -> ReplicationService:
+    from ami_governance.services.replicate import ReplicationService
+
+    config = ReplicateSettings.load()
+    return ReplicationService(
+        **_common(config, function_arn, count),
         images_in=_images_in,
-        inventory=Inventory(config.inventory_table_name, config.region),
-        notifier=Notifier(config.notification_topic_arn),
-        queue_for=_queue_for,
+        copy_queue=CopyQueue(config.copy_queue_url, config.region),
     )
 
 
+def copy_service(function_arn: str, count: Counter) -> CopyService:
+    from ami_governance.services.replicate import CopyService
+
+    return CopyService(**_common(CopySettings.load(), function_arn, count), images_in=_images_in, queue_for=_queue_for)
+
+
 def reset() -> None:
-    """Forget per-container state (tests switch AWS backends between cases)."""
-    from aws_lambda_powertools.utilities import parameters
-
-    from ami_governance.adapters.clients import reset_clients
-    from ami_governance.adapters.policy_store import _parse
-
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-
+    """Forget per-container state (tests switch AWS backends and the environment between cases)."""
+    forget_policies()
     _images_in.cache_clear()
     _queue_for.cache_clear()
-    settings.cache_clear()
-    _parse.cache_clear()
+    forget_settings()
     reset_clients()
