@@ -8,10 +8,13 @@ import math
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 
+from ami_governance.adapters.clients import client
+from ami_governance.adapters.ec2 import Ec2Images, TagLimitExceeded
 from ami_governance.services import wiring
-from ami_governance.services.cleanup import CleanupIncomplete
-from tests.integration.conftest import ACCOUNT, PUBLIC_AMI, deregister_event, state_event
+from ami_governance.services.cleanup import CleanupIncomplete, CleanupInProgress
+from tests.integration.conftest import ACCOUNT, PUBLIC_AMI, deregister_event, state_event, tags_event
 from tests.support import load_event, recording_api_calls
 
 pytestmark = pytest.mark.integration
@@ -270,10 +273,6 @@ def test_snapshots_that_deregister_image_already_deleted_are_recorded_as_such(
 def test_a_failed_delete_is_recorded_raised_and_finished_by_the_retry(
     estate, invoke, invoke_cleanup, policy_with, monkeypatch
 ):
-    from botocore.exceptions import ClientError
-
-    from ami_governance.adapters.ec2 import Ec2Images
-
     estate.set_policy(delete_mode(policy_with))
     good, bad = snapshot(estate), snapshot(estate)
     image_id = recorded_image(estate, invoke, [good, bad])
@@ -382,10 +381,6 @@ def test_other_states_and_calls_are_not_cleanup_events(estate, invoke_cleanup):
 
 
 def test_a_crash_after_the_claim_releases_it_for_the_retry(estate, invoke, invoke_cleanup, policy_with, monkeypatch):
-    from botocore.exceptions import ClientError
-
-    from ami_governance.adapters.ec2 import Ec2Images
-
     # Given EC2 refusing the marking tag once (any error between claim and record)
     estate.set_policy(delete_mode(policy_with))
     snap = snapshot(estate)
@@ -408,8 +403,6 @@ def test_a_crash_after_the_claim_releases_it_for_the_retry(estate, invoke, invok
 
 
 def test_a_claim_held_by_an_unfinished_run_makes_the_other_delivery_retry(estate, invoke, invoke_cleanup):
-    from ami_governance.services.cleanup import CleanupInProgress
-
     image_id = recorded_image(estate, invoke, [snapshot(estate)])
     boto3.client("dynamodb", region_name="us-east-1").update_item(
         TableName="ami-governance-inventory",
@@ -441,10 +434,6 @@ def test_an_event_for_an_ami_that_is_still_registered_decides_nothing(estate, in
 
 
 def test_the_cap_holds_across_retries(estate, invoke, invoke_cleanup, policy_with, monkeypatch):
-    from botocore.exceptions import ClientError
-
-    from ami_governance.adapters.ec2 import Ec2Images
-
     # Given a cap of 2 and three snapshots, the second failing once
     estate.set_policy(delete_mode(policy_with, max_snapshots_per_event=2))
     snaps = [snapshot(estate) for _ in range(3)]
@@ -489,8 +478,6 @@ def test_cascade_keeps_a_protected_replica(estate, invoke, invoke_cleanup, polic
 
 
 def test_a_snapshot_that_cannot_be_marked_is_not_deleted(estate, invoke, invoke_cleanup, policy_with, monkeypatch):
-    from ami_governance.adapters.ec2 import Ec2Images, TagLimitExceeded
-
     # Given two snapshots, one already carrying the maximum number of tags
     estate.set_policy(delete_mode(policy_with))
     full, fine = snapshot(estate), snapshot(estate)
@@ -701,8 +688,6 @@ def test_a_protected_ami_deregistered_by_hand_keeps_its_snapshots(estate, invoke
 
 
 def test_protection_added_or_removed_later_is_recorded_by_the_tag_change(estate, invoke, invoke_cleanup, policy_with):
-    from tests.integration.conftest import tags_event
-
     # Given delete mode and two recorded AMIs: one protected after it became available, one unprotected since
     estate.set_policy(delete_mode(policy_with))
     kept_snap, freed_snap = snapshot(estate), snapshot(estate)
@@ -726,8 +711,6 @@ def test_protection_added_or_removed_later_is_recorded_by_the_tag_change(estate,
 
 
 def test_a_snapshot_an_ami_takes_up_before_the_delete_is_kept_and_unmarked(estate, invoke, invoke_cleanup, policy_with):
-    from ami_governance.adapters.clients import client
-
     # Given delete mode and a recorded AMI with one snapshot, deregistered
     estate.set_policy(delete_mode(policy_with))
     snap = snapshot(estate)

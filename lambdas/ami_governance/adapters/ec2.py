@@ -10,10 +10,11 @@ from botocore.exceptions import ClientError
 
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import IMAGE_GONE_CODES, error_code
+from ami_governance.models.cleanup import SnapshotFacts
 from ami_governance.models.image import ImageFacts
+from ami_governance.models.jobs import CopyRequest
 from ami_governance.models.policy import Sharing
-from ami_governance.rules.approval import CopyRequest
-from ami_governance.rules.cleanup import SnapshotFacts, description_filters
+from ami_governance.rules.cleanup import description_filters
 
 # CreateTags accepts up to 1000 resource ids per call; we never need more for one AMI's snapshots.
 MAX_RESOURCES_PER_TAG_CALL = 1000

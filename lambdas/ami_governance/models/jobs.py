@@ -1,6 +1,9 @@
-"""Copy jobs: the messages replication puts on its copy queue, one per source AMI and target region."""
+"""Copy jobs: the messages replication puts on its copy queue, one per source AMI and target region, and the
+CopyImage request a copy worker makes of one."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +22,21 @@ class CopyJob(BaseModel):
     approved_by: str
     approval_event_id: str
     generation: int = Field(ge=0)
+
+
+@dataclass(frozen=True)
+class CopyRequest:
+    """One CopyImage call, as the copy rules build it from a job and the policy (rules/approval.py)."""
+
+    region: str
+    source_image_id: str
+    source_region: str
+    client_token: str
+    name: str
+    description: str
+    encrypted: bool
+    kms_key_id: str | None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 class SqsRecord(BaseModel):

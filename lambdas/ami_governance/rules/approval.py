@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
 from ami_governance.models.image import ComplianceStatus, ImageFacts
+from ami_governance.models.jobs import CopyRequest
 from ami_governance.models.policy import GovernancePolicy
 from ami_governance.rules.tags import SystemTag, fit_tag_value, lineage_value
 
@@ -210,19 +211,6 @@ def client_token(source_image_id: str, source_region: str, target_region: str, g
     """The same copy request always carries the same token, so EC2 never makes a second copy on a retry."""
     digest = hashlib.sha256(f"{source_region}/{source_image_id}/{target_region}/{generation}".encode()).hexdigest()
     return f"ami-governance-{digest}"[:CLIENT_TOKEN_MAX]
-
-
-@dataclass(frozen=True)
-class CopyRequest:
-    region: str
-    source_image_id: str
-    source_region: str
-    client_token: str
-    name: str
-    description: str
-    encrypted: bool
-    kms_key_id: str | None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 def copy_request(

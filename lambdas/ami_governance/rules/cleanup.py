@@ -1,4 +1,5 @@
-"""Pure rules for the snapshots a deregistered AMI leaves behind: which ones, and whether each may go.
+"""Pure rules for the snapshots a deregistered AMI leaves behind: which ones, whether each may go, what became of
+each, and what the clean-up of the AMI comes to (its result, the GB freed, the metrics).
 
 A snapshot is deleted only when every check passes; the first failing check is recorded as the reason it was
 kept. The checks never look at anything but facts read from AWS and the policy.
@@ -7,10 +8,22 @@ kept. The checks never look at anything but facts read from AWS and the policy.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
+from ami_governance.models.cleanup import (
+    CleanupResult,
+    DeregisterCall,
+    ImageCleanup,
+    KeepReason,
+    OutcomeKind,
+    ReasonKind,
+    SnapshotDecision,
+    SnapshotFacts,
+    SnapshotOutcome,
+)
 from ami_governance.models.policy import GovernancePolicy
 from ami_governance.rules.tags import SystemTag
 
@@ -22,17 +35,11 @@ CREATED_BY_CREATE_IMAGE = re.compile(
 COPIED_FOR_DESTINATION = re.compile(
     r"^Copied for DestinationAmi (ami-[0-9a-f]+) from SourceAmi (ami-[0-9a-f]+) for SourceSnapshot (snap-[0-9a-f]+)"
 )
-# DescribeSnapshots description filters (wildcards) that find both kinds for one AMI in a single call.
 DELETING_TAG_VALUE = "deleting"
-
-DELETED_BY_DEREGISTER_IMAGE = "deleted by DeregisterImage"
-# A recorded snapshot already gone when the state change is handled: DeregisterImage may have deleted it
-# (DeleteAssociatedSnapshots), which only its CloudTrail record says. Settled when that record arrives.
-GONE_AWAITING_CALL = "gone: awaiting the DeregisterImage call"
-IMAGE_PROTECTED = "image protected"
 
 
 def description_filters(image_id: str) -> list[str]:
+    """DescribeSnapshots description filters (wildcards) that find both kinds for one AMI in a single call."""
     return [f"Created by CreateImage(*) for {image_id}*", f"Copied for DestinationAmi {image_id} *"]
 
 
@@ -45,45 +52,16 @@ def image_named_in_description(description: str) -> str | None:
     return copied.group(1) if copied else None
 
 
-@dataclass(frozen=True)
-class SnapshotFacts:
-    snapshot_id: str
-    owner_id: str
-    state: str
-    volume_size_gb: int
-    start_time: datetime
-    description: str = ""
-    tags: Mapping[str, str] = field(default_factory=dict)
+def live_users(users: Mapping[str, str] | None, image_id: str) -> list[str]:
+    """AMIs that use a snapshot, leaving out the deregistered AMI itself and any other deregistered one:
+    DescribeImages shows recently deregistered AMIs for a short while."""
+    return [user for user, state in (users or {}).items() if user != image_id and state != "deregistered"]
 
 
-@dataclass(frozen=True)
-class SnapshotDecision:
-    snapshot_id: str
-    delete: bool
-    reason: str  # why kept, or "" when it may be deleted
-    size_gb: int = 0
-
-
-@dataclass(frozen=True)
-class DeregisterCall:
-    """What the CloudTrail record of DeregisterImage says EC2 deleted itself: whether the call asked for it
-    (DeleteAssociatedSnapshots) and, when the response lists them, EC2's ReturnCode per snapshot."""
-
-    delete_associated_snapshots: bool
-    results: Mapping[str, str] | None = None
-
-    def deleted(self, snapshot_id: str) -> bool:
-        if self.results is not None:
-            return self.results.get(snapshot_id) == "success"
-        return self.delete_associated_snapshots
-
-
-def gone_outcome(call: DeregisterCall | None, snapshot_id: str, reason: str) -> str:
-    """The outcome of a recorded snapshot that no longer exists. Without the CloudTrail record (the state change
-    came first) nobody can yet say whether DeregisterImage deleted it: it awaits that record."""
-    if call is None:
-        return GONE_AWAITING_CALL
-    return DELETED_BY_DEREGISTER_IMAGE if call.deleted(snapshot_id) else f"kept: {reason}"
+def still_registered(image_id: str, snapshot_ids: Iterable[str], users: Mapping[str, Mapping[str, str]]) -> bool:
+    """Whether the AMI still uses its own snapshots (`users`: {snapshot: {AMI: state}}): the event is stale,
+    replayed or mis-routed (or the AMI came back from the Recycle Bin)."""
+    return any(users.get(s, {}).get(image_id) not in (None, "deregistered") for s in snapshot_ids)
 
 
 def decide(
@@ -99,30 +77,35 @@ def decide(
     """Whether one snapshot of the deregistered AMI `image_id` may be deleted, and if not, why. `image_protected`:
     the AMI carried the protection tag when it was last recorded (it cannot be described any more)."""
 
-    def keep(reason: str) -> SnapshotDecision:
-        return SnapshotDecision(snapshot_id, False, reason, facts.volume_size_gb if facts else 0)
+    def keep(kind: ReasonKind, detail: str = "") -> SnapshotDecision:
+        return SnapshotDecision(snapshot_id, KeepReason(kind, detail), facts.volume_size_gb if facts else 0)
 
     if facts is None:
-        return keep("gone: not found (already deleted, or in the Recycle Bin)")
+        return keep(ReasonKind.GONE, "not found (already deleted, or in the Recycle Bin)")
     if image_protected:
         # The protection tag blocks every destructive action: the AMI's own snapshots outlive its deregistration.
-        return keep(IMAGE_PROTECTED)
+        return keep(ReasonKind.IMAGE_PROTECTED)
     if facts.owner_id != account_id:
-        return keep(f"owned by account {facts.owner_id}")
+        return keep(ReasonKind.FOREIGN_OWNER, facts.owner_id)
     users = sorted(set(used_by))
     if users:
-        return keep(f"used by {', '.join(users)}")
+        return keep(ReasonKind.IN_USE, ", ".join(users))
     if policy.protection_tag_key in facts.tags:
-        return keep(f"protected by {policy.protection_tag_key}")
+        return keep(ReasonKind.PROTECTED, policy.protection_tag_key)
     belongs_to = facts.tags.get(policy.tag_key(SystemTag.IMAGE_ID))
     if belongs_to and belongs_to != image_id:
-        return keep(f"tagged as belonging to {belongs_to}")
+        return keep(ReasonKind.BELONGS_TO_OTHER, belongs_to)
     if facts.state != "completed":
-        return keep(f"snapshot is {facts.state}")
+        return keep(ReasonKind.NOT_COMPLETED, facts.state)
     minimum_age = timedelta(days=policy.cleanup.min_age_days)
     if now - facts.start_time < minimum_age:
-        return keep(f"younger than {policy.cleanup.min_age_days} days")
-    return SnapshotDecision(snapshot_id, True, "", facts.volume_size_gb)
+        return keep(ReasonKind.TOO_YOUNG, str(policy.cleanup.min_age_days))
+    return SnapshotDecision(snapshot_id, None, facts.volume_size_gb)
+
+
+def deletions_left(cap: int, previous: Iterable[SnapshotOutcome]) -> int:
+    """The cap is per deregistration: deletions by an earlier attempt of this clean-up count."""
+    return max(0, cap - sum(1 for outcome in previous if outcome.kind is OutcomeKind.DELETED))
 
 
 def apply_cap(decisions: Sequence[SnapshotDecision], allowed: int, cap: int) -> list[SnapshotDecision]:
@@ -130,13 +113,98 @@ def apply_cap(decisions: Sequence[SnapshotDecision], allowed: int, cap: int) -> 
     capped: list[SnapshotDecision] = []
     for decision in decisions:
         if decision.delete and allowed <= 0:
-            capped.append(SnapshotDecision(decision.snapshot_id, False, f"blast-radius cap of {cap} reached",
+            capped.append(SnapshotDecision(decision.snapshot_id, KeepReason(ReasonKind.CAPPED, str(cap)),
                                            decision.size_gb))  # fmt: skip
             continue
         if decision.delete:
             allowed -= 1
         capped.append(decision)
     return capped
+
+
+def gone_outcome(
+    call: DeregisterCall | None, snapshot_id: str, reason: KeepReason, recorded_size_gb: int
+) -> SnapshotOutcome:
+    """The outcome of a recorded snapshot that no longer exists (its size: the one recorded when the AMI became
+    available). Without the CloudTrail record (the state change came first) nobody can yet say whether
+    DeregisterImage deleted it: it awaits that record."""
+    if call is None:
+        return SnapshotOutcome(snapshot_id, OutcomeKind.AWAITING_CALL, recorded_size_gb)
+    if call.deleted(snapshot_id):
+        return SnapshotOutcome(snapshot_id, OutcomeKind.DELETED_BY_DEREGISTER_IMAGE, recorded_size_gb)
+    return SnapshotOutcome.kept(snapshot_id, reason, recorded_size_gb)
+
+
+def settle(
+    decisions: Sequence[SnapshotDecision],
+    previous: Mapping[str, SnapshotOutcome],
+    call: DeregisterCall | None,
+    recorded_sizes: Mapping[str, Any],
+) -> tuple[list[SnapshotOutcome], list[SnapshotDecision]]:
+    """(the outcomes known without acting, the decisions to delete). A snapshot an earlier attempt deleted keeps
+    that outcome; a gone one is settled by what the DeregisterImage call says; the others are kept, and say why."""
+    outcomes: list[SnapshotOutcome] = []
+    to_delete: list[SnapshotDecision] = []
+    for decision in decisions:
+        earlier = previous.get(decision.snapshot_id)
+        if earlier is not None and earlier.kind.final:
+            outcomes.append(earlier)
+        elif decision.reason is None:
+            to_delete.append(decision)
+        elif decision.reason.kind is ReasonKind.GONE:
+            size_gb = int(recorded_sizes.get(decision.snapshot_id, 0))
+            outcomes.append(gone_outcome(call, decision.snapshot_id, decision.reason, size_gb))
+        else:
+            outcomes.append(SnapshotOutcome.kept(decision.snapshot_id, decision.reason, decision.size_gb))
+    return outcomes, to_delete
+
+
+def summarise(
+    image_id: str,
+    region: str,
+    source: str,
+    outcomes: list[SnapshotOutcome],
+    *,
+    dry_run: bool,
+    any_snapshots: bool,
+    failed: bool,
+) -> ImageCleanup:
+    """The clean-up of one AMI from its snapshots' outcomes: its result and the GB it frees."""
+    by_ec2 = sum(o.size_gb for o in outcomes if o.kind is OutcomeKind.DELETED_BY_DEREGISTER_IMAGE)
+    freed = sum(o.size_gb for o in outcomes if o.kind.frees)
+    result = CleanupResult.DRY_RUN if dry_run else CleanupResult.CLEANED
+    if not any_snapshots:
+        result = CleanupResult.NOTHING_TO_DO
+    elif any(o.kind is OutcomeKind.AWAITING_CALL for o in outcomes):
+        result = CleanupResult.AWAITING_CALL
+    elif any(o.deferred for o in outcomes):
+        result = CleanupResult.DEFERRED
+    if failed:
+        result = CleanupResult.INCOMPLETE
+    return ImageCleanup(image_id, region, result, source, outcomes, freed, by_ec2)
+
+
+# The metric each outcome counts under, in the order they are emitted. EC2's own deletions count as deletions;
+# an outcome awaiting the DeregisterImage call is counted once it is settled.
+OUTCOME_METRICS: dict[OutcomeKind, str] = {
+    OutcomeKind.DELETED: "SnapshotsDeleted",
+    OutcomeKind.DELETED_BY_DEREGISTER_IMAGE: "SnapshotsDeleted",
+    OutcomeKind.WOULD_DELETE: "SnapshotsWouldDelete",
+    OutcomeKind.KEPT: "SnapshotsKept",
+    OutcomeKind.FAILED: "SnapshotsFailed",
+}
+
+
+def outcome_counts(outcomes: Iterable[SnapshotOutcome], previous: Mapping[str, SnapshotOutcome]) -> dict[str, int]:
+    """{metric: number} of the outcomes that are new: one an earlier attempt recorded as it is now is not
+    counted again."""
+
+    def is_new(outcome: SnapshotOutcome) -> bool:
+        earlier = previous.get(outcome.snapshot_id)
+        return earlier is None or earlier.outcome != outcome.outcome
+
+    counted = Counter(OUTCOME_METRICS[o.kind] for o in outcomes if o.kind in OUTCOME_METRICS and is_new(o))
+    return {name: counted[name] for name in dict.fromkeys(OUTCOME_METRICS.values()) if counted[name]}
 
 
 def monthly_cost(gb: int, price_per_gb_month: float) -> float:

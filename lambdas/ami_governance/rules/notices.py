@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ami_governance.models.cleanup import ImageCleanup, OutcomeKind
 from ami_governance.models.image import Creator, ImageFacts, Verdict
 from ami_governance.models.policy import GovernancePolicy, Mode
-from ami_governance.rules.cleanup import DELETED_BY_DEREGISTER_IMAGE, monthly_cost
+from ami_governance.rules.cleanup import monthly_cost
 from ami_governance.rules.remediation import describe_intended
 
 SNS_SUBJECT_MAX = 100
@@ -76,19 +77,19 @@ def resolved_notice(
     )
 
 
-def cleanup_notice(policy: GovernancePolicy, cleanup: Any, event_id: str) -> Notice:
+def cleanup_notice(policy: GovernancePolicy, cleanup: ImageCleanup, event_id: str) -> Notice:
     """One summary per deregistration: what happened to each snapshot, and what it saves. Snapshots that
     DeregisterImage deleted itself (DeleteAssociatedSnapshots) count as freed, in dry-run too: they are gone."""
     dry_run = policy.cleanup.dry_run
-    by_ec2 = [s for s in cleanup.snapshots if s.outcome == DELETED_BY_DEREGISTER_IMAGE]
-    kept = [s for s in cleanup.snapshots if s.outcome.startswith("kept")]
+    by_ec2 = [s for s in cleanup.snapshots if s.kind is OutcomeKind.DELETED_BY_DEREGISTER_IMAGE]
+    kept = [s for s in cleanup.snapshots if s.kind is OutcomeKind.KEPT]
     if dry_run:
-        acted = [s for s in cleanup.snapshots if s.outcome == "would-delete"]
+        acted = [s for s in cleanup.snapshots if s.kind is OutcomeKind.WOULD_DELETE]
         summary = f"would delete {len(acted)} of {len(cleanup.snapshots)} snapshots"
         summary += f", EC2 deleted {len(by_ec2)}" if by_ec2 else ""  # (SNS subjects: 100 characters)
         gb: dict[str, int] = {"gb_that_would_be_freed": cleanup.gb_freed - cleanup.gb_freed_by_deregister_image}
     else:
-        acted = [s for s in cleanup.snapshots if s.outcome == "deleted"] + by_ec2
+        acted = [s for s in cleanup.snapshots if s.kind is OutcomeKind.DELETED] + by_ec2
         summary = f"deleted {len(acted)} of {len(cleanup.snapshots)} snapshots"
         gb = {"gb_freed": cleanup.gb_freed}
     if by_ec2:

@@ -25,19 +25,31 @@ from botocore.exceptions import ClientError
 
 from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.adapters.errors import error_code
+from ami_governance.models.cleanup import (
+    CleanupResult,
+    DeregisterCall,
+    ImageCleanup,
+    KeepReason,
+    OutcomeKind,
+    ReasonKind,
+    SnapshotDecision,
+    SnapshotFacts,
+    SnapshotOutcome,
+    recorded_outcomes,
+)
 from ami_governance.models.events import DEREGISTER_IMAGE, EC2_EVENT_SOURCE, AmiStateChangeEvent, CloudTrailImageEvent
 from ami_governance.models.image import ImageFacts
 from ami_governance.rules.cleanup import (
-    DELETED_BY_DEREGISTER_IMAGE,
     DELETING_TAG_VALUE,
-    GONE_AWAITING_CALL,
-    DeregisterCall,
-    SnapshotDecision,
-    SnapshotFacts,
     apply_cap,
     decide,
-    gone_outcome,
+    deletions_left,
     image_named_in_description,
+    live_users,
+    outcome_counts,
+    settle,
+    still_registered,
+    summarise,
 )
 from ami_governance.rules.notices import cleanup_notice
 from ami_governance.rules.tags import SystemTag, iso_timestamp
@@ -47,7 +59,6 @@ logger = Logger(child=True)
 
 CLAIM = "cleanup"
 CLAIM_LEASE = timedelta(minutes=16)  # longer than the Lambda's 15-minute timeout: an expired claim is a dead run
-FINAL_OUTCOMES = ("deleted", DELETED_BY_DEREGISTER_IMAGE)
 # Statuses after which a delivery of the same deregistration has nothing left to do. "deferred" (a snapshot
 # kept for now: too young, pending, over the cap) and "dry-run" are revisited by the scheduled sweep.
 FINISHED_STATUSES = ("done", "dry-run", "deferred")
@@ -56,6 +67,8 @@ AWAITING_CALL = "awaiting-call"
 # A claim in one of these may be taken again: a run that failed, an event for an AMI that was still registered,
 # and a clean-up awaiting the CloudTrail record (only that record's delivery gets this far, see `_clean`).
 RECLAIMABLE_STATUSES = ("failed", "not-deregistered", AWAITING_CALL)
+# What DeleteSnapshot or CreateTags said of a snapshot that DescribeSnapshots showed moments before.
+NOT_FOUND = KeepReason(ReasonKind.GONE, "not found")
 
 
 class SnapshotStore(Protocol):
@@ -92,30 +105,18 @@ class CleanupInProgress(RuntimeError):
     """Another delivery of the same deregistration holds the claim and has not finished: retry later."""
 
 
-def _live_users(users: Mapping[str, str] | None, image_id: str) -> list[str]:
-    """AMIs that use a snapshot, leaving out the deregistered AMI itself and any other deregistered one:
-    DescribeImages shows recently deregistered AMIs for a short while."""
-    return [user for user, state in (users or {}).items() if user != image_id and state != "deregistered"]
+def _already_handled(image_id: str, region: str, event_id: str) -> CleanupOutcome:
+    return CleanupOutcome("handled", event_id, images=[ImageCleanup(image_id, region, CleanupResult.ALREADY_HANDLED)])
 
 
 @dataclass
-class SnapshotOutcome:
-    snapshot_id: str
-    outcome: str  # deleted | would-delete | kept: <reason> | failed: <error> | deleted by DeregisterImage
-    size_gb: int = 0
+class CleanupOutcome(EventOutcome):
+    """The answer of the clean-up: each snapshot's outcome as its text, as recorded (not its kinds)."""
 
+    images: list[ImageCleanup] = field(default_factory=list)
 
-@dataclass
-class ImageCleanup:
-    image_id: str
-    region: str
-    result: str  # cleaned | dry-run | deferred | awaiting-call | already-handled | nothing-to-do | incomplete
-    source: str = ""  # inventory | description
-    snapshots: list[SnapshotOutcome] = field(default_factory=list)
-    gb_freed: int = 0  # deleted, would be deleted (dry-run) or deleted by DeregisterImage itself
-    gb_freed_by_deregister_image: int = 0
-    notified: str | None = None
-    replicas: dict[str, str] = field(default_factory=dict)
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "images": [image.as_dict() for image in self.images]}
 
 
 @dataclass
@@ -162,7 +163,7 @@ class CleanupService(EventService):
         if status in FINISHED_STATUSES or (status == AWAITING_CALL and call is None):
             # (a clean-up awaiting the CloudTrail record has nothing more to learn from another state change)
             self.count("CleanupsAlreadyDone")
-            return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
+            return _already_handled(image_id, region, event_id)
         found: list[str] | None = None
         if not item:
             # No record of this AMI: it predates the deployment, or it never existed. Only snapshots whose
@@ -172,8 +173,8 @@ class CleanupService(EventService):
             if not found:
                 logger.info("Deregistered AMI is unknown and no snapshot names it", extra={"image_id": image_id})
                 self.count("CleanupsOfUnknownImages")
-                nothing = ImageCleanup(image_id, region, "nothing-to-do", "description")
-                return EventOutcome("handled", event_id, images=[nothing])
+                nothing = ImageCleanup(image_id, region, CleanupResult.NOTHING_TO_DO, "description")
+                return CleanupOutcome("handled", event_id, images=[nothing])
         now = self.now()
         if not self.inventory.claim(
             image_id, region, CLAIM, str(uuid.uuid4()), iso_timestamp(now), iso_timestamp(now + CLAIM_LEASE),
@@ -182,7 +183,7 @@ class CleanupService(EventService):
             current = self.inventory.get(image_id, region, consistent=True) or {}
             if current.get(f"{CLAIM}_status") in FINISHED_STATUSES:
                 self.count("CleanupsAlreadyDone")
-                return EventOutcome("handled", event_id, images=[ImageCleanup(image_id, region, "already-handled")])
+                return _already_handled(image_id, region, event_id)
             # Another delivery holds the claim and has not finished: retry later rather than report success for
             # work nobody may finish (the holder may have crashed; its lease then expires).
             self.count("CleanupsBusy")
@@ -210,56 +211,56 @@ class CleanupService(EventService):
     ) -> EventOutcome:
         store = self.snapshots_in(region)
         snapshot_ids, source = self._snapshots_of(store, image_id, item, found)
-        previous: Mapping[str, Any] = item.get(f"{CLAIM}_snapshots") or {}
+        previous = self._previous_outcomes(image_id, item.get(f"{CLAIM}_snapshots") or {})
         facts = store.describe_snapshots(snapshot_ids)
         users = store.images_using_snapshots(list(facts))
-        if any(users.get(s, {}).get(image_id) not in (None, "deregistered") for s in facts):
-            # The AMI still uses its own snapshots: the event is stale, replayed or mis-routed (or the AMI came
-            # back from the Recycle Bin). Nothing is decided; the real deregistration will come.
+        if still_registered(image_id, facts, users):
+            # Nothing is decided; the real deregistration will come.
             self.inventory.record(
                 image_id, region, {f"{CLAIM}_status": "not-deregistered", f"{CLAIM}_at": iso_timestamp(now)}
             )
             self.count("CleanupsOfRegisteredImages")
             return EventOutcome("ignored", event_id, f"{image_id} is still registered")
-        already_deleted = sum(1 for v in previous.values() if str(v.get("outcome", "")) == "deleted")
         protected = item.get("protected") is True
+        cap = self.policy.cleanup.max_snapshots_per_event
         decisions = apply_cap(
             [
-                decide(self.policy, s, facts.get(s), image_id, self.account_id, _live_users(users.get(s), image_id),
+                decide(self.policy, s, facts.get(s), image_id, self.account_id, live_users(users.get(s), image_id),
                        now, image_protected=protected)
                 for s in snapshot_ids
             ],
-            # The cap is per deregistration: deletions by an earlier attempt of this clean-up count.
-            max(0, self.policy.cleanup.max_snapshots_per_event - already_deleted),
-            self.policy.cleanup.max_snapshots_per_event,
+            deletions_left(cap, previous.values()),
+            cap,
         )  # fmt: skip
         sizes: Mapping[str, Any] = item.get("snapshot_sizes") or {}
         outcomes, failures = self._act(store, decisions, previous, call, sizes)
-        by_ec2 = sum(o.size_gb for o in outcomes if o.outcome == DELETED_BY_DEREGISTER_IMAGE)
-        freed = by_ec2 + sum(o.size_gb for o in outcomes if o.outcome in ("deleted", "would-delete"))
-        cleanup = ImageCleanup(image_id, region, "dry-run" if self.policy.cleanup.dry_run else "cleaned", source,
-                               outcomes, freed, by_ec2)  # fmt: skip
-        if not snapshot_ids:
-            cleanup.result = "nothing-to-do"
-        elif any(o.outcome == GONE_AWAITING_CALL for o in outcomes):
-            cleanup.result = AWAITING_CALL
-        elif any(o.outcome.startswith(("kept: younger", "kept: snapshot is", "kept: blast-radius")) for o in outcomes):
-            cleanup.result = "deferred"
-        if failures:
-            cleanup.result = "incomplete"
+        cleanup = summarise(image_id, region, source, outcomes, dry_run=self.policy.cleanup.dry_run,
+                            any_snapshots=bool(snapshot_ids), failed=bool(failures))  # fmt: skip
         self._record(image_id, region, event_id, cleanup)
         cleanup.replicas = self._cascade(item)
         if cleanup.replicas:
             self.inventory.record(image_id, region, {f"{CLAIM}_replicas": cleanup.replicas})
-        if snapshot_ids and not failures and cleanup.result != AWAITING_CALL:
+        if snapshot_ids and not failures and cleanup.result is not CleanupResult.AWAITING_CALL:
             # One summary per deregistration: a clean-up awaiting the CloudTrail record sends it once settled.
             cleanup.notified = self.notifier.publish(cleanup_notice(self.policy, cleanup, event_id))
-        self._count([o for o in outcomes if str((previous.get(o.snapshot_id) or {}).get("outcome")) != o.outcome])
+        for name, number in outcome_counts(outcomes, previous).items():
+            self.count(name, value=number)
         logger.info("Snapshot clean-up", extra={"image_id": image_id, "region": region, "result": cleanup.result,
                                                 "outcomes": {o.snapshot_id: o.outcome for o in outcomes}})  # fmt: skip
         if failures:
             raise CleanupIncomplete(f"{image_id}: {len(failures)} snapshot(s) failed: {'; '.join(failures)}")
-        return EventOutcome("handled", event_id, images=[cleanup])
+        return CleanupOutcome("handled", event_id, images=[cleanup])
+
+    @staticmethod
+    def _previous_outcomes(image_id: str, records: Mapping[str, Any]) -> dict[str, SnapshotOutcome]:
+        """What an earlier attempt of this clean-up recorded. An entry that states no outcome (written by another
+        version, or by hand) is read as no outcome: the snapshot is decided afresh."""
+        previous = recorded_outcomes(records)
+        unreadable = sorted(str(snapshot_id) for snapshot_id in records if snapshot_id not in previous)
+        if unreadable:
+            logger.warning("Recorded snapshot outcomes not understood; deciding afresh",
+                           extra={"image_id": image_id, "snapshot_ids": unreadable})  # fmt: skip
+        return previous
 
     def _snapshots_of(
         self, store: SnapshotStore, image_id: str, item: Mapping[str, Any], found: list[str] | None
@@ -280,28 +281,14 @@ class CleanupService(EventService):
         self,
         store: SnapshotStore,
         decisions: list[SnapshotDecision],
-        previous: Mapping[str, Any],
+        previous: Mapping[str, SnapshotOutcome],
         call: DeregisterCall | None,
         sizes: Mapping[str, Any],
     ) -> tuple[list[SnapshotOutcome], list[str]]:
-        outcomes: list[SnapshotOutcome] = []
+        outcomes, to_delete = settle(decisions, previous, call, sizes)
         failures: list[str] = []
-        to_delete: list[SnapshotDecision] = []
-        for decision in decisions:
-            earlier = previous.get(decision.snapshot_id) or {}
-            before = str(earlier.get("outcome", ""))
-            if before in FINAL_OUTCOMES:
-                outcomes.append(SnapshotOutcome(decision.snapshot_id, before, int(earlier.get("size_gb", 0))))
-            elif decision.delete:
-                to_delete.append(decision)
-            elif decision.reason.startswith("gone"):
-                # Gone before anyone looked: its size is the one recorded when the AMI became available.
-                outcome = gone_outcome(call, decision.snapshot_id, decision.reason)
-                outcomes.append(SnapshotOutcome(decision.snapshot_id, outcome, int(sizes.get(decision.snapshot_id, 0))))
-            else:
-                outcomes.append(SnapshotOutcome(decision.snapshot_id, f"kept: {decision.reason}", decision.size_gb))
         if self.policy.cleanup.dry_run:
-            outcomes += [SnapshotOutcome(d.snapshot_id, "would-delete", d.size_gb) for d in to_delete]
+            outcomes += [SnapshotOutcome(d.snapshot_id, OutcomeKind.WOULD_DELETE, d.size_gb) for d in to_delete]
             return outcomes, failures
         marked, unmarked = self._mark_for_deletion(store, to_delete)
         outcomes += unmarked
@@ -309,17 +296,19 @@ class CleanupService(EventService):
         for decision in marked:
             try:
                 store.delete_snapshot(decision.snapshot_id)
-                outcomes.append(SnapshotOutcome(decision.snapshot_id, "deleted", decision.size_gb))
+                outcomes.append(SnapshotOutcome(decision.snapshot_id, OutcomeKind.DELETED, decision.size_gb))
             except ClientError as error:
                 code = error_code(error)
                 if code == "InvalidSnapshot.InUse":
                     store.delete_tags([decision.snapshot_id], [marker])
-                    outcomes.append(SnapshotOutcome(decision.snapshot_id, "kept: in use (DeleteSnapshot refused)"))
+                    outcomes.append(SnapshotOutcome.kept(decision.snapshot_id, KeepReason(ReasonKind.DELETE_REFUSED)))
                 elif code == "InvalidSnapshot.NotFound":
-                    outcomes.append(SnapshotOutcome(decision.snapshot_id, "kept: gone: not found"))
+                    outcomes.append(SnapshotOutcome.kept(decision.snapshot_id, NOT_FOUND))
                 else:
                     # Recorded, and raised once the other snapshots are done: the retry picks it up.
-                    outcomes.append(SnapshotOutcome(decision.snapshot_id, f"failed: {code}", decision.size_gb))
+                    outcomes.append(
+                        SnapshotOutcome(decision.snapshot_id, OutcomeKind.FAILED, decision.size_gb, error=code)
+                    )
                     failures.append(f"{decision.snapshot_id} {code}")
         return outcomes, failures
 
@@ -343,12 +332,12 @@ class CleanupService(EventService):
                 store.create_tags([decision.snapshot_id], tag)
                 marked.append(decision)
             except TagLimitExceeded:
-                unmarked.append(SnapshotOutcome(decision.snapshot_id, "kept: at the tag limit, cannot be marked"))
+                unmarked.append(SnapshotOutcome.kept(decision.snapshot_id, KeepReason(ReasonKind.UNMARKABLE)))
             except ClientError as error:
                 code = error_code(error)
                 if code != "InvalidSnapshot.NotFound":
                     raise
-                unmarked.append(SnapshotOutcome(decision.snapshot_id, "kept: gone: not found"))
+                unmarked.append(SnapshotOutcome.kept(decision.snapshot_id, NOT_FOUND))
         return marked, unmarked
 
     def _cascade(self, item: Mapping[str, Any]) -> dict[str, str]:
@@ -404,10 +393,3 @@ class CleanupService(EventService):
                 },
             },
         )
-
-    def _count(self, outcomes: list[SnapshotOutcome]) -> None:
-        for name, prefix in (("SnapshotsDeleted", "deleted"), ("SnapshotsWouldDelete", "would-delete"),
-                             ("SnapshotsKept", "kept"), ("SnapshotsFailed", "failed")):  # fmt: skip
-            number = sum(1 for o in outcomes if o.outcome.startswith(prefix))
-            if number:
-                self.count(name, value=number)
