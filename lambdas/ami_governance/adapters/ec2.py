@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -14,6 +14,14 @@ from ami_governance.models.image import ImageFacts
 from ami_governance.models.policy import Sharing
 from ami_governance.rules.approval import CopyRequest
 from ami_governance.rules.cleanup import SnapshotFacts, description_filters
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import (
+        CopyImageRequestTypeDef,
+        DescribeSnapshotsResultTypeDef,
+        ImageTypeDef,
+        LaunchPermissionTypeDef,
+    )
 
 # CreateTags accepts up to 1000 resource ids per call; we never need more for one AMI's snapshots.
 MAX_RESOURCES_PER_TAG_CALL = 1000
@@ -34,7 +42,7 @@ class TagLimitExceeded(RuntimeError):
     """The resource already has the maximum number of tags: permanent until someone removes some."""
 
 
-def to_image_facts(raw: Mapping[str, Any], region: str) -> ImageFacts:
+def to_image_facts(raw: ImageTypeDef, region: str) -> ImageFacts:
     ebs = [mapping["Ebs"] for mapping in raw.get("BlockDeviceMappings", []) if mapping.get("Ebs", {}).get("SnapshotId")]
     snapshots = tuple(volume["SnapshotId"] for volume in ebs)
     sizes = {volume["SnapshotId"]: int(volume["VolumeSize"]) for volume in ebs if volume.get("VolumeSize")}
@@ -149,7 +157,7 @@ class Ec2Images:
         return list(self._snapshot_pages(pages))
 
     @staticmethod
-    def _snapshot_pages(pages: Any) -> Iterator[SnapshotFacts]:
+    def _snapshot_pages(pages: Iterable[DescribeSnapshotsResultTypeDef]) -> Iterator[SnapshotFacts]:
         for page in pages:
             for raw in page.get("Snapshots", []):
                 yield SnapshotFacts(
@@ -204,7 +212,7 @@ class Ec2Images:
     def copy_image(self, request: CopyRequest) -> str:
         """CopyImage into this region (the destination), tagged with its lineage as it is created. The user tags
         of the source come along (CopyImageTags); launch permissions do not (see `share_image`)."""
-        parameters: dict[str, Any] = {
+        parameters: CopyImageRequestTypeDef = {
             "SourceImageId": request.source_image_id,
             "SourceRegion": request.source_region,
             "ClientToken": request.client_token,
@@ -242,7 +250,7 @@ class Ec2Images:
     def share_image(self, image_id: str, sharing: Sharing) -> bool:
         """Add launch permissions for the accounts, organizations and OUs (one call; adding an existing
         permission is a no-op). False when there is nothing to share with."""
-        permissions: list[dict[str, str]] = [{"UserId": account} for account in sharing.accounts]
+        permissions: list[LaunchPermissionTypeDef] = [{"UserId": account} for account in sharing.accounts]
         permissions += [{"OrganizationArn": arn} for arn in sharing.organization_arns]
         permissions += [{"OrganizationalUnitArn": arn} for arn in sharing.ou_arns]
         if not permissions:
