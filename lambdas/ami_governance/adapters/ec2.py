@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         LaunchPermissionTypeDef,
     )
 
-# CreateTags accepts up to 1000 resource ids per call; we never need more for one AMI's snapshots.
+# CreateTags and DeleteTags accept up to 1000 resource ids per call: more are sent in several calls.
 MAX_RESOURCES_PER_TAG_CALL = 1000
 # Image ids per DescribeImages call when one event names several AMIs.
 DESCRIBE_BATCH = 100
@@ -87,8 +87,7 @@ class Ec2Images:
     def describe_images(self, image_ids: Sequence[str]) -> dict[str, ImageFacts | None]:
         """Several images in as few calls as possible; None for each one that is gone or malformed."""
         found: dict[str, ImageFacts | None] = {}
-        for start in range(0, len(image_ids), DESCRIBE_BATCH):
-            batch = list(image_ids[start : start + DESCRIBE_BATCH])
+        for batch in _batches(image_ids, DESCRIBE_BATCH):
             try:
                 response = self._ec2.describe_images(ImageIds=batch, IncludeDisabled=True, IncludeDeprecated=True)
             except ClientError as error:
@@ -106,23 +105,26 @@ class Ec2Images:
         return {image_id: found.get(image_id) for image_id in image_ids}
 
     def create_tags(self, resource_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        """Write these tags on every resource, in as many calls as CreateTags' limit on ids per call needs
+        (each call is idempotent, so a retry after a partial failure writes the same tags again)."""
         if not resource_ids or not tags:
             return
-        try:
-            self._ec2.create_tags(
-                Resources=list(resource_ids)[:MAX_RESOURCES_PER_TAG_CALL],
-                Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
-            )
-        except ClientError as error:
-            if error_code(error) == "TagLimitExceeded":
-                raise TagLimitExceeded(str(error)) from error
-            raise
+        for batch in _batches(resource_ids, MAX_RESOURCES_PER_TAG_CALL):
+            try:
+                self._ec2.create_tags(
+                    Resources=batch, Tags=[{"Key": key, "Value": value} for key, value in tags.items()]
+                )
+            except ClientError as error:
+                if error_code(error) == "TagLimitExceeded":
+                    raise TagLimitExceeded(str(error)) from error
+                raise
 
     def delete_tags(self, resource_ids: Sequence[str], keys: Sequence[str]) -> None:
         """Delete these keys, whatever their value (a key is always named: no key would delete every tag)."""
         if not resource_ids or not keys:
             return
-        self._ec2.delete_tags(Resources=list(resource_ids), Tags=[{"Key": key} for key in keys])
+        for batch in _batches(resource_ids, MAX_RESOURCES_PER_TAG_CALL):
+            self._ec2.delete_tags(Resources=batch, Tags=[{"Key": key} for key in keys])
 
     # ---- snapshots -----------------------------------------------------------------------------
 
@@ -138,8 +140,7 @@ class Ec2Images:
                 raise
         # One missing id fails a SnapshotIds request; a snapshot-id filter just leaves it out.
         found: dict[str, SnapshotFacts] = {}
-        for start in range(0, len(snapshot_ids), FILTER_VALUES_PER_CALL):
-            batch = list(snapshot_ids[start : start + FILTER_VALUES_PER_CALL])
+        for batch in _batches(snapshot_ids, FILTER_VALUES_PER_CALL):
             pages = self._ec2.get_paginator("describe_snapshots").paginate(
                 Filters=[{"Name": "snapshot-id", "Values": batch}],
                 PaginationConfig={"PageSize": SNAPSHOTS_PAGE_SIZE},
@@ -174,8 +175,7 @@ class Ec2Images:
         """Snapshot -> {AMI id: state} of the AMIs (disabled and deprecated included) whose block device
         mappings use it."""
         users: dict[str, dict[str, str]] = {snapshot_id: {} for snapshot_id in snapshot_ids}
-        for start in range(0, len(snapshot_ids), FILTER_VALUES_PER_CALL):
-            batch = list(snapshot_ids[start : start + FILTER_VALUES_PER_CALL])
+        for batch in _batches(snapshot_ids, FILTER_VALUES_PER_CALL):
             pages = self._ec2.get_paginator("describe_images").paginate(
                 Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": batch}],
                 IncludeDisabled=True,
@@ -257,3 +257,8 @@ class Ec2Images:
             return False
         self._ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": permissions})
         return True
+
+
+def _batches(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
