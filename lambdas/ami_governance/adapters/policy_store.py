@@ -6,6 +6,7 @@ raw text so it is not re-validated either.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 
 from aws_lambda_powertools.utilities import parameters
@@ -22,8 +23,6 @@ def load_policy(parameter_name: str) -> GovernancePolicy:
 
 @lru_cache(maxsize=4)
 def _parse(raw: str, source: str) -> GovernancePolicy:
-    import json
-
     try:
         document = json.loads(raw)
     except json.JSONDecodeError as error:
