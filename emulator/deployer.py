@@ -16,12 +16,20 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator.assembly import StackArtifact
 from emulator.clients import EmulatorClients
 from emulator.event_sources import SqsEventSourceMapping
 from emulator.functions import FunctionRegistry, FunctionSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import CreateTableInputTypeDef
+    from mypy_boto3_events.type_defs import PutRuleRequestTypeDef
+    from mypy_boto3_iam.type_defs import CreateRoleRequestTypeDef
+    from mypy_boto3_kms.type_defs import CreateKeyRequestTypeDef
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+    from mypy_boto3_ssm.type_defs import PutParameterRequestTypeDef
 
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
@@ -88,10 +96,7 @@ class StackDeployer:
         self.account_id = account_id
         self.functions = functions
         self.add_sqs_mapping = add_sqs_mapping  # the router, which runs the mappings
-        self._clients = EmulatorClients(endpoint_url, "emulator-deployer")
-
-    def client(self, service: str, region: str) -> Any:
-        return self._clients.client(service, region)
+        self.client = EmulatorClients(endpoint_url, "emulator-deployer").client
 
     # ---- orchestration -----------------------------------------------------------------------
 
@@ -153,7 +158,7 @@ class StackDeployer:
         events = self.client("events", stack.region)
         name = props.get("Name") or self._name(stack, logical_id)
         bus = props.get("EventBusName", "default")
-        rule: dict[str, Any] = {"Name": name, "EventBusName": bus, "State": props.get("State", "ENABLED")}
+        rule: PutRuleRequestTypeDef = {"Name": name, "EventBusName": bus, "State": props.get("State", "ENABLED")}
         if "EventPattern" in props:
             pattern = props["EventPattern"]
             rule["EventPattern"] = pattern if isinstance(pattern, str) else json.dumps(pattern)
@@ -171,7 +176,7 @@ class StackDeployer:
         name = props.get("QueueName") or self._name(stack, logical_id, 80)
         if props.get("FifoQueue") and not name.endswith(".fifo"):
             name = f"{name[:75]}.fifo"
-        attributes: dict[str, str] = {
+        attributes: dict[QueueAttributeNameType, str] = {
             key: str(props[key])
             for key in (
                 "MessageRetentionPeriod", "VisibilityTimeout", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
@@ -183,9 +188,10 @@ class StackDeployer:
             if key in props:
                 attributes[key] = str(props[key]).lower()
         # The dead-letter queue is created first (the policy references its Arn); moto redrives on receive.
-        for key in ("RedrivePolicy", "RedriveAllowPolicy"):
-            if key in props:
-                attributes[key] = props[key] if isinstance(props[key], str) else json.dumps(props[key])
+        policies: tuple[QueueAttributeNameType, ...] = ("RedrivePolicy", "RedriveAllowPolicy")
+        for policy in policies:
+            if policy in props:
+                attributes[policy] = props[policy] if isinstance(props[policy], str) else json.dumps(props[policy])
         sqs = self.client("sqs", stack.region)
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = self._arn("sqs", stack.region, name)
@@ -193,13 +199,13 @@ class StackDeployer:
 
     def _topic(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("TopicName") or self._name(stack, logical_id, 256)
-        attributes = {key: str(props[key]) for key in ("DisplayName", "KmsMasterKeyId") if key in props}
+        attributes: dict[str, str] = {key: str(props[key]) for key in ("DisplayName", "KmsMasterKeyId") if key in props}
         arn = self.client("sns", stack.region).create_topic(Name=name, Attributes=attributes)["TopicArn"]
         return Physical(arn, {"TopicArn": arn, "TopicName": name})
 
     def _kms_key(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         kms = self.client("kms", stack.region)
-        request: dict[str, Any] = {"Description": props.get("Description", logical_id)}
+        request: CreateKeyRequestTypeDef = {"Description": props.get("Description", logical_id)}
         if "KeyPolicy" in props:
             request["Policy"] = json.dumps(props["KeyPolicy"])
         metadata = kms.create_key(**request)["KeyMetadata"]
@@ -209,7 +215,7 @@ class StackDeployer:
 
     def _table(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("TableName") or self._name(stack, logical_id, 255)
-        request: dict[str, Any] = {
+        request: CreateTableInputTypeDef = {
             "TableName": name,
             "KeySchema": props["KeySchema"],
             "AttributeDefinitions": props["AttributeDefinitions"],
@@ -224,10 +230,16 @@ class StackDeployer:
 
     def _parameter(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("Name") or f"CFN-{self._name(stack, logical_id)}"
-        request = {"Name": name, "Value": props["Value"], "Type": props["Type"], "Overwrite": True}
-        for key in ("Description", "Tier"):
-            if key in props:
-                request[key] = props[key]
+        request: PutParameterRequestTypeDef = {
+            "Name": name,
+            "Value": props["Value"],
+            "Type": props["Type"],
+            "Overwrite": True,
+        }
+        if "Description" in props:
+            request["Description"] = props["Description"]
+        if "Tier" in props:
+            request["Tier"] = props["Tier"]
         self.client("ssm", stack.region).put_parameter(**request)
         return Physical(name, {"Type": props["Type"], "Value": props["Value"]})
 
@@ -241,7 +253,10 @@ class StackDeployer:
 
     def _role(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("RoleName") or self._name(stack, logical_id)
-        request = {"RoleName": name, "AssumeRolePolicyDocument": json.dumps(props["AssumeRolePolicyDocument"])}
+        request: CreateRoleRequestTypeDef = {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": json.dumps(props["AssumeRolePolicyDocument"]),
+        }
         if "Description" in props:
             request["Description"] = props["Description"]
         arn = self.client("iam", stack.region).create_role(**request)["Role"]["Arn"]

@@ -25,13 +25,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.events.models import events_backends
 
 from emulator.event_sources import SqsEventSourceMapping, failed_message_ids, queue_counts, sqs_event
 from emulator.functions import FunctionRegistry
 from emulator.matcher import pattern_matches
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef, MessageTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +94,7 @@ class Router:
         functions: FunctionRegistry,
         send_sqs: Callable[..., None],
         publish_sns: Callable[[str, str], None],
-        sqs_client: Callable[[str], Any] | None = None,
+        sqs_client: Callable[[str], SQSClient] | None = None,
     ) -> None:
         self.account = account
         self.functions = functions
@@ -275,7 +279,7 @@ class Router:
             raise RuntimeError("the router has no SQS client for its event source mappings")
         sqs = self.sqs_client(mapping.queue_region)
         url = sqs.get_queue_url(QueueName=mapping.queue_name)["QueueUrl"]
-        messages: list[dict[str, Any]] = []
+        messages: list[MessageTypeDef] = []
         while len(messages) < mapping.batch_size:
             received = sqs.receive_message(
                 QueueUrl=url,
@@ -297,7 +301,9 @@ class Router:
         kept, error = failed_message_ids(mapping, result, ids)
         done = [message for message in messages if message["MessageId"] not in kept]
         for start in range(0, len(done), 10):
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:][:10])]
+            entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start:][:10])
+            ]
             sqs.delete_message_batch(QueueUrl=url, Entries=entries)
         receives = max(int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1)) for message in messages)
         invocation = Invocation(

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moto.events.models import EventsBackend
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -50,6 +50,9 @@ from emulator.cloudtrail import (
 from emulator.deployer import DeployedStack, StackDeployer
 from emulator.functions import FunctionRegistry, FunctionSpec
 from emulator.router import Router
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +158,9 @@ class GovernanceEmulator:
         assert self._clients is not None
         sqs = self._clients.client("sqs", region)
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        message_attributes = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
+        message_attributes: dict[str, MessageAttributeValueTypeDef] = {
+            k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()
+        }
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes=message_attributes)
 
     def record_call(self, call: ApiCall, status: int, response_body: str) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
-from ami_governance.adapters.ec2 import Ec2Images, MalformedImageId
+from ami_governance.adapters.ec2 import Ec2Images, MalformedImageId, TagLimitExceeded
 
 pytestmark = pytest.mark.integration
 
@@ -93,3 +93,47 @@ def test_snapshots_and_lineage_are_read_from_the_image():
     assert facts.snapshot_ids == ("snap-1", "snap-2")
     assert (facts.source_image_id, facts.source_region) == ("ami-0", "us-east-1")
     assert facts.tags == {"Owner": "x"}
+
+
+def snapshot_ids(count):
+    return [f"snap-{index:017x}" for index in range(count)]
+
+
+def test_tags_past_create_tags_limit_go_in_further_calls(stubbed):
+    # Given 2,500 resources to tag: CreateTags takes up to 1,000 resource ids per call
+    images, stubber = stubbed
+    ids = snapshot_ids(2500)
+    tags = [{"Key": "ami-governance:image-id", "Value": "ami-0aaaaaaaaaaaaaaa1"}]
+    for batch in (ids[:1000], ids[1000:2000], ids[2000:]):
+        stubber.add_response("create_tags", {}, {"Resources": batch, "Tags": tags})
+
+    # When they are tagged
+    images.create_tags(ids, {"ami-governance:image-id": "ami-0aaaaaaaaaaaaaaa1"})
+
+    # Then every one of them is, in three calls of at most 1,000 ids
+    stubber.assert_no_pending_responses()
+
+
+def test_tag_deletion_past_delete_tags_limit_goes_in_further_calls(stubbed):
+    # Given 1,001 resources to untag: DeleteTags takes up to 1,000 resource ids per call
+    images, stubber = stubbed
+    ids = snapshot_ids(1001)
+    for batch in (ids[:1000], ids[1000:]):
+        stubber.add_response("delete_tags", {}, {"Resources": batch, "Tags": [{"Key": "ami-governance:marked"}]})
+
+    # When the key is deleted from all of them
+    images.delete_tags(ids, ["ami-governance:marked"])
+
+    # Then it is, in two calls
+    stubber.assert_no_pending_responses()
+
+
+def test_a_full_tag_limit_stops_the_batches(stubbed):
+    # Given a first batch of resources one of which already has 50 tags
+    images, stubber = stubbed
+    ids = snapshot_ids(1500)
+    stubber.add_client_error("create_tags", "TagLimitExceeded", expected_params={"Resources": ids[:1000], "Tags": ANY})
+
+    # When they are tagged, Then the permanent failure is raised as such, and no further call is made
+    with pytest.raises(TagLimitExceeded):
+        images.create_tags(ids, {"k": "v"})

@@ -127,7 +127,7 @@ def test_the_ec2_model_is_checked_once_per_container(monkeypatch: pytest.MonkeyP
     # Given no EC2 client made yet in this container
     checked: list[ServiceModel] = []
     monkeypatch.setattr(clients, "_models_checked", set())
-    monkeypatch.setattr(clients, "_check_ec2_model", checked.append)
+    monkeypatch.setattr(clients, "warn_if_model_lacks", checked.append)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     clients.reset_clients()

@@ -1,12 +1,31 @@
-"""boto3 clients, one per (service, region), with botocore's retry modes instead of hand loops."""
+"""boto3 clients, one per (service, region), with botocore's retry modes instead of hand loops.
+
+`client("ec2", region)` is typed as the service's own client (`mypy_boto3_ec2.EC2Client`, ...), so strict mypy
+checks every call's parameters and every response key. The stubs are imported for the type checker only: the
+Lambda runtime has no mypy_boto3 packages, and importing them would cost cold-start time for nothing.
+"""
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Literal, overload
 
 import boto3
 from botocore.config import Config
+
+from ami_governance.observability import warn_if_model_lacks
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+
+# The services the adapters talk to; a new one gets its overload below (and its stubs in requirements-dev.txt).
+Service = Literal["dynamodb", "ec2", "s3", "sns", "sqs", "ssm"]
 
 # "standard" retries throttling (RequestLimitExceeded, Throttling) and 5xx with jittered backoff.
 # The Lambda's own retries and the DLQ take over after the last attempt.
@@ -24,26 +43,36 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
-@cache
-def client(service: str, region: str) -> Any:
+@overload
+def client(service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["ec2"], region: str) -> EC2Client: ...
+@overload
+def client(service: Literal["s3"], region: str) -> S3Client: ...
+@overload
+def client(service: Literal["sns"], region: str) -> SNSClient: ...
+@overload
+def client(service: Literal["sqs"], region: str) -> SQSClient: ...
+@overload
+def client(service: Literal["ssm"], region: str) -> SSMClient: ...
+def client(service: Service, region: str) -> BaseClient:
     """A cached client: a warm Lambda re-uses connections to every region it has talked to."""
-    created = _session().client(service, region_name=region, config=RETRY_CONFIG)  # type: ignore[call-overload]
+    return _cached_client(service, region)
+
+
+@cache
+def _cached_client(service: Service, region: str) -> BaseClient:
+    created: BaseClient = _session().client(service, region_name=region, config=RETRY_CONFIG)
     if service == "ec2" and service not in _models_checked:
+        # Once per container, on the model the first EC2 client has just loaded: a few dictionary lookups.
         _models_checked.add(service)
-        _check_ec2_model(created.meta.service_model)
+        warn_if_model_lacks(created.meta.service_model)
     return created
 
 
-# Once per container, on the model the first EC2 client has just loaded: the check costs a few dictionary lookups.
 _models_checked: set[str] = set()
-
-
-def _check_ec2_model(service_model: Any) -> None:
-    from ami_governance.observability import warn_if_model_lacks
-
-    warn_if_model_lacks(service_model)
 
 
 def reset_clients() -> None:
     """Forget cached clients (tests switch AWS backends and credentials between cases)."""
-    client.cache_clear()
+    _cached_client.cache_clear()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -16,7 +16,15 @@ from ami_governance.models.jobs import CopyRequest
 from ami_governance.models.policy import Sharing
 from ami_governance.rules.cleanup import description_filters
 
-# CreateTags accepts up to 1000 resource ids per call; we never need more for one AMI's snapshots.
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import (
+        CopyImageRequestTypeDef,
+        DescribeSnapshotsResultTypeDef,
+        ImageTypeDef,
+        LaunchPermissionTypeDef,
+    )
+
+# CreateTags and DeleteTags accept up to 1000 resource ids per call: more are sent in several calls.
 MAX_RESOURCES_PER_TAG_CALL = 1000
 # Image ids per DescribeImages call when one event names several AMIs.
 DESCRIBE_BATCH = 100
@@ -35,7 +43,7 @@ class TagLimitExceeded(RuntimeError):
     """The resource already has the maximum number of tags: permanent until someone removes some."""
 
 
-def to_image_facts(raw: Mapping[str, Any], region: str) -> ImageFacts:
+def to_image_facts(raw: ImageTypeDef, region: str) -> ImageFacts:
     ebs = [mapping["Ebs"] for mapping in raw.get("BlockDeviceMappings", []) if mapping.get("Ebs", {}).get("SnapshotId")]
     snapshots = tuple(volume["SnapshotId"] for volume in ebs)
     sizes = {volume["SnapshotId"]: int(volume["VolumeSize"]) for volume in ebs if volume.get("VolumeSize")}
@@ -80,8 +88,7 @@ class Ec2Images:
     def describe_images(self, image_ids: Sequence[str]) -> dict[str, ImageFacts | None]:
         """Several images in as few calls as possible; None for each one that is gone or malformed."""
         found: dict[str, ImageFacts | None] = {}
-        for start in range(0, len(image_ids), DESCRIBE_BATCH):
-            batch = list(image_ids[start : start + DESCRIBE_BATCH])
+        for batch in _batches(image_ids, DESCRIBE_BATCH):
             try:
                 response = self._ec2.describe_images(ImageIds=batch, IncludeDisabled=True, IncludeDeprecated=True)
             except ClientError as error:
@@ -99,23 +106,26 @@ class Ec2Images:
         return {image_id: found.get(image_id) for image_id in image_ids}
 
     def create_tags(self, resource_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        """Write these tags on every resource, in as many calls as CreateTags' limit on ids per call needs
+        (each call is idempotent, so a retry after a partial failure writes the same tags again)."""
         if not resource_ids or not tags:
             return
-        try:
-            self._ec2.create_tags(
-                Resources=list(resource_ids)[:MAX_RESOURCES_PER_TAG_CALL],
-                Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
-            )
-        except ClientError as error:
-            if error_code(error) == "TagLimitExceeded":
-                raise TagLimitExceeded(str(error)) from error
-            raise
+        for batch in _batches(resource_ids, MAX_RESOURCES_PER_TAG_CALL):
+            try:
+                self._ec2.create_tags(
+                    Resources=batch, Tags=[{"Key": key, "Value": value} for key, value in tags.items()]
+                )
+            except ClientError as error:
+                if error_code(error) == "TagLimitExceeded":
+                    raise TagLimitExceeded(str(error)) from error
+                raise
 
     def delete_tags(self, resource_ids: Sequence[str], keys: Sequence[str]) -> None:
         """Delete these keys, whatever their value (a key is always named: no key would delete every tag)."""
         if not resource_ids or not keys:
             return
-        self._ec2.delete_tags(Resources=list(resource_ids), Tags=[{"Key": key} for key in keys])
+        for batch in _batches(resource_ids, MAX_RESOURCES_PER_TAG_CALL):
+            self._ec2.delete_tags(Resources=batch, Tags=[{"Key": key} for key in keys])
 
     # ---- snapshots -----------------------------------------------------------------------------
 
@@ -131,8 +141,7 @@ class Ec2Images:
                 raise
         # One missing id fails a SnapshotIds request; a snapshot-id filter just leaves it out.
         found: dict[str, SnapshotFacts] = {}
-        for start in range(0, len(snapshot_ids), FILTER_VALUES_PER_CALL):
-            batch = list(snapshot_ids[start : start + FILTER_VALUES_PER_CALL])
+        for batch in _batches(snapshot_ids, FILTER_VALUES_PER_CALL):
             pages = self._ec2.get_paginator("describe_snapshots").paginate(
                 Filters=[{"Name": "snapshot-id", "Values": batch}],
                 PaginationConfig={"PageSize": SNAPSHOTS_PAGE_SIZE},
@@ -150,7 +159,7 @@ class Ec2Images:
         return list(self._snapshot_pages(pages))
 
     @staticmethod
-    def _snapshot_pages(pages: Any) -> Iterator[SnapshotFacts]:
+    def _snapshot_pages(pages: Iterable[DescribeSnapshotsResultTypeDef]) -> Iterator[SnapshotFacts]:
         for page in pages:
             for raw in page.get("Snapshots", []):
                 yield SnapshotFacts(
@@ -167,8 +176,7 @@ class Ec2Images:
         """Snapshot -> {AMI id: state} of the AMIs (disabled and deprecated included) whose block device
         mappings use it."""
         users: dict[str, dict[str, str]] = {snapshot_id: {} for snapshot_id in snapshot_ids}
-        for start in range(0, len(snapshot_ids), FILTER_VALUES_PER_CALL):
-            batch = list(snapshot_ids[start : start + FILTER_VALUES_PER_CALL])
+        for batch in _batches(snapshot_ids, FILTER_VALUES_PER_CALL):
             pages = self._ec2.get_paginator("describe_images").paginate(
                 Filters=[{"Name": "block-device-mapping.snapshot-id", "Values": batch}],
                 IncludeDisabled=True,
@@ -205,7 +213,7 @@ class Ec2Images:
     def copy_image(self, request: CopyRequest) -> str:
         """CopyImage into this region (the destination), tagged with its lineage as it is created. The user tags
         of the source come along (CopyImageTags); launch permissions do not (see `share_image`)."""
-        parameters: dict[str, Any] = {
+        parameters: CopyImageRequestTypeDef = {
             "SourceImageId": request.source_image_id,
             "SourceRegion": request.source_region,
             "ClientToken": request.client_token,
@@ -243,10 +251,15 @@ class Ec2Images:
     def share_image(self, image_id: str, sharing: Sharing) -> bool:
         """Add launch permissions for the accounts, organizations and OUs (one call; adding an existing
         permission is a no-op). False when there is nothing to share with."""
-        permissions: list[dict[str, str]] = [{"UserId": account} for account in sharing.accounts]
+        permissions: list[LaunchPermissionTypeDef] = [{"UserId": account} for account in sharing.accounts]
         permissions += [{"OrganizationArn": arn} for arn in sharing.organization_arns]
         permissions += [{"OrganizationalUnitArn": arn} for arn in sharing.ou_arns]
         if not permissions:
             return False
         self._ec2.modify_image_attribute(ImageId=image_id, LaunchPermission={"Add": permissions})
         return True
+
+
+def _batches(ids: Sequence[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])

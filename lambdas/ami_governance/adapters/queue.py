@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from ami_governance.adapters.clients import client
 
@@ -28,7 +27,7 @@ class CopyQueue:
         self.queue_url = queue_url
         self._sqs = client("sqs", region)
 
-    def send(self, jobs: Sequence[Mapping[str, Any]]) -> None:
+    def send(self, jobs: Sequence[Mapping[str, object]]) -> None:
         for start in range(0, len(jobs), SEND_BATCH):
             batch = jobs[start : start + SEND_BATCH]
             response = self._sqs.send_message_batch(
