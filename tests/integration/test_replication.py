@@ -116,7 +116,7 @@ _RESULTS: list[dict[str, Any]] = []
 
 @pytest.fixture(autouse=True)
 def _record_batch_results(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ami_governance.services.replicate import CopyService
+    from ami_governance.services.copy import CopyService
 
     original = CopyService.handle_batch
 

@@ -18,8 +18,9 @@ from ami_governance.settings import settings
 
 if TYPE_CHECKING:
     from ami_governance.services.cleanup import CleanupService
+    from ami_governance.services.copy import CopyService
     from ami_governance.services.enforce import EnforcementService
-    from ami_governance.services.replicate import CopyService, ReplicationService
+    from ami_governance.services.replicate import ReplicationService
 
 
 @cache
@@ -76,7 +77,7 @@ def _queue_for(queue_arn: str) -> CopyQueue:
 
 
 def copy_service(account_id: str, count: Counter) -> CopyService:
-    from ami_governance.services.replicate import CopyService
+    from ami_governance.services.copy import CopyService
 
     config = settings()
     return CopyService(
