@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from ami_governance.adapters.inventory import Inventory
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy
 from ami_governance.services import wiring
 from emulator import moto_extensions
@@ -80,12 +81,8 @@ class Estate:
         return read_notices(self.inbox_url)
 
     def inventory_item(self, image_id: str, region: str = HOME) -> dict[str, Any] | None:
-        item = (
-            boto3.client("dynamodb", region_name=HOME)
-            .get_item(TableName=TABLE, Key={"image_id": {"S": image_id}, "region": {"S": region}})
-            .get("Item")
-        )
-        return item
+        """The AMI's inventory item as plain Python values, read as the services read it."""
+        return Inventory(TABLE, HOME).get(image_id, region)
 
 
 @pytest.fixture

@@ -497,12 +497,12 @@ def test_a_job_whose_copy_another_worker_holds_waits_instead_of_being_dropped(re
     replication.approve(source)
     records = replication.jobs()
     [ap_job] = [r for r in records if json.loads(r["body"])["target_region"] == AP]
-    lease = "2999-01-01T00:00:00Z"
     from ami_governance.adapters.inventory import Inventory
 
-    Inventory("ami-governance-inventory", HOME).update(
-        source, HOME, {("replicas", AP, "state"): "copying", ("replicas", AP, "lease_until"): lease}
+    claimed = Inventory("ami-governance-inventory", HOME).claim_copy(
+        source, HOME, AP, 0, "another-worker", now="2000-01-01T00:00:00Z", lease_until="2999-01-01T00:00:00Z"
     )
+    assert claimed
 
     result = replication.run_copies([ap_job])
 
@@ -558,7 +558,11 @@ def test_a_state_change_before_the_copy_is_recorded_is_retried(replication: Repl
     replication.approve(source)
     from ami_governance.adapters.inventory import Inventory
 
-    Inventory("ami-governance-inventory", HOME).update(source, HOME, {("replicas", EU, "state"): "copying"})
+    # The copy worker has claimed the region and not yet recorded what CopyImage answered.
+    claimed = Inventory("ami-governance-inventory", HOME).claim_copy(
+        source, HOME, EU, 0, "the-worker", now="2000-01-01T00:00:00Z", lease_until="2999-01-01T00:00:00Z"
+    )
+    assert claimed
     copy_id = boto3.client("ec2", region_name=EU).copy_image(
         SourceImageId=source,
         SourceRegion=HOME,

@@ -20,7 +20,6 @@ from pydantic import ValidationError
 
 from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.adapters.errors import error_code
-from ami_governance.adapters.inventory import Expression, Path
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyJob, SqsRecord
 from ami_governance.models.policy import GovernancePolicy
@@ -36,7 +35,6 @@ from ami_governance.rules.approval import (
 from ami_governance.rules.tags import SystemTag, iso_timestamp
 from ami_governance.services.common import Counter, NoticeSink
 from ami_governance.services.lineage import (
-    REPLICAS,
     Lineage,
     LineageStore,
     ReplicaImages,
@@ -49,6 +47,18 @@ logger = Logger(child=True)
 
 class CopyJobQueue(Protocol):
     def defer(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class CopyInventory(LineageStore, Protocol):
+    """The inventory as the copy worker uses it: lineage, plus its claim on one region's copy."""
+
+    def claim_copy(
+        self, image_id: str, region: str, target: str, generation: int, owner: str, now: str, lease_until: str
+    ) -> bool: ...
+    def release_copy(self, image_id: str, region: str, target: str, owner: str) -> bool: ...
+    def record_copy(
+        self, image_id: str, region: str, target: str, owner: str, replica_id: str, requested_at: str, adopted: bool
+    ) -> bool: ...
 
 
 # EC2 says "later": its concurrent-copy cap, request throttling that outlasted botocore's retries, or a 5xx.
@@ -90,7 +100,7 @@ class CopyService:
     account_id: str
     count: Counter
     images_in: Callable[[str], ReplicaImages]
-    inventory: LineageStore
+    inventory: CopyInventory
     notifier: NoticeSink
     queue_for: Callable[[str], CopyJobQueue]  # the queue (by ARN) a record came from
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -280,53 +290,22 @@ class CopyService:
 
     def _claim(self, source: SourceRef, region: str, owner: str, generation: int) -> bool:
         now = self.now()
-        entry: Path = (REPLICAS, region)
-
-        def free(e: Expression) -> str:
-            state = e.path(*entry, "state")
-            return (
-                f"{e.path(*entry, 'generation')} = {e.value(generation)} AND ({state} = "
-                f"{e.value(ReplicaState.QUEUED.value)} OR ({state} = {e.value(ReplicaState.COPYING.value)} AND "
-                f"attribute_not_exists({e.path(*entry, 'image_id')}) AND "
-                f"{e.path(*entry, 'lease_until')} < {e.value(iso_timestamp(now))}))"
-            )
-
-        fields = {
-            (*entry, "state"): ReplicaState.COPYING.value,
-            (*entry, "owner"): owner,
-            (*entry, "lease_until"): iso_timestamp(now + COPY_LEASE),
-        }
-        return self.inventory.update(source.image_id, source.region, fields, free) is not None
+        lease_until = iso_timestamp(now + COPY_LEASE)
+        return self.inventory.claim_copy(
+            source.image_id, source.region, region, generation, owner, iso_timestamp(now), lease_until
+        )
 
     def _release(self, source: SourceRef, region: str, owner: str) -> None:
-        entry: Path = (REPLICAS, region)
-        self.inventory.update(
-            source.image_id,
-            source.region,
-            {(*entry, "state"): ReplicaState.QUEUED.value},
-            lambda e: (
-                f"{e.path(*entry, 'owner')} = {e.value(owner)} AND attribute_not_exists({e.path(*entry, 'image_id')})"
-            ),
-        )
+        self.inventory.release_copy(source.image_id, source.region, region, owner)
 
     def _record_copy(
         self, source: SourceRef, region: str, owner: str, replica_id: str, job: CopyJob, adopted: bool = False
     ) -> bool:
-        entry: Path = (REPLICAS, region)
         timestamp = iso_timestamp(self.now())
-        fields: dict[Path, Any] = {(*entry, "image_id"): replica_id, (*entry, "requested_at"): timestamp}
-        if adopted:
-            fields[(*entry, "adopted")] = True
-
-        def still_ours(e: Expression) -> str:
-            image_id = e.path(*entry, "image_id")
-            return (
-                f"{e.path(*entry, 'owner')} = {e.value(owner)} AND "
-                f"(attribute_not_exists({image_id}) OR {image_id} = {e.value(replica_id)})"
-            )
-
         # The state stays `copying`: the replica's own state change settles it, once this record names it.
-        if self.inventory.update(source.image_id, source.region, fields, still_ours) is None:
+        if not self.inventory.record_copy(
+            source.image_id, source.region, region, owner, replica_id, timestamp, adopted
+        ):
             logger.error(
                 "Copy made but its entry changed meanwhile: not recorded",
                 extra={"source": str(source), "region": region, "replica_id": replica_id},

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 
 from ami_governance.adapters.ec2 import TagLimitExceeded
-from ami_governance.adapters.inventory import Expression, Path
 from ami_governance.models.events import AmiStateChangeEvent, CloudTrailImageEvent
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyJob
+from ami_governance.models.lineage import ApprovalRecord
 from ami_governance.rules.approval import (
     ApprovalDecision,
     ApprovalStatus,
@@ -39,7 +39,6 @@ from ami_governance.rules.notices import approval_rejected_notice
 from ami_governance.rules.tags import SystemTag, fit_tag_value, iso_timestamp
 from ami_governance.services.common import EventOutcome, EventService, NoticeSink
 from ami_governance.services.lineage import (
-    REPLICAS,
     Lineage,
     LineageStore,
     ReplicaImages,
@@ -57,6 +56,22 @@ SETTLING_STATES = {"available": ReplicaState.AVAILABLE, "failed": ReplicaState.F
 
 class JobQueue(Protocol):
     def send(self, jobs: Sequence[Mapping[str, Any]]) -> None: ...
+
+
+class ReplicationInventory(LineageStore, Protocol):
+    """The inventory as the replicate Lambda uses it: lineage, plus the approval and its round."""
+
+    def record_approval(self, image_id: str, region: str, approval: ApprovalRecord) -> None: ...
+    def prepare_round(self, image_id: str, region: str) -> None: ...
+    def queue_round(
+        self,
+        image_id: str,
+        region: str,
+        approval: ApprovalRecord,
+        targets: Sequence[str],
+        generations: Mapping[str, int],
+        read: Mapping[str, Mapping[str, Any]],
+    ) -> bool: ...
 
 
 class ConcurrentApproval(RuntimeError):
@@ -77,7 +92,7 @@ class ApprovalOutcome:
 @dataclass
 class ReplicationService(EventService):
     images_in: Callable[[str], ReplicaImages]
-    inventory: LineageStore
+    inventory: ReplicationInventory
     notifier: NoticeSink
     copy_queue: JobQueue | None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
@@ -135,8 +150,9 @@ class ReplicationService(EventService):
             return self._reject(images, image, decision, caller, event_id)
         approver = str(decision.approver)
         if decision.status is ApprovalStatus.PENDING:
-            fields = self._approval_fields(image, approver, event_id, "pending")
-            self.inventory.update(image.image_id, image.region, fields)
+            self.inventory.record_approval(
+                image.image_id, image.region, self._approval(image, approver, event_id, ApprovalStatus.PENDING)
+            )
             # The `available` event may have been handled between the read above and that write, finding no
             # pending approval: look again now that the approval is on record.
             now = images.describe_image(image.image_id)
@@ -187,7 +203,7 @@ class ReplicationService(EventService):
         if self.copy_queue is None:
             raise RuntimeError("COPY_QUEUE_URL is not set: the replicate Lambda cannot queue copies")
 
-        self.inventory.ensure_map(image.image_id, image.region, REPLICAS)
+        self.inventory.prepare_round(image.image_id, image.region)
         queued: list[str] = []
         present: list[str] = []
         generations: dict[str, int] = {}
@@ -195,18 +211,11 @@ class ReplicationService(EventService):
             replicas = replicas_of(self.inventory.get(image.image_id, image.region))
             queued, present = regions_to_queue(targets.regions, replicas, event_id, iso_timestamp(self.now()))
             generations = {region: generation_of(replicas.get(region)) for region in queued}
-            fields = self._approval_fields(image, approver, event_id, "approved")
-            fields[("replication_targets",)] = list(targets.regions)
-            if queued:
-                fields[("replication_round",)] = event_id
-            for region in queued:
-                fields[(REPLICAS, region)] = {
-                    "state": ReplicaState.QUEUED.value,
-                    "queued_at": iso_timestamp(self.now()),
-                    "approval_event_id": event_id,
-                    "generation": generations[region],
-                }
-            if self.inventory.update(image.image_id, image.region, fields, _as_read(queued, replicas)):
+            approval = self._approval(image, approver, event_id, ApprovalStatus.APPROVED)
+            # Planned on the entries as read: a delivery or copy worker that changed one meanwhile fails the write.
+            if self.inventory.queue_round(
+                image.image_id, image.region, approval, targets.regions, generations, replicas
+            ):
                 break
         else:
             raise ConcurrentApproval(f"replication entries of {image.image_id} changed while planning; retrying")
@@ -220,15 +229,8 @@ class ReplicationService(EventService):
         logger.info("Approval accepted", extra={"image_id": image.image_id, "queued": queued, "already": present})
         return ApprovalOutcome(image.image_id, image.region, "approved", "", approver, queued, present)
 
-    def _approval_fields(self, image: ImageFacts, approver: str, event_id: str, status: str) -> dict[Path, Any]:
-        return {
-            ("approval_status",): status,
-            ("approved_by",): approver,
-            ("approved_at",): iso_timestamp(self.now()),
-            ("approval_event_id",): event_id,
-            ("account",): image.owner_id,
-            ("name",): image.name,
-        }
+    def _approval(self, image: ImageFacts, approver: str, event_id: str, status: ApprovalStatus) -> ApprovalRecord:
+        return ApprovalRecord(status.value, approver, iso_timestamp(self.now()), event_id, image.owner_id, image.name)
 
     def _answer(self, images: ReplicaImages, image: ImageFacts, answer: str, approver: str | None = None) -> None:
         """Answer on the AMI itself, so whoever set the approval tag sees the outcome where they set it."""
@@ -337,29 +339,3 @@ def asdict_job(image: ImageFacts, region: str, approver: str, event_id: str, gen
         approval_event_id=event_id,
         generation=generation,
     ).model_dump()
-
-
-# The fields of a replication entry that say where it stands.
-LOCKED = ("state", "generation", "approval_event_id", "lease_until")
-
-
-def _as_read(regions: Sequence[str], replicas: Mapping[str, Mapping[str, Any]]) -> Callable[[Expression], str] | None:
-    """The entries planned for a copy are still as they were read (an optimistic lock): a concurrent delivery or
-    copy worker that changed one first makes the update fail, so no region is queued twice and no dead replica's
-    ClientToken is reused."""
-    if not regions:
-        return None
-
-    def condition(e: Expression) -> str:
-        clauses = []
-        for region in regions:
-            entry = replicas.get(region)
-            if entry is None:
-                clauses.append(f"attribute_not_exists({e.path(REPLICAS, region)})")
-                continue
-            clauses += [f"{e.path(REPLICAS, region, key)} = {e.value(entry[key])}" for key in LOCKED if key in entry]
-            if "image_id" not in entry:
-                clauses.append(f"attribute_not_exists({e.path(REPLICAS, region, 'image_id')})")
-        return " AND ".join(clauses)
-
-    return condition
