@@ -337,6 +337,10 @@ def _key(image_id: str, region: str) -> dict[str, Any]:
 
 
 def _attribute(value: Any) -> dict[str, Any]:
+    if value is None:
+        # A None inside a map or list is stored as DynamoDB's NULL and read back as None (as boto3's
+        # TypeSerializer does), not as the string "None".
+        return {"NULL": True}
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int | float):
@@ -355,6 +359,8 @@ def plain_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
 
 def _plain(attribute: Mapping[str, Any]) -> Any:
     kind, value = next(iter(attribute.items()))
+    if kind == "NULL":
+        return None
     if kind == "L":
         return [_plain(item) for item in value]
     if kind == "M":
