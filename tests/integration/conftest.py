@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -27,6 +27,9 @@ from tests.support import (
     state_event,
     tags_event,
 )
+
+if TYPE_CHECKING:
+    from tests.integration.replication_support import Replication
 
 __all__ = ["ACCOUNT", "PUBLIC_AMI", "create_image_event", "state_event", "tags_event"]
 
@@ -110,6 +113,20 @@ def estate(monkeypatch: pytest.MonkeyPatch, default_policy: GovernancePolicy) ->
         monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", resources.topic_arn)
         yield Estate(topic_arn=resources.topic_arn, inbox_url=resources.inbox_url)
         wiring.reset()
+
+
+@pytest.fixture
+def replication(
+    estate: Estate,
+    monkeypatch: pytest.MonkeyPatch,
+    policy_with: Callable[..., GovernancePolicy],
+    invoke: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Replication:
+    """The replicate and copy Lambdas with their copy queue and a replication policy."""
+    # Imported here: the support module builds on this one's Estate and helpers.
+    from tests.integration.replication_support import deployed_replication
+
+    return deployed_replication(estate, monkeypatch, policy_with, invoke)
 
 
 @pytest.fixture
