@@ -14,7 +14,8 @@ import pytest
 
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.models.policy import GovernancePolicy
-from ami_governance.services import wiring
+from ami_governance.rules.approval import ApprovalDecision, ApprovalStatus
+from ami_governance.services import replicate, wiring
 from ami_governance.services.lineage import ReplicaNotRecordedYet
 from emulator.moto_extensions import set_image_state
 from tests.integration.conftest import ACCOUNT, HOME, TABLE, deregister_event, state_event, tags_event
@@ -31,6 +32,7 @@ from tests.integration.replication_support import (
     remove_approval_tag,
     replication_policy,
 )
+from tests.support import emitted_metric_names
 
 pytestmark = pytest.mark.integration
 
@@ -231,6 +233,32 @@ def test_an_approval_with_another_value_or_a_failed_call_is_ignored(replication:
     assert replication.replicate(not_approving)["reason"] == "the tag change does not approve"
     assert replication.replicate(failed)["status"] == "ignored"
     assert replication.queued() == 0
+
+
+def test_a_decision_other_than_approved_starts_no_round(
+    replication: Replication,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given rules that answer with a status replication does not act on (as a status added to them later would)
+    source = replication.compliant_image()
+    monkeypatch.setattr(replicate, "judge_approval", lambda *_: ApprovalDecision(ApprovalStatus.NOT_AN_APPROVAL))
+    capsys.readouterr()
+
+    # When the approval is handled
+    outcome = replication.approve(source)
+
+    # Then it is refused, logged and counted: nothing queued, nothing recorded, no answer tag
+    [image] = outcome["images"]
+    assert image["result"] == "refused"
+    assert image["reason"] == "approval status not-an-approval is not handled by replication"
+    assert replication.queued() == 0
+    assert replication.estate.inventory_item(source) is None
+    assert f"{P}approval" not in replication.estate.tags_of(source)
+    [logged] = [r for r in caplog.records if r.getMessage() == "Approval decision not handled: nothing copied"]
+    assert logged.levelname == "ERROR"
+    assert "ApprovalsUnhandled" in emitted_metric_names(capsys.readouterr().out)
 
 
 def test_replication_is_off_for_events_of_an_ungoverned_region(replication: Replication) -> None:

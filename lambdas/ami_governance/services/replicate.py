@@ -162,6 +162,15 @@ class ReplicationService(EventService):
                     return decided
             self._answer(images, image, approval_answer(decision), approver)
             return ApprovalOutcome(image.image_id, image.region, "pending", decision.reason, approver)
+        if decision.status is not ApprovalStatus.APPROVED:
+            # Only an approval starts copies: a status added to the rules later must be handled here first.
+            logger.error(
+                "Approval decision not handled: nothing copied",
+                extra={"image_id": image.image_id, "status": decision.status.value, "event_id": event_id},
+            )
+            self.count("ApprovalsUnhandled", status=decision.status.value)
+            reason = f"approval status {decision.status.value} is not handled by replication"
+            return ApprovalOutcome(image.image_id, image.region, "refused", reason, decision.approver)
         return self._start_round(images, image, approver, event_id)
 
     def _reject(
