@@ -17,6 +17,7 @@ from ami_governance.models.policy import GovernancePolicy
 from ami_governance.rules.approval import ApprovalDecision, ApprovalStatus
 from ami_governance.services import replicate, wiring
 from ami_governance.services.lineage import ReplicaNotRecordedYet
+from ami_governance.settings import SettingsError
 from emulator.moto_extensions import set_image_state
 from tests.integration.conftest import ACCOUNT, HOME, TABLE, deregister_event, state_event, tags_event
 from tests.integration.replication_support import (
@@ -259,6 +260,18 @@ def test_a_decision_other_than_approved_starts_no_round(
     [logged] = [r for r in caplog.records if r.getMessage() == "Approval decision not handled: nothing copied"]
     assert logged.levelname == "ERROR"
     assert "ApprovalsUnhandled" in emitted_metric_names(capsys.readouterr().out)
+
+
+def test_the_replicate_lambda_without_its_copy_queue_fails_naming_the_variable(
+    replication: Replication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a replicate Lambda deployed without COPY_QUEUE_URL
+    monkeypatch.delenv("COPY_QUEUE_URL")
+    wiring.reset()
+
+    # When any event reaches it (here one that would need no copy queue), it fails before acting on it
+    with pytest.raises(SettingsError, match="COPY_QUEUE_URL"):
+        replication.replicate(state_event("ami-0123456789abcdef0", "available"))
 
 
 def test_replication_is_off_for_events_of_an_ungoverned_region(replication: Replication) -> None:

@@ -94,7 +94,7 @@ class ReplicationService(EventService):
     images_in: Callable[[str], ReplicaImages]
     inventory: ReplicationInventory
     notifier: NoticeSink
-    copy_queue: JobQueue | None
+    copy_queue: JobQueue
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     lineage: Lineage = field(init=False, repr=False)
 
@@ -209,8 +209,6 @@ class ReplicationService(EventService):
             answer = "approved: no target region (see the policy's replication regions and the AMI's tag)"
             self._answer(images, image, answer, approver)
             return ApprovalOutcome(image.image_id, image.region, "approved", "no target region", approver)
-        if self.copy_queue is None:
-            raise RuntimeError("COPY_QUEUE_URL is not set: the replicate Lambda cannot queue copies")
 
         self.inventory.prepare_round(image.image_id, image.region)
         queued: list[str] = []

@@ -14,7 +14,7 @@ from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.policy_store import load_policy
 from ami_governance.adapters.queue import CopyQueue, queue_url_from_arn
 from ami_governance.services.common import Counter
-from ami_governance.settings import settings
+from ami_governance.settings import SettingsError, settings
 
 if TYPE_CHECKING:
     from ami_governance.services.cleanup import CleanupService
@@ -60,6 +60,8 @@ def replication_service(account_id: str, count: Counter) -> ReplicationService:
     from ami_governance.services.replicate import ReplicationService
 
     config = settings()
+    if not config.copy_queue_url:
+        raise SettingsError("missing environment variables: COPY_QUEUE_URL (the replicate Lambda's copy queue)")
     return ReplicationService(
         policy=load_policy(config.policy_parameter_name),
         account_id=account_id,
@@ -67,7 +69,7 @@ def replication_service(account_id: str, count: Counter) -> ReplicationService:
         images_in=_images_in,
         inventory=Inventory(config.inventory_table_name, config.region),
         notifier=Notifier(config.notification_topic_arn),
-        copy_queue=CopyQueue(config.copy_queue_url, config.region) if config.copy_queue_url else None,
+        copy_queue=CopyQueue(config.copy_queue_url, config.region),
     )
 
 
