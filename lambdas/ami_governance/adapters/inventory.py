@@ -28,7 +28,7 @@ LOCKED = ("state", "generation", "approval_event_id", "lease_until")
 CLEANUP = "cleanup"
 
 # One field path inside an item: ("replicas", "eu-west-1", "state") is replicas.<region>.state.
-Path = tuple[str, ...]
+_Path = tuple[str, ...]
 
 
 class Inventory:
@@ -77,11 +77,11 @@ class Inventory:
         `reclaimable` (failed, say) or whose lease expired can be taken again, so a retry after a crash proceeds.
         The write creates the item if there is none: the caller decides that the AMI is real.
         """
-        status: Path = (f"{CLEANUP}_status",)
-        lease: Path = (f"{CLEANUP}_lease_until",)
+        status: _Path = (f"{CLEANUP}_status",)
+        lease: _Path = (f"{CLEANUP}_lease_until",)
         fields = {status: "in-progress", (f"{CLEANUP}_owner",): owner, lease: lease_until}
 
-        def free(e: Expression) -> str:
+        def free(e: _Expression) -> str:
             reclaim = f" OR {e.path(*status)} IN ({', '.join(e.value(s) for s in reclaimable)})" if reclaimable else ""
             in_progress = f"{e.path(*status)} = {e.value('in-progress')}"
             return (
@@ -135,7 +135,7 @@ class Inventory:
                 "generation": generation,
             }
 
-        def as_read(e: Expression) -> str:
+        def as_read(e: _Expression) -> str:
             clauses = []
             for target in generations:
                 entry = read.get(target)
@@ -157,14 +157,14 @@ class Inventory:
         """Claim the copy into `target` for `owner` (the job's delivery) until `lease_until`: only for the entry's
         own generation, and only when it is queued, or copying without a replica (its worker died before CopyImage
         answered) and its lease has run out. False when another worker holds it or the entry moved on."""
-        entry: Path = (REPLICAS, target)
+        entry: _Path = (REPLICAS, target)
         fields = {
             (*entry, "state"): ReplicaState.COPYING.value,
             (*entry, "owner"): owner,
             (*entry, "lease_until"): lease_until,
         }
 
-        def free(e: Expression) -> str:
+        def free(e: _Expression) -> str:
             state = e.path(*entry, "state")
             return (
                 f"{e.path(*entry, 'generation')} = {e.value(generation)} AND ({state} = "
@@ -178,7 +178,7 @@ class Inventory:
     def release_copy(self, image_id: str, region: str, target: str, owner: str) -> bool:
         """Give the claimed copy back (queued again) so that the job's retry can claim it: only while `owner`
         holds it and no replica is recorded."""
-        entry: Path = (REPLICAS, target)
+        entry: _Path = (REPLICAS, target)
         return (
             self._update(image_id, region, {(*entry, "state"): ReplicaState.QUEUED.value}, _still_claimed(entry, owner))
             is not None
@@ -190,12 +190,12 @@ class Inventory:
         """Record the replica CopyImage made for `owner`'s claim (or one adopted instead of copying): only while
         `owner` holds the claim and the entry names no other replica. The state stays `copying`: the replica's own
         state change settles it, once this record names it."""
-        entry: Path = (REPLICAS, target)
-        fields: dict[Path, Any] = {(*entry, "image_id"): replica_id, (*entry, "requested_at"): requested_at}
+        entry: _Path = (REPLICAS, target)
+        fields: dict[_Path, Any] = {(*entry, "image_id"): replica_id, (*entry, "requested_at"): requested_at}
         if adopted:
             fields[(*entry, "adopted")] = True
 
-        def still_ours(e: Expression) -> str:
+        def still_ours(e: _Expression) -> str:
             recorded = e.path(*entry, "image_id")
             return (
                 f"{e.path(*entry, 'owner')} = {e.value(owner)} AND "
@@ -219,12 +219,12 @@ class Inventory:
         """Set the target's entry to `state` (at `at`, with the error if any) while it still names `replica_id`
         (None: an entry with no replica, whose CopyImage failed): a newer round may have replaced the entry since
         it was read. Returns the source's item after the write, or None when the entry changed."""
-        entry: Path = (REPLICAS, target)
-        fields: dict[Path, Any] = {(*entry, "state"): state.value, (*entry, f"{state.value}_at"): at}
+        entry: _Path = (REPLICAS, target)
+        fields: dict[_Path, Any] = {(*entry, "state"): state.value, (*entry, f"{state.value}_at"): at}
         if error:
             fields[(*entry, "error")] = error
 
-        def unchanged(e: Expression) -> str:
+        def unchanged(e: _Expression) -> str:
             if replica_id is None:
                 return f"attribute_exists({e.path(*entry)}) AND attribute_not_exists({e.path(*entry, 'image_id')})"
             return f"{e.path(*entry, 'image_id')} = {e.value(replica_id)}"
@@ -234,7 +234,7 @@ class Inventory:
     def withdraw_replica(self, image_id: str, region: str, target: str, owner: str, at: str) -> dict[str, Any] | None:
         """End the target's entry `withdrawn` (no copy made) while `owner` still holds its claim and no replica is
         recorded. Returns the source's item after the write, or None when the entry is no longer that claim."""
-        entry: Path = (REPLICAS, target)
+        entry: _Path = (REPLICAS, target)
         withdrawn = ReplicaState.WITHDRAWN.value
         fields = {(*entry, "state"): withdrawn, (*entry, f"{withdrawn}_at"): at}
         return self._update(image_id, region, fields, _still_claimed(entry, owner), returns=True)
@@ -242,7 +242,7 @@ class Inventory:
     def claim_announcement(self, image_id: str, region: str, round_id: str) -> bool:
         """Mark the round `round_id` as announced unless it already is: one 'replicated' notice per round."""
 
-        def not_yet(e: Expression) -> str:
+        def not_yet(e: _Expression) -> str:
             announced = e.path("replication_announced")
             return f"attribute_not_exists({announced}) OR {announced} <> {e.value(round_id)}"
 
@@ -258,14 +258,14 @@ class Inventory:
         self,
         image_id: str,
         region: str,
-        fields: Mapping[Path, Any],
-        condition: Callable[[Expression], str] | None = None,
+        fields: Mapping[_Path, Any],
+        condition: Callable[[_Expression], str] | None = None,
         *,
         returns: bool = False,
     ) -> dict[str, Any] | None:
         """SET each path to its value, if `condition` (built on the same placeholders) holds. Returns None when the
         condition failed, else the item as it is after the update (`returns`) or an empty dict."""
-        expression = Expression()
+        expression = _Expression()
         clauses = [f"{expression.path(*path)} = {expression.value(value)}" for path, value in fields.items()]
         arguments: dict[str, Any] = {"UpdateExpression": "SET " + ", ".join(clauses)}
         if condition is not None:
@@ -287,7 +287,7 @@ class Inventory:
         return plain_item(response.get("Attributes", {}))
 
 
-def _approval_fields(approval: ApprovalRecord) -> dict[Path, Any]:
+def _approval_fields(approval: ApprovalRecord) -> dict[_Path, Any]:
     return {
         ("approval_status",): approval.status,
         ("approved_by",): approval.approved_by,
@@ -298,14 +298,14 @@ def _approval_fields(approval: ApprovalRecord) -> dict[Path, Any]:
     }
 
 
-def _still_claimed(entry: Path, owner: str) -> Callable[[Expression], str]:
-    def condition(e: Expression) -> str:
+def _still_claimed(entry: _Path, owner: str) -> Callable[[_Expression], str]:
+    def condition(e: _Expression) -> str:
         return f"{e.path(*entry, 'owner')} = {e.value(owner)} AND attribute_not_exists({e.path(*entry, 'image_id')})"
 
     return condition
 
 
-class Expression:
+class _Expression:
     """Placeholders for an update or condition expression: every name and value goes through here."""
 
     def __init__(self) -> None:
