@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from ami_governance.adapters.inventory import plain_item
 from tests.conftest import load_event
 from tests.e2e.conftest import OTHER, PREFIX
 
@@ -54,11 +55,13 @@ def test_new_amis_get_verdicts_notices_and_inventory_records(emulator, inbox):
     # and both are in the inventory with their snapshots (recorded on `available`)
     [function] = [f for f in emulator.functions() if f["handler"] == "handlers.enforce.handler"]
     table = function["environment"]["INVENTORY_TABLE_NAME"]
-    item = emulator.client("dynamodb").get_item(
-        TableName=table, Key={"image_id": {"S": bad}, "region": {"S": "us-east-1"}}
-    )["Item"]
-    assert item["compliance"]["S"] == "non-compliant"
-    assert item["snapshot_ids"]["L"]
+    item = plain_item(
+        emulator.client("dynamodb").get_item(
+            TableName=table, Key={"image_id": {"S": bad}, "region": {"S": "us-east-1"}}
+        )["Item"]
+    )
+    assert item["compliance"] == "non-compliant"
+    assert item["snapshot_ids"]
     assert {r["result"] for r in enforce_results(ran, good)} <= {"evaluated", "provisional"}
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ami_governance.adapters.inventory import plain_item
 from emulator.assembly import synthesize
 from tests.e2e.conftest import (
     HOME,
@@ -87,8 +88,8 @@ def lineage(emulator: RunningEmulator, source: str) -> dict[str, Any]:
     dynamodb = emulator.client("dynamodb")
     [table] = [t for t in dynamodb.list_tables()["TableNames"] if "Inventory" in t]
     item = dynamodb.get_item(TableName=table, Key={"image_id": {"S": source}, "region": {"S": HOME}})["Item"]
-    return {region: {k: next(iter(v.values())) for k, v in entry["M"].items()}
-            for region, entry in item["replicas"]["M"].items()}  # fmt: skip
+    replicas: dict[str, Any] = plain_item(item)["replicas"]
+    return replicas
 
 
 def test_an_approved_ami_is_copied_encrypted_shared_and_announced(

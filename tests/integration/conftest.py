@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from ami_governance.adapters.inventory import Inventory
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy
 from ami_governance.services import wiring
 from emulator import moto_extensions
@@ -26,6 +27,9 @@ from tests.support import (
     state_event,
     tags_event,
 )
+
+if TYPE_CHECKING:
+    from tests.integration.replication_support import Replication
 
 __all__ = ["ACCOUNT", "PUBLIC_AMI", "create_image_event", "state_event", "tags_event"]
 
@@ -80,12 +84,8 @@ class Estate:
         return read_notices(self.inbox_url, boto3.client("sqs", region_name=HOME))
 
     def inventory_item(self, image_id: str, region: str = HOME) -> dict[str, Any] | None:
-        item = (
-            boto3.client("dynamodb", region_name=HOME)
-            .get_item(TableName=TABLE, Key={"image_id": {"S": image_id}, "region": {"S": region}})
-            .get("Item")
-        )
-        return item
+        """The AMI's inventory item as plain Python values, read as the services read it."""
+        return Inventory(TABLE, HOME).get(image_id, region)
 
 
 @pytest.fixture
@@ -113,6 +113,20 @@ def estate(monkeypatch: pytest.MonkeyPatch, default_policy: GovernancePolicy) ->
         monkeypatch.setenv("NOTIFICATION_TOPIC_ARN", resources.topic_arn)
         yield Estate(topic_arn=resources.topic_arn, inbox_url=resources.inbox_url)
         wiring.reset()
+
+
+@pytest.fixture
+def replication(
+    estate: Estate,
+    monkeypatch: pytest.MonkeyPatch,
+    policy_with: Callable[..., GovernancePolicy],
+    invoke: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Replication:
+    """The replicate and copy Lambdas with their copy queue and a replication policy."""
+    # Imported here: the support module builds on this one's Estate and helpers.
+    from tests.integration.replication_support import deployed_replication
+
+    return deployed_replication(estate, monkeypatch, policy_with, invoke)
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ def exists(estate, snapshot_id):
 
 def outcomes(estate, image_id):
     item = estate.inventory_item(image_id)
-    return {snap: value["M"]["outcome"]["S"] for snap, value in item["cleanup_snapshots"]["M"].items()}
+    return {snap: value["outcome"] for snap, value in item["cleanup_snapshots"].items()}
 
 
 def test_deregistered_ami_snapshots_are_deleted_recorded_and_summarised(estate, invoke, invoke_cleanup, policy_with):
@@ -81,8 +81,8 @@ def test_deregistered_ami_snapshots_are_deleted_recorded_and_summarised(estate, 
     assert result["images"][0]["result"] == "cleaned"
     assert outcomes(estate, image_id) == {first: "deleted", second: "deleted"}
     item = estate.inventory_item(image_id)
-    assert item["cleanup_status"]["S"] == "done"
-    assert item["cleanup_gb"]["N"] == "38"
+    assert item["cleanup_status"] == "done"
+    assert item["cleanup_gb"] == 38
     [notice] = [n for n in estate.notices() if n["body"]["kind"] == "ami-snapshots-cleaned"]
     assert notice["subject"] == f"AMI {image_id} deregistered in us-east-1: deleted 2 of 2 snapshots"
     assert notice["body"]["gb_freed"] == 38
@@ -101,7 +101,7 @@ def test_dry_run_deletes_nothing_and_reports_everything(estate, invoke, invoke_c
     assert exists(estate, snap)
     assert "DeleteSnapshot" not in api.operations("ec2")
     assert result["images"][0]["snapshots"] == [{"snapshot_id": snap, "outcome": "would-delete", "size_gb": 8}]
-    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "dry-run"
+    assert estate.inventory_item(image_id)["cleanup_status"] == "dry-run"
     [notice] = [n for n in estate.notices() if n["body"]["kind"] == "ami-snapshots-cleanup-dry-run"]
     assert notice["body"]["gb_that_would_be_freed"] == 8
 
@@ -288,7 +288,7 @@ def test_a_failed_delete_is_recorded_raised_and_finished_by_the_retry(
     with pytest.raises(CleanupIncomplete, match="UnauthorizedOperation"):
         invoke_cleanup(deregister_event(image_id))
     assert outcomes(estate, image_id) == {good: "deleted", bad: "failed: UnauthorizedOperation"}
-    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "failed"
+    assert estate.inventory_item(image_id)["cleanup_status"] == "failed"
 
     monkeypatch.setattr(Ec2Images, "delete_snapshot", real_delete)
     with recording_api_calls() as api:
@@ -396,7 +396,7 @@ def test_a_crash_after_the_claim_releases_it_for_the_retry(estate, invoke, invok
         invoke_cleanup(deregister_event(image_id))
 
     # Then the claim is released (failed), so the retry does the work instead of reporting it done
-    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "failed"
+    assert estate.inventory_item(image_id)["cleanup_status"] == "failed"
     monkeypatch.setattr(Ec2Images, "create_tags", real_create_tags)
     assert invoke_cleanup(deregister_event(image_id))["images"][0]["result"] == "cleaned"
     assert not exists(estate, snap)
@@ -505,7 +505,7 @@ def test_a_temporary_reason_to_keep_leaves_the_clean_up_deferred(estate, invoke,
     result = invoke_cleanup(deregister_event(image_id))
 
     assert result["images"][0]["result"] == "deferred"
-    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "deferred"
+    assert estate.inventory_item(image_id)["cleanup_status"] == "deferred"
 
 
 # ---- DeregisterImage(DeleteAssociatedSnapshots): right whichever event comes first ---------------------------------
@@ -557,7 +557,7 @@ def test_delete_associated_snapshots_with_the_call_first_is_recorded_and_summari
                                                 "size_gb": 30}]  # fmt: skip
     assert second["images"][0]["result"] == "already-handled"
     assert outcomes(estate, image_id) == {snap: "deleted by DeregisterImage"}
-    assert estate.inventory_item(image_id)["cleanup_gb"]["N"] == "30"
+    assert estate.inventory_item(image_id)["cleanup_gb"] == 30
     [summary] = summaries(estate)
     assert summary["subject"] == f"AMI {image_id} deregistered in us-east-1: deleted 1 of 1 snapshots"
     assert summary["body"]["gb_freed"] == 30
@@ -585,7 +585,7 @@ def test_delete_associated_snapshots_with_the_state_change_first_is_reconciled_b
         own: "gone: awaiting the DeregisterImage call",
         shared: f"kept: used by {other}",
     }
-    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "awaiting-call"
+    assert estate.inventory_item(image_id)["cleanup_status"] == "awaiting-call"
     assert summaries(estate) == []
     assert invoke_cleanup(state_event(image_id, state="deregistered"))["images"][0]["result"] == "already-handled"
 
@@ -596,7 +596,7 @@ def test_delete_associated_snapshots_with_the_state_change_first_is_reconciled_b
     assert settled["images"][0]["result"] == "cleaned"
     assert outcomes(estate, image_id) == {own: "deleted by DeregisterImage", shared: f"kept: used by {other}"}
     item = estate.inventory_item(image_id)
-    assert (item["cleanup_status"]["S"], item["cleanup_gb"]["N"]) == ("done", "30")
+    assert (item["cleanup_status"], item["cleanup_gb"]) == ("done", 30)
     [summary] = summaries(estate)
     assert summary["subject"] == f"AMI {image_id} deregistered in us-east-1: deleted 1 of 2 snapshots"
     assert summary["body"]["gb_freed"] == 30
@@ -625,7 +625,7 @@ def test_a_snapshot_gone_after_a_plain_deregistration_is_not_counted_as_freed(
     recorded = outcomes(estate, image_id)
     assert recorded[left] == "deleted"
     assert recorded[gone] == "kept: gone: not found (already deleted, or in the Recycle Bin)"
-    assert estate.inventory_item(image_id)["cleanup_gb"]["N"] == "8"
+    assert estate.inventory_item(image_id)["cleanup_gb"] == 8
     assert len(summaries(estate)) == 1
 
 
@@ -662,7 +662,7 @@ def test_in_dry_run_what_deregister_image_deleted_is_reported_as_freed(estate, i
     )
     assert summary["body"]["gb_that_would_be_freed"] == 0
     assert summary["body"]["gb_freed_by_deregister_image"] == 30
-    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "dry-run"
+    assert estate.inventory_item(image_id)["cleanup_status"] == "dry-run"
 
 
 # ---- the protection tag on the AMI keeps its snapshots ------------------------------------------------------------
@@ -684,7 +684,7 @@ def test_a_protected_ami_deregistered_by_hand_keeps_its_snapshots(estate, invoke
     assert exists(estate, snap)
     assert outcomes(estate, image_id) == {snap: "kept: image protected"}
     assert result["images"][0]["result"] == "cleaned"
-    assert estate.inventory_item(image_id)["cleanup_status"]["S"] == "done"
+    assert estate.inventory_item(image_id)["cleanup_status"] == "done"
 
 
 def test_protection_added_or_removed_later_is_recorded_by_the_tag_change(estate, invoke, invoke_cleanup, policy_with):

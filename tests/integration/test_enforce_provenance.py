@@ -166,7 +166,7 @@ def test_when_the_state_change_comes_first_the_first_cloudtrail_record_writes_th
     assert tags[f"{P}created-by-event"] == "copy-1"
     assert tags[f"{P}compliance"] == "non-compliant"
     assert image_state(estate, copy_id) == "disabled"
-    assert estate.inventory_item(copy_id, EU)["created_by"]["S"] == ENGINEER_ROLE
+    assert estate.inventory_item(copy_id, EU)["created_by"] == ENGINEER_ROLE
 
 
 def test_an_exempt_first_creator_stays_the_creator_when_someone_else_repeats_the_copy(estate, invoke, capsys):

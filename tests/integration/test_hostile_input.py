@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from ami_governance.adapters.inventory import plain_item
 from tests.conftest import load_event
 from tests.integration.conftest import ACCOUNT, HOME, TABLE, Estate, create_image_event, state_event, tags_event
 from tests.support import (
@@ -69,7 +70,7 @@ def copy_handler() -> Invoke:
 
 
 def table_items() -> list[dict[str, Any]]:
-    return list(boto3.client("dynamodb", region_name=HOME).scan(TableName=TABLE)["Items"])
+    return [plain_item(item) for item in boto3.client("dynamodb", region_name=HOME).scan(TableName=TABLE)["Items"]]
 
 
 # ---- events of the wrong shape ---------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def test_invalid_image_ids_among_valid_ones_are_dropped_and_the_valid_ones_judge
     assert metric_value(output, "InvalidIds") == 2
     assert failures == []
     assert estate.tags_of(first)[f"{P}compliance"] == "non-compliant"
-    assert {item["image_id"]["S"] for item in table_items()} <= {first, second}
+    assert {item["image_id"] for item in table_items()} <= {first, second}
 
 
 def test_a_copy_job_naming_a_100_kb_image_id_is_malformed_without_an_aws_call_failing(estate, handlers, capsys):

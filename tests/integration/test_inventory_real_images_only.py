@@ -145,7 +145,7 @@ def test_a_failed_state_change_still_records_on_an_existing_item(
 
     item = estate.inventory_item(image_id)
     assert item is not None
-    assert (item["state"]["S"], item["error_message"]["S"]) == ("failed", "Client.InternalError")
+    assert (item["state"], item["error_message"]) == ("failed", "Client.InternalError")
 
 
 def test_an_ami_older_than_the_deployment_is_still_cleaned_up(
@@ -164,4 +164,4 @@ def test_an_ami_older_than_the_deployment_is_still_cleaned_up(
     assert result["images"][0]["result"] == "cleaned"
     item = estate.inventory_item(image_id)
     assert item is not None
-    assert item["cleanup_snapshots"]["M"][snapshot_id]["M"]["outcome"]["S"] == "deleted"
+    assert item["cleanup_snapshots"][snapshot_id]["outcome"] == "deleted"

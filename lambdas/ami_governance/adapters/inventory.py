@@ -1,5 +1,9 @@
 """The inventory (lineage) table: one item per AMI per region, upserted so capabilities add fields.
 
+Every DynamoDB expression of the product is here. The services call named operations with plain values (ids,
+states, ISO times, Python dicts and lists) and read items back as plain values; each conditional write below says
+what it guards against, and answers False (or None) when its condition failed.
+
 Only AMIs that exist (or existed: a deregistered AMI whose snapshots name it) get an item: writes about an AMI
 that cannot be described go through `record_existing`, and the lineage updates carry conditions on paths that
 exist only in items written before.
@@ -10,10 +14,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ami_governance.adapters.clients import client
+from ami_governance.adapters.errors import error_code
+from ami_governance.models.lineage import ApprovalRecord
+from ami_governance.rules.approval import ReplicaState
+
+# A source's replication entries: {target region: entry}, see rules/approval.py.
+REPLICAS = "replicas"
+# The fields of a replication entry that say where it stands: `queue_round` plans on them as read.
+LOCKED = ("state", "generation", "approval_event_id", "lease_until")
+CLEANUP = "cleanup"
 
 # One field path inside an item: ("replicas", "eu-west-1", "state") is replicas.<region>.state.
-Path = tuple[str, ...]
+_Path = tuple[str, ...]
 
 
 class Inventory:
@@ -21,147 +36,276 @@ class Inventory:
         self.table_name = table_name
         self._dynamodb = client("dynamodb", region)
 
+    def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None:
+        response = self._dynamodb.get_item(
+            TableName=self.table_name, Key=_key(image_id, region), ConsistentRead=consistent
+        )
+        item = response.get("Item")
+        return plain_item(item) if item else None
+
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None:
         """Set `fields` on the item (creating it); attributes written by other capabilities survive."""
         # Empty lists are written (a compliant AMI has no violations); None and "" mean "unknown, leave as is".
         values = {k: v for k, v in fields.items() if v is not None and v != ""}
         if not values:
             return
-        names = {f"#f{i}": key for i, key in enumerate(values)}
-        expression = "SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values)))
-        self._dynamodb.update_item(
-            TableName=self.table_name,
-            Key={"image_id": {"S": image_id}, "region": {"S": region}},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={f":v{i}": _attribute(v) for i, v in enumerate(values.values())},
-        )
+        self._update(image_id, region, {(key,): value for key, value in values.items()})
 
-    def claim(
-        self,
-        image_id: str,
-        region: str,
-        claim: str,
-        owner: str,
-        now: str,
-        lease_until: str,
-        reclaimable: Sequence[str] = (),
+    def record_existing(self, image_id: str, region: str, fields: Mapping[str, Any]) -> bool:
+        """Set `fields` on the item only if it exists (False when there is none): for what an event says about an
+        AMI that cannot be described, which must not create an item for an AMI that may never have existed."""
+        values = {k: v for k, v in fields.items() if v is not None and v != ""}
+        if not values:
+            return False
+        updated = self._update(
+            image_id,
+            region,
+            {(key,): value for key, value in values.items()},
+            lambda e: f"attribute_exists({e.path('image_id')})",
+        )
+        return updated is not None
+
+    # ---- cleanup ----------------------------------------------------------------------------------
+
+    def claim_cleanup(
+        self, image_id: str, region: str, owner: str, now: str, lease_until: str, reclaimable: Sequence[str] = ()
     ) -> bool:
-        """Mark `claim` ("cleanup") as in progress for this AMI unless it is done or someone else holds it.
+        """Mark the clean-up of this AMI as in progress unless it is done or someone else holds it.
 
         Two deliveries of the same deregistration (CloudTrail and the state change, or a duplicate) may run at
         once: only the one that wins this conditional write does the work. A claim whose status is one of
         `reclaimable` (failed, say) or whose lease expired can be taken again, so a retry after a crash proceeds.
         The write creates the item if there is none: the caller decides that the AMI is real.
         """
-        from botocore.exceptions import ClientError
+        status: _Path = (f"{CLEANUP}_status",)
+        lease: _Path = (f"{CLEANUP}_lease_until",)
+        fields = {status: "in-progress", (f"{CLEANUP}_owner",): owner, lease: lease_until}
 
-        statuses = {f":s{i}": {"S": status} for i, status in enumerate(reclaimable)}
-        reclaim = f" OR #status IN ({', '.join(statuses)})" if statuses else ""
-        try:
-            self._dynamodb.update_item(
-                TableName=self.table_name,
-                Key={"image_id": {"S": image_id}, "region": {"S": region}},
-                UpdateExpression="SET #status = :in_progress, #owner = :owner, #lease = :lease",
-                ConditionExpression=(
-                    f"attribute_not_exists(#status){reclaim} OR (#status = :in_progress AND #lease < :now)"
-                ),
-                ExpressionAttributeNames={
-                    "#status": f"{claim}_status",
-                    "#owner": f"{claim}_owner",
-                    "#lease": f"{claim}_lease_until",
-                },
-                ExpressionAttributeValues={
-                    ":in_progress": {"S": "in-progress"},
-                    ":owner": {"S": owner},
-                    ":lease": {"S": lease_until},
-                    ":now": {"S": now},
-                    **statuses,
-                },
+        def free(e: _Expression) -> str:
+            reclaim = f" OR {e.path(*status)} IN ({', '.join(e.value(s) for s in reclaimable)})" if reclaimable else ""
+            in_progress = f"{e.path(*status)} = {e.value('in-progress')}"
+            return (
+                f"attribute_not_exists({e.path(*status)}){reclaim} OR "
+                f"({in_progress} AND {e.path(*lease)} < {e.value(now)})"
             )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
 
-    def record_existing(self, image_id: str, region: str, fields: Mapping[str, Any]) -> bool:
-        """Set `fields` on the item only if it exists (False when there is none): for what an event says about an
-        AMI that cannot be described, which must not create an item for an AMI that may never have existed."""
-        from botocore.exceptions import ClientError
+        return self._update(image_id, region, fields, free) is not None
 
-        values = {k: v for k, v in fields.items() if v is not None and v != ""}
-        if not values:
-            return False
-        names = {f"#f{i}": key for i, key in enumerate(values)}
-        try:
-            self._dynamodb.update_item(
-                TableName=self.table_name,
-                Key={"image_id": {"S": image_id}, "region": {"S": region}},
-                UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(values))),
-                ConditionExpression="attribute_exists(image_id)",
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues={f":v{i}": _attribute(v) for i, v in enumerate(values.values())},
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+    # ---- replication: the approval and its round, on the source's item ------------------------------
 
-    def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None:
-        response = self._dynamodb.get_item(
+    def record_approval(self, image_id: str, region: str, approval: ApprovalRecord) -> None:
+        """Record an approval that starts no round yet (the AMI is pending)."""
+        self._update(image_id, region, _approval_fields(approval))
+
+    def prepare_round(self, image_id: str, region: str) -> None:
+        """Create the source's empty replicas map unless it exists: DynamoDB can only SET inside a map that exists."""
+        self._dynamodb.update_item(
             TableName=self.table_name,
-            Key={"image_id": {"S": image_id}, "region": {"S": region}},
-            ConsistentRead=consistent,
+            Key=_key(image_id, region),
+            UpdateExpression="SET #m = if_not_exists(#m, :empty)",
+            ExpressionAttributeNames={"#m": REPLICAS},
+            ExpressionAttributeValues={":empty": _attribute({})},
         )
-        item = response.get("Item")
-        return {key: _plain(value) for key, value in item.items()} if item else None
 
-    # ---- lineage: nested updates of a source's `replicas` map --------------------------------------
-
-    def update(
+    def queue_round(
         self,
         image_id: str,
         region: str,
-        fields: Mapping[Path, Any],
-        condition: Callable[[Expression], str] | None = None,
-    ) -> dict[str, Any] | None:
-        """SET each path to its value, if `condition` (built on the same placeholders) holds. Returns the item as
-        it is after the update, or None when the condition failed."""
-        from botocore.exceptions import ClientError
+        approval: ApprovalRecord,
+        targets: Sequence[str],
+        generations: Mapping[str, int],
+        read: Mapping[str, Mapping[str, Any]],
+    ) -> bool:
+        """Record an approved round: the approval, its target regions and, for each region of `generations`, a
+        queued entry of that copy generation, stamped with the approval's time and event (the round's id).
 
-        expression = Expression()
-        arguments: dict[str, Any] = {"UpdateExpression": expression.set_clause(fields)}
+        An optimistic lock: the queued regions' entries must still be as `read` (the replicas map read before
+        planning), so that a concurrent delivery or copy worker that changed one first makes this write fail
+        (False): no region is queued twice and no dead replica's ClientToken is reused.
+        """
+        fields = _approval_fields(approval)
+        fields[("replication_targets",)] = list(targets)
+        if generations:
+            fields[("replication_round",)] = approval.event_id
+        for target, generation in generations.items():
+            fields[(REPLICAS, target)] = {
+                "state": ReplicaState.QUEUED.value,
+                "queued_at": approval.approved_at,
+                "approval_event_id": approval.event_id,
+                "generation": generation,
+            }
+
+        def as_read(e: _Expression) -> str:
+            clauses = []
+            for target in generations:
+                entry = read.get(target)
+                if entry is None:
+                    clauses.append(f"attribute_not_exists({e.path(REPLICAS, target)})")
+                    continue
+                clauses += [f"{e.path(REPLICAS, target, k)} = {e.value(entry[k])}" for k in LOCKED if k in entry]
+                if "image_id" not in entry:
+                    clauses.append(f"attribute_not_exists({e.path(REPLICAS, target, 'image_id')})")
+            return " AND ".join(clauses)
+
+        return self._update(image_id, region, fields, as_read if generations else None) is not None
+
+    # ---- replication: one target region's copy (the copy worker) --------------------------------------
+
+    def claim_copy(
+        self, image_id: str, region: str, target: str, generation: int, owner: str, now: str, lease_until: str
+    ) -> bool:
+        """Claim the copy into `target` for `owner` (the job's delivery) until `lease_until`: only for the entry's
+        own generation, and only when it is queued, or copying without a replica (its worker died before CopyImage
+        answered) and its lease has run out. False when another worker holds it or the entry moved on."""
+        entry: _Path = (REPLICAS, target)
+        fields = {
+            (*entry, "state"): ReplicaState.COPYING.value,
+            (*entry, "owner"): owner,
+            (*entry, "lease_until"): lease_until,
+        }
+
+        def free(e: _Expression) -> str:
+            state = e.path(*entry, "state")
+            return (
+                f"{e.path(*entry, 'generation')} = {e.value(generation)} AND ({state} = "
+                f"{e.value(ReplicaState.QUEUED.value)} OR ({state} = {e.value(ReplicaState.COPYING.value)} AND "
+                f"attribute_not_exists({e.path(*entry, 'image_id')}) AND "
+                f"{e.path(*entry, 'lease_until')} < {e.value(now)}))"
+            )
+
+        return self._update(image_id, region, fields, free) is not None
+
+    def release_copy(self, image_id: str, region: str, target: str, owner: str) -> bool:
+        """Give the claimed copy back (queued again) so that the job's retry can claim it: only while `owner`
+        holds it and no replica is recorded."""
+        entry: _Path = (REPLICAS, target)
+        return (
+            self._update(image_id, region, {(*entry, "state"): ReplicaState.QUEUED.value}, _still_claimed(entry, owner))
+            is not None
+        )
+
+    def record_copy(
+        self, image_id: str, region: str, target: str, owner: str, replica_id: str, requested_at: str, adopted: bool
+    ) -> bool:
+        """Record the replica CopyImage made for `owner`'s claim (or one adopted instead of copying): only while
+        `owner` holds the claim and the entry names no other replica. The state stays `copying`: the replica's own
+        state change settles it, once this record names it."""
+        entry: _Path = (REPLICAS, target)
+        fields: dict[_Path, Any] = {(*entry, "image_id"): replica_id, (*entry, "requested_at"): requested_at}
+        if adopted:
+            fields[(*entry, "adopted")] = True
+
+        def still_ours(e: _Expression) -> str:
+            recorded = e.path(*entry, "image_id")
+            return (
+                f"{e.path(*entry, 'owner')} = {e.value(owner)} AND "
+                f"(attribute_not_exists({recorded}) OR {recorded} = {e.value(replica_id)})"
+            )
+
+        return self._update(image_id, region, fields, still_ours) is not None
+
+    # ---- replication: a replica reached an end, and the round's one announcement ----------------------
+
+    def settle_replica(
+        self,
+        image_id: str,
+        region: str,
+        target: str,
+        replica_id: str | None,
+        state: ReplicaState,
+        at: str,
+        error: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Set the target's entry to `state` (at `at`, with the error if any) while it still names `replica_id`
+        (None: an entry with no replica, whose CopyImage failed): a newer round may have replaced the entry since
+        it was read. Returns the source's item after the write, or None when the entry changed."""
+        entry: _Path = (REPLICAS, target)
+        fields: dict[_Path, Any] = {(*entry, "state"): state.value, (*entry, f"{state.value}_at"): at}
+        if error:
+            fields[(*entry, "error")] = error
+
+        def unchanged(e: _Expression) -> str:
+            if replica_id is None:
+                return f"attribute_exists({e.path(*entry)}) AND attribute_not_exists({e.path(*entry, 'image_id')})"
+            return f"{e.path(*entry, 'image_id')} = {e.value(replica_id)}"
+
+        return self._update(image_id, region, fields, unchanged, returns=True)
+
+    def withdraw_replica(self, image_id: str, region: str, target: str, owner: str, at: str) -> dict[str, Any] | None:
+        """End the target's entry `withdrawn` (no copy made) while `owner` still holds its claim and no replica is
+        recorded. Returns the source's item after the write, or None when the entry is no longer that claim."""
+        entry: _Path = (REPLICAS, target)
+        withdrawn = ReplicaState.WITHDRAWN.value
+        fields = {(*entry, "state"): withdrawn, (*entry, f"{withdrawn}_at"): at}
+        return self._update(image_id, region, fields, _still_claimed(entry, owner), returns=True)
+
+    def claim_announcement(self, image_id: str, region: str, round_id: str) -> bool:
+        """Mark the round `round_id` as announced unless it already is: one 'replicated' notice per round."""
+
+        def not_yet(e: _Expression) -> str:
+            announced = e.path("replication_announced")
+            return f"attribute_not_exists({announced}) OR {announced} <> {e.value(round_id)}"
+
+        return self._update(image_id, region, {("replication_announced",): round_id}, not_yet) is not None
+
+    def release_announcement(self, image_id: str, region: str) -> None:
+        """Forget the announcement claim (its publish failed), so that the retry announces the round."""
+        self._update(image_id, region, {("replication_announced",): ""})
+
+    # ---- the one UpdateItem ------------------------------------------------------------------------
+
+    def _update(
+        self,
+        image_id: str,
+        region: str,
+        fields: Mapping[_Path, Any],
+        condition: Callable[[_Expression], str] | None = None,
+        *,
+        returns: bool = False,
+    ) -> dict[str, Any] | None:
+        """SET each path to its value, if `condition` (built on the same placeholders) holds. Returns None when the
+        condition failed, else the item as it is after the update (`returns`) or an empty dict."""
+        expression = _Expression()
+        clauses = [f"{expression.path(*path)} = {expression.value(value)}" for path, value in fields.items()]
+        arguments: dict[str, Any] = {"UpdateExpression": "SET " + ", ".join(clauses)}
         if condition is not None:
             arguments["ConditionExpression"] = condition(expression)
+        if returns:
+            arguments["ReturnValues"] = "ALL_NEW"
         try:
             response = self._dynamodb.update_item(
                 TableName=self.table_name,
-                Key={"image_id": {"S": image_id}, "region": {"S": region}},
+                Key=_key(image_id, region),
                 ExpressionAttributeNames=expression.names,
                 ExpressionAttributeValues=expression.values,
-                ReturnValues="ALL_NEW",
                 **arguments,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if error_code(error) == "ConditionalCheckFailedException":
                 return None
             raise
-        return {key: _plain(value) for key, value in response.get("Attributes", {}).items()}
-
-    def ensure_map(self, image_id: str, region: str, attribute: str) -> None:
-        """Create an empty map attribute unless it exists: DynamoDB can only SET inside a map that exists."""
-        self._dynamodb.update_item(
-            TableName=self.table_name,
-            Key={"image_id": {"S": image_id}, "region": {"S": region}},
-            UpdateExpression="SET #m = if_not_exists(#m, :empty)",
-            ExpressionAttributeNames={"#m": attribute},
-            ExpressionAttributeValues={":empty": {"M": {}}},
-        )
+        return plain_item(response.get("Attributes", {}))
 
 
-class Expression:
+def _approval_fields(approval: ApprovalRecord) -> dict[_Path, Any]:
+    return {
+        ("approval_status",): approval.status,
+        ("approved_by",): approval.approved_by,
+        ("approved_at",): approval.approved_at,
+        ("approval_event_id",): approval.event_id,
+        ("account",): approval.account,
+        ("name",): approval.name,
+    }
+
+
+def _still_claimed(entry: _Path, owner: str) -> Callable[[_Expression], str]:
+    def condition(e: _Expression) -> str:
+        return f"{e.path(*entry, 'owner')} = {e.value(owner)} AND attribute_not_exists({e.path(*entry, 'image_id')})"
+
+    return condition
+
+
+class _Expression:
     """Placeholders for an update or condition expression: every name and value goes through here."""
 
     def __init__(self) -> None:
@@ -184,11 +328,19 @@ class Expression:
         self.values[key] = _attribute(value)
         return key
 
-    def set_clause(self, fields: Mapping[Path, Any]) -> str:
-        return "SET " + ", ".join(f"{self.path(*path)} = {self.value(value)}" for path, value in fields.items())
+
+# ---- DynamoDB's wire format: only these two functions (and the keys) know it -------------------------
+
+
+def _key(image_id: str, region: str) -> dict[str, Any]:
+    return {"image_id": _attribute(image_id), "region": _attribute(region)}
 
 
 def _attribute(value: Any) -> dict[str, Any]:
+    if value is None:
+        # A None inside a map or list is stored as DynamoDB's NULL and read back as None (as boto3's
+        # TypeSerializer does), not as the string "None".
+        return {"NULL": True}
     if isinstance(value, bool):
         return {"BOOL": value}
     if isinstance(value, int | float):
@@ -200,8 +352,15 @@ def _attribute(value: Any) -> dict[str, Any]:
     return {"S": str(value)}
 
 
+def plain_item(item: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """An item as DynamoDB returns it, as plain Python values."""
+    return {key: _plain(value) for key, value in item.items()}
+
+
 def _plain(attribute: Mapping[str, Any]) -> Any:
     kind, value = next(iter(attribute.items()))
+    if kind == "NULL":
+        return None
     if kind == "L":
         return [_plain(item) for item in value]
     if kind == "M":

@@ -83,17 +83,11 @@ class SnapshotStore(Protocol):
 
 
 class CleanupInventory(Protocol):
-    def get(self, image_id: str, region: str, consistent: bool = False) -> dict[str, Any] | None: ...
+    # Reads are strongly consistent unless asked otherwise: the claim's status is read right after writes.
+    def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None: ...
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
-    def claim(
-        self,
-        image_id: str,
-        region: str,
-        claim: str,
-        owner: str,
-        now: str,
-        lease_until: str,
-        reclaimable: Sequence[str] = (),
+    def claim_cleanup(
+        self, image_id: str, region: str, owner: str, now: str, lease_until: str, reclaimable: Sequence[str] = ()
     ) -> bool: ...
 
 
@@ -176,8 +170,8 @@ class CleanupService(EventService):
                 nothing = ImageCleanup(image_id, region, CleanupResult.NOTHING_TO_DO, "description")
                 return CleanupOutcome("handled", event_id, images=[nothing])
         now = self.now()
-        if not self.inventory.claim(
-            image_id, region, CLAIM, str(uuid.uuid4()), iso_timestamp(now), iso_timestamp(now + CLAIM_LEASE),
+        if not self.inventory.claim_cleanup(
+            image_id, region, str(uuid.uuid4()), iso_timestamp(now), iso_timestamp(now + CLAIM_LEASE),
             RECLAIMABLE_STATUSES,
         ):  # fmt: skip
             current = self.inventory.get(image_id, region, consistent=True) or {}

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from ami_governance.adapters.inventory import Expression, Path
+from ami_governance.adapters.inventory import REPLICAS
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyRequest
 from ami_governance.models.policy import GovernancePolicy, Sharing
@@ -20,8 +20,6 @@ from ami_governance.rules.tags import iso_timestamp, lineage_value
 from ami_governance.services.common import Counter, NoticeSink
 
 logger = Logger(child=True)
-
-REPLICAS = "replicas"
 
 
 class ReplicaImages(Protocol):
@@ -34,16 +32,25 @@ class ReplicaImages(Protocol):
 
 
 class LineageStore(Protocol):
+    """The inventory as lineage sees it (adapters/inventory.py says what each conditional write guards)."""
+
     def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None: ...
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
-    def ensure_map(self, image_id: str, region: str, attribute: str) -> None: ...
-    def update(
+    def settle_replica(
         self,
         image_id: str,
         region: str,
-        fields: Mapping[Path, Any],
-        condition: Callable[[Expression], str] | None = None,
+        target: str,
+        replica_id: str | None,
+        state: ReplicaState,
+        at: str,
+        error: str | None = None,
     ) -> dict[str, Any] | None: ...
+    def withdraw_replica(
+        self, image_id: str, region: str, target: str, owner: str, at: str
+    ) -> dict[str, Any] | None: ...
+    def claim_announcement(self, image_id: str, region: str, round_id: str) -> bool: ...
+    def release_announcement(self, image_id: str, region: str) -> None: ...
 
 
 class ReplicaNotRecordedYet(RuntimeError):
@@ -114,18 +121,10 @@ class Lineage:
             self.count("Notifications")
 
         timestamp = iso_timestamp(self.now())
-        path: Path = (REPLICAS, target_region)
-        fields: dict[Path, Any] = {(*path, "state"): state.value, (*path, f"{state.value}_at"): timestamp}
-        if error:
-            fields[(*path, "error")] = error[:1000]
-
-        def unchanged(e: Expression) -> str:
-            # Still the entry read above: a newer round may have replaced it meanwhile.
-            if replica_id is None:
-                return f"attribute_exists({e.path(*path)}) AND attribute_not_exists({e.path(*path, 'image_id')})"
-            return f"{e.path(*path, 'image_id')} = {e.value(replica_id)}"
-
-        item = self.inventory.update(source.image_id, source.region, fields, unchanged)
+        # Still the entry read above: a newer round may have replaced it meanwhile.
+        item = self.inventory.settle_replica(
+            source.image_id, source.region, target_region, replica_id, state, timestamp, error[:1000] if error else None
+        )
         if item is None:
             logger.warning("Replication entry changed while settling", extra=log)
             self.count("ReplicaEventsUnmatched")
@@ -152,16 +151,9 @@ class Lineage:
         """The copy worker holding this region's claim (`owner`) found the approval tag gone before it called
         CopyImage: the entry ends `withdrawn`, no copy made, and the round may be over. Returns the source's item
         after the update, or None when the entry is no longer this worker's claim."""
-        path: Path = (REPLICAS, target_region)
-        fields: dict[Path, Any] = {
-            (*path, "state"): ReplicaState.WITHDRAWN.value,
-            (*path, f"{ReplicaState.WITHDRAWN.value}_at"): iso_timestamp(self.now()),
-        }
-
-        def still_claimed(e: Expression) -> str:
-            return f"{e.path(*path, 'owner')} = {e.value(owner)} AND attribute_not_exists({e.path(*path, 'image_id')})"
-
-        item = self.inventory.update(source.image_id, source.region, fields, still_claimed)
+        item = self.inventory.withdraw_replica(
+            source.image_id, source.region, target_region, owner, iso_timestamp(self.now())
+        )
         if item is None:
             logger.warning("Replication entry changed before it could be withdrawn",
                            extra={"source": str(source), "region": target_region})  # fmt: skip
@@ -182,13 +174,7 @@ class Lineage:
         replicas = replicas_of(item)
         if not round_id or not round_is_over(targets, replicas) or item.get("replication_announced") == round_id:
             return
-
-        def not_yet(e: Expression) -> str:
-            announced = e.path("replication_announced")
-            return f"attribute_not_exists({announced}) OR {announced} <> {e.value(round_id)}"
-
-        claimed = self.inventory.update(source.image_id, source.region, {("replication_announced",): round_id}, not_yet)
-        if claimed is None:
+        if not self.inventory.claim_announcement(source.image_id, source.region, str(round_id)):
             return
         try:
             self.notifier.publish(
@@ -197,7 +183,7 @@ class Lineage:
                 )
             )
         except Exception:
-            self.inventory.update(source.image_id, source.region, {("replication_announced",): ""})
+            self.inventory.release_announcement(source.image_id, source.region)
             raise
         self.count("ReplicationRoundsCompleted")
         self.count("Notifications")

@@ -1,53 +1,44 @@
-"""Replication: an authorised approval of a compliant, available AMI queues one copy job per target region; the
-copy worker makes each copy exactly once; replica state events settle the lineage, share the replica and, when
-every region is done, announce the round.
+"""Replication: an authorised approval of a compliant, available AMI queues one copy job per target region
+(the copy worker, services/copy.py, makes each copy exactly once); replica state events settle the lineage, share
+the replica and, when every region is done, announce the round.
 
-Two entry points: `ReplicationService` (EventBridge: the approval's CreateTags, AMI state changes) and
-`CopyService` (the copy queue). Copies never happen inside the event handler, so EC2's concurrent-copy cap and
-CopyImage's 1-per-second refill are met with the queue's delayed redelivery, not with sleeping.
+The entry point is `ReplicationService` (EventBridge: the approval's CreateTags, AMI state changes). Copies never
+happen inside the event handler, so EC2's concurrent-copy cap and CopyImage's 1-per-second refill are met with the
+copy queue's delayed redelivery, not with sleeping.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from ami_governance.adapters.ec2 import TagLimitExceeded
-from ami_governance.adapters.errors import error_code
-from ami_governance.adapters.inventory import Expression, Path
 from ami_governance.models.events import CREATE_TAGS, AmiStateChangeEvent, CloudTrailImageEvent
 from ami_governance.models.image import ImageFacts
-from ami_governance.models.jobs import CopyJob, SqsRecord
-from ami_governance.models.policy import GovernancePolicy
+from ami_governance.models.jobs import CopyJob
+from ami_governance.models.lineage import ApprovalRecord
 from ami_governance.rules.approval import (
-    RETRY_MAX_SECONDS,
     ApprovalDecision,
     ApprovalStatus,
     ReplicaState,
     approval_answer,
     carries_approval,
-    copy_request,
     generation_of,
     judge_approval,
     judge_readiness,
     regions_to_queue,
     replica_source,
-    retry_delay_seconds,
     target_regions,
-    withdrawn_answer,
     withdrawn_reason,
 )
 from ami_governance.rules.notices import approval_rejected_notice
 from ami_governance.rules.tags import SystemTag, fit_tag_value, iso_timestamp
-from ami_governance.services.common import Counter, EventOutcome, EventService, NoticeSink
+from ami_governance.services.common import EventOutcome, EventService, NoticeSink
 from ami_governance.services.lineage import (
-    REPLICAS,
     Lineage,
     LineageStore,
     ReplicaImages,
@@ -65,7 +56,22 @@ SETTLING_STATES = {"available": ReplicaState.AVAILABLE, "failed": ReplicaState.F
 
 class JobQueue(Protocol):
     def send(self, jobs: Sequence[Mapping[str, Any]]) -> None: ...
-    def defer(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class ReplicationInventory(LineageStore, Protocol):
+    """The inventory as the replicate Lambda uses it: lineage, plus the approval and its round."""
+
+    def record_approval(self, image_id: str, region: str, approval: ApprovalRecord) -> None: ...
+    def prepare_round(self, image_id: str, region: str) -> None: ...
+    def queue_round(
+        self,
+        image_id: str,
+        region: str,
+        approval: ApprovalRecord,
+        targets: Sequence[str],
+        generations: Mapping[str, int],
+        read: Mapping[str, Mapping[str, Any]],
+    ) -> bool: ...
 
 
 class ConcurrentApproval(RuntimeError):
@@ -86,14 +92,14 @@ class ApprovalOutcome:
 @dataclass
 class ReplicationService(EventService):
     images_in: Callable[[str], ReplicaImages]
-    inventory: LineageStore
+    inventory: ReplicationInventory
     notifier: NoticeSink
-    copy_queue: JobQueue | None
+    copy_queue: JobQueue
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    lineage: Lineage = field(init=False, repr=False)
 
-    @property
-    def lineage(self) -> Lineage:
-        return Lineage(self.policy, self.images_in, self.inventory, self.notifier, self.count, self.now)
+    def __post_init__(self) -> None:
+        self.lineage = Lineage(self.policy, self.images_in, self.inventory, self.notifier, self.count, self.now)
 
     # ---- approvals ------------------------------------------------------------------------------
 
@@ -144,8 +150,9 @@ class ReplicationService(EventService):
             return self._reject(images, image, decision, caller, event_id)
         approver = str(decision.approver)
         if decision.status is ApprovalStatus.PENDING:
-            fields = self._approval_fields(image, approver, event_id, "pending")
-            self.inventory.update(image.image_id, image.region, fields)
+            self.inventory.record_approval(
+                image.image_id, image.region, self._approval(image, approver, event_id, ApprovalStatus.PENDING)
+            )
             # The `available` event may have been handled between the read above and that write, finding no
             # pending approval: look again now that the approval is on record.
             now = images.describe_image(image.image_id)
@@ -155,6 +162,15 @@ class ReplicationService(EventService):
                     return decided
             self._answer(images, image, approval_answer(decision), approver)
             return ApprovalOutcome(image.image_id, image.region, "pending", decision.reason, approver)
+        if decision.status is not ApprovalStatus.APPROVED:
+            # Only an approval starts copies: a status added to the rules later must be handled here first.
+            logger.error(
+                "Approval decision not handled: nothing copied",
+                extra={"image_id": image.image_id, "status": decision.status.value, "event_id": event_id},
+            )
+            self.count("ApprovalsUnhandled", status=decision.status.value)
+            reason = f"approval status {decision.status.value} is not handled by replication"
+            return ApprovalOutcome(image.image_id, image.region, "refused", reason, decision.approver)
         return self._start_round(images, image, approver, event_id)
 
     def _reject(
@@ -193,10 +209,8 @@ class ReplicationService(EventService):
             answer = "approved: no target region (see the policy's replication regions and the AMI's tag)"
             self._answer(images, image, answer, approver)
             return ApprovalOutcome(image.image_id, image.region, "approved", "no target region", approver)
-        if self.copy_queue is None:
-            raise RuntimeError("COPY_QUEUE_URL is not set: the replicate Lambda cannot queue copies")
 
-        self.inventory.ensure_map(image.image_id, image.region, REPLICAS)
+        self.inventory.prepare_round(image.image_id, image.region)
         queued: list[str] = []
         present: list[str] = []
         generations: dict[str, int] = {}
@@ -204,18 +218,11 @@ class ReplicationService(EventService):
             replicas = replicas_of(self.inventory.get(image.image_id, image.region))
             queued, present = regions_to_queue(targets.regions, replicas, event_id, iso_timestamp(self.now()))
             generations = {region: generation_of(replicas.get(region)) for region in queued}
-            fields = self._approval_fields(image, approver, event_id, "approved")
-            fields[("replication_targets",)] = list(targets.regions)
-            if queued:
-                fields[("replication_round",)] = event_id
-            for region in queued:
-                fields[(REPLICAS, region)] = {
-                    "state": ReplicaState.QUEUED.value,
-                    "queued_at": iso_timestamp(self.now()),
-                    "approval_event_id": event_id,
-                    "generation": generations[region],
-                }
-            if self.inventory.update(image.image_id, image.region, fields, _as_read(queued, replicas)):
+            approval = self._approval(image, approver, event_id, ApprovalStatus.APPROVED)
+            # Planned on the entries as read: a delivery or copy worker that changed one meanwhile fails the write.
+            if self.inventory.queue_round(
+                image.image_id, image.region, approval, targets.regions, generations, replicas
+            ):
                 break
         else:
             raise ConcurrentApproval(f"replication entries of {image.image_id} changed while planning; retrying")
@@ -229,15 +236,8 @@ class ReplicationService(EventService):
         logger.info("Approval accepted", extra={"image_id": image.image_id, "queued": queued, "already": present})
         return ApprovalOutcome(image.image_id, image.region, "approved", "", approver, queued, present)
 
-    def _approval_fields(self, image: ImageFacts, approver: str, event_id: str, status: str) -> dict[Path, Any]:
-        return {
-            ("approval_status",): status,
-            ("approved_by",): approver,
-            ("approved_at",): iso_timestamp(self.now()),
-            ("approval_event_id",): event_id,
-            ("account",): image.owner_id,
-            ("name",): image.name,
-        }
+    def _approval(self, image: ImageFacts, approver: str, event_id: str, status: ApprovalStatus) -> ApprovalRecord:
+        return ApprovalRecord(status.value, approver, iso_timestamp(self.now()), event_id, image.owner_id, image.name)
 
     def _answer(self, images: ReplicaImages, image: ImageFacts, answer: str, approver: str | None = None) -> None:
         """Answer on the AMI itself, so whoever set the approval tag sees the outcome where they set it."""
@@ -346,329 +346,3 @@ def asdict_job(image: ImageFacts, region: str, approver: str, event_id: str, gen
         approval_event_id=event_id,
         generation=generation,
     ).model_dump()
-
-
-# The fields of a replication entry that say where it stands.
-LOCKED = ("state", "generation", "approval_event_id", "lease_until")
-
-
-def _as_read(regions: Sequence[str], replicas: Mapping[str, Mapping[str, Any]]) -> Callable[[Expression], str] | None:
-    """The entries planned for a copy are still as they were read (an optimistic lock): a concurrent delivery or
-    copy worker that changed one first makes the update fail, so no region is queued twice and no dead replica's
-    ClientToken is reused."""
-    if not regions:
-        return None
-
-    def condition(e: Expression) -> str:
-        clauses = []
-        for region in regions:
-            entry = replicas.get(region)
-            if entry is None:
-                clauses.append(f"attribute_not_exists({e.path(REPLICAS, region)})")
-                continue
-            clauses += [f"{e.path(REPLICAS, region, key)} = {e.value(entry[key])}" for key in LOCKED if key in entry]
-            if "image_id" not in entry:
-                clauses.append(f"attribute_not_exists({e.path(REPLICAS, region, 'image_id')})")
-        return " AND ".join(clauses)
-
-    return condition
-
-
-# ---- the copy worker ----------------------------------------------------------------------------
-
-# EC2 says "later": its concurrent-copy cap, request throttling that outlasted botocore's retries, or a 5xx.
-RETRYABLE_COPY_ERRORS = frozenset(
-    {
-        "ResourceLimitExceeded",
-        "RequestLimitExceeded",
-        "Throttling",
-        "ThrottlingException",
-        "InternalError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "Unavailable",
-    }
-)
-# A claimed copy job belongs to its worker this long (twice the copy Lambda's timeout): then another may take it.
-COPY_LEASE = timedelta(minutes=4)
-
-
-class RetryLater(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass
-class CopyOutcome:
-    message_id: str
-    result: str
-    source: str = ""
-    region: str = ""
-    replica_id: str | None = None
-    reason: str = ""
-
-
-@dataclass
-class CopyService:
-    policy: GovernancePolicy
-    account_id: str
-    count: Counter
-    images_in: Callable[[str], ReplicaImages]
-    inventory: LineageStore
-    notifier: NoticeSink
-    queue_for: Callable[[str], JobQueue]  # the queue (by ARN) a record came from
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    # Source AMIs as described during this invocation: a batch often holds one source's jobs for several regions.
-    _sources: dict[SourceRef, ImageFacts | None] = field(default_factory=dict)
-
-    @property
-    def lineage(self) -> Lineage:
-        return Lineage(self.policy, self.images_in, self.inventory, self.notifier, self.count, self.now)
-
-    def handle_batch(self, event: Any) -> dict[str, Any]:
-        """Lambda's SQS batch: each job on its own. Jobs that must wait are hidden for their backoff and reported
-        as failures (ReportBatchItemFailures), so SQS redelivers only those; after the queue's maximum receive
-        count they go to its dead-letter queue."""
-        records = event.get("Records", []) if isinstance(event, dict) else []
-        failures: list[dict[str, str]] = []
-        outcomes: list[CopyOutcome] = []
-        for raw in records:
-            try:
-                record = SqsRecord.model_validate(raw)
-            except ValidationError as error:
-                logger.error("Malformed SQS record", extra={"error": str(error)})
-                self.count("MalformedCopyJobs")
-                message_id = raw.get("messageId") if isinstance(raw, dict) else None
-                if message_id:
-                    failures.append({"itemIdentifier": str(message_id)})
-                continue
-            outcome = self._one(record)
-            outcomes.append(outcome)
-            if outcome.result in ("retry", "malformed"):
-                failures.append({"itemIdentifier": record.message_id})
-        return {"batchItemFailures": failures, "outcomes": [asdict(o) for o in outcomes]}
-
-    def _one(self, record: SqsRecord) -> CopyOutcome:
-        try:
-            job = CopyJob.model_validate_json(record.body)
-        except ValidationError as error:
-            # Not ours to fix by retrying: kept (hidden for the longest backoff) until it reaches the DLQ.
-            logger.error("Malformed copy job", extra={"message_id": record.message_id, "error": str(error)})
-            self.count("MalformedCopyJobs")
-            self._defer(record, RETRY_MAX_SECONDS)
-            return CopyOutcome(record.message_id, "malformed", reason="malformed copy job")
-        source = SourceRef(job.source_image_id, job.source_region)
-        log = {"message_id": record.message_id, "source": str(source), "region": job.target_region}
-        try:
-            return self._copy(record, job, source)
-        except RetryLater as later:
-            delay = retry_delay_seconds(record.receive_count)
-            logger.warning("Copy deferred", extra={**log, "reason": later.reason, "retry_in_seconds": delay})
-            self.count("CopiesDeferred", reason=later.reason)
-            self._defer(record, delay)
-            return CopyOutcome(record.message_id, "retry", str(source), job.target_region, reason=later.reason)
-        except (ClientError, BotoCoreError) as error:
-            # AWS calls failing after botocore's retries (or timing out): this job is retried, the batch goes on.
-            code = error_code(error) if isinstance(error, ClientError) else type(error).__name__
-            logger.error("AWS call failed; the copy job will be retried", extra={**log, "code": code})
-            self.count("AwsErrors", code=code)
-            self._defer(record, retry_delay_seconds(record.receive_count))
-            return CopyOutcome(record.message_id, "retry", str(source), job.target_region, reason=code)
-
-    def _defer(self, record: SqsRecord, seconds: int) -> None:
-        try:
-            self.queue_for(record.event_source_arn).defer(record.receipt_handle, seconds)
-        except ClientError as error:
-            # The message comes back after the queue's visibility timeout instead: later, not lost.
-            logger.warning("Could not delay a copy job", extra={"code": error_code(error)})
-
-    def _copy(self, record: SqsRecord, job: CopyJob, source: SourceRef) -> CopyOutcome:
-        region = job.target_region
-        done = CopyOutcome(record.message_id, "skipped", str(source), region)
-        if region not in self.policy.replication.regions or region == source.region:
-            self.count("StaleCopyJobs")
-            done.reason = f"{region} is not a replication target of the policy"
-            return done
-        entry = replicas_of(self.inventory.get(source.image_id, source.region)).get(region)
-        if entry is None or int(entry.get("generation", 0)) != job.generation:
-            self.count("StaleCopyJobs")
-            done.reason = "no matching replication entry (a newer round replaced it, or none was recorded)"
-            return done
-        state, replica_id = entry.get("state"), entry.get("image_id")
-        if state == ReplicaState.COPYING and replica_id:
-            return self._check_copy(record, source, region, str(replica_id))
-        if state not in (ReplicaState.QUEUED, ReplicaState.COPYING):
-            done.reason, done.replica_id = f"already {state}", replica_id
-            return done
-        owner = record.message_id
-        if not self._claim(source, region, owner, job.generation):
-            current = replicas_of(self.inventory.get(source.image_id, source.region)).get(region) or {}
-            if current.get("state") == ReplicaState.COPYING and not current.get("image_id"):
-                # Another delivery of this job is copying right now: look again once its lease has run out.
-                raise RetryLater("another worker holds this copy")
-            done.reason = f"already {current.get('state')}"
-            return done
-        try:
-            return self._copy_claimed(record, job, source, owner)
-        except RetryLater:
-            raise
-        except Exception:
-            # Whatever failed, the region must not stay claimed by a job that is about to be retried.
-            self._release(source, region, owner)
-            raise
-
-    def _copy_claimed(self, record: SqsRecord, job: CopyJob, source: SourceRef, owner: str) -> CopyOutcome:
-        region = job.target_region
-        images = self.images_in(region)
-        ours = self.policy.tag_key(SystemTag.SOURCE_IMAGE)
-        existing = [copy for copy in images.find_copies(source.image_id, source.region) if copy.tags.get(ours)]
-        if existing:
-            # A replica this system made (its lineage tag says so) that the inventory did not know of, e.g. after
-            # a crash between CopyImage and its record: adopted, not copied again.
-            replica = existing[0]
-            self.count("ReplicasAdopted")
-            if not self._record_copy(source, region, owner, replica.image_id, job, adopted=True):
-                return CopyOutcome(record.message_id, "skipped", str(source), region, reason="recorded meanwhile")
-            if replica.state == "available":
-                self.lineage.settle(source, region, replica.image_id, ReplicaState.AVAILABLE, record.message_id)
-            return CopyOutcome(record.message_id, "adopted", str(source), region, replica.image_id)
-
-        described = self._source_image(source)
-        if described is not None and not carries_approval(self.policy, described):
-            return self._withdraw(record, source, region, owner, described)
-        request = copy_request(
-            self.policy,
-            source.image_id,
-            source.region,
-            region,
-            name=job.name,
-            description=job.description,
-            approver=job.approved_by,
-            generation=job.generation,
-        )
-        try:
-            replica_id = images.copy_image(request)
-        except ClientError as error:
-            code = error_code(error)
-            if code in RETRYABLE_COPY_ERRORS:
-                self._release(source, region, owner)
-                raise RetryLater(code) from error
-            # Permanent for this round (source gone, key refused, parameters rejected): recorded and notified;
-            # approving again retries once the cause is fixed.
-            self.count("CopiesFailed", code=code)
-            self.lineage.settle(source, region, None, ReplicaState.FAILED, record.message_id, f"{code}: {error}")
-            return CopyOutcome(record.message_id, "failed", str(source), region, reason=code)
-        self._record_copy(source, region, owner, replica_id, job)
-        self.count("CopiesStarted")
-        logger.info("Copy started", extra={"source": str(source), "region": region, "replica_id": replica_id})
-        return CopyOutcome(record.message_id, "copying", str(source), region, replica_id)
-
-    def _source_image(self, source: SourceRef) -> ImageFacts | None:
-        if source not in self._sources:
-            self._sources[source] = self.images_in(source.region).describe_image(source.image_id)
-        return self._sources[source]
-
-    def _withdraw(
-        self, record: SqsRecord, source: SourceRef, region: str, owner: str, image: ImageFacts
-    ) -> CopyOutcome:
-        """The approval tag was removed after this job was queued and before its copy started: the job is dropped,
-        the region's entry ends `withdrawn` and the answer on the source says which regions were not copied."""
-        outcome = CopyOutcome(record.message_id, "withdrawn", str(source), region, reason=withdrawn_reason(self.policy))
-        logger.warning("Approval withdrawn before the copy started: job dropped",
-                       extra={"source": str(source), "region": region})  # fmt: skip
-        self.count("ApprovalsWithdrawn")
-        item = self.lineage.withdraw(source, region, owner, record.message_id)
-        if item is None:
-            outcome.result, outcome.reason = "skipped", "the entry changed meanwhile"
-            return outcome
-        key = self.policy.tag_key(SystemTag.APPROVAL)
-        answer = withdrawn_answer(self.policy, replicas_of(item))
-        if image.tags.get(key) != answer:
-            try:
-                self.images_in(source.region).create_tags([source.image_id], {key: answer})
-                self._sources[source] = replace(image, tags={**image.tags, key: answer})
-            except TagLimitExceeded:
-                logger.warning("AMI is at the tag limit: approval answer not tagged", extra={"source": str(source)})
-                self.count("TagsDroppedAtLimit")
-        return outcome
-
-    def _check_copy(self, record: SqsRecord, source: SourceRef, region: str, replica_id: str) -> CopyOutcome:
-        """A job for a copy already made (a repeated delivery, or a retry after the copy was recorded): settle it
-        if it is available, in case its own state change was missed; otherwise its state change will."""
-        replica = self.images_in(region).describe_image(replica_id)
-        if replica is not None and replica.state == "available":
-            result = self.lineage.settle(source, region, replica_id, ReplicaState.AVAILABLE, record.message_id)
-            return CopyOutcome(record.message_id, "skipped", str(source), region, replica_id, f"settled: {result}")
-        state = replica.state if replica is not None else "gone"
-        return CopyOutcome(record.message_id, "skipped", str(source), region, replica_id, f"copy is {state}")
-
-    def _claim(self, source: SourceRef, region: str, owner: str, generation: int) -> bool:
-        now = self.now()
-        entry: Path = (REPLICAS, region)
-
-        def free(e: Expression) -> str:
-            state = e.path(*entry, "state")
-            return (
-                f"{e.path(*entry, 'generation')} = {e.value(generation)} AND ({state} = "
-                f"{e.value(ReplicaState.QUEUED.value)} OR ({state} = {e.value(ReplicaState.COPYING.value)} AND "
-                f"attribute_not_exists({e.path(*entry, 'image_id')}) AND "
-                f"{e.path(*entry, 'lease_until')} < {e.value(iso_timestamp(now))}))"
-            )
-
-        fields = {
-            (*entry, "state"): ReplicaState.COPYING.value,
-            (*entry, "owner"): owner,
-            (*entry, "lease_until"): iso_timestamp(now + COPY_LEASE),
-        }
-        return self.inventory.update(source.image_id, source.region, fields, free) is not None
-
-    def _release(self, source: SourceRef, region: str, owner: str) -> None:
-        entry: Path = (REPLICAS, region)
-        self.inventory.update(
-            source.image_id,
-            source.region,
-            {(*entry, "state"): ReplicaState.QUEUED.value},
-            lambda e: (
-                f"{e.path(*entry, 'owner')} = {e.value(owner)} AND attribute_not_exists({e.path(*entry, 'image_id')})"
-            ),
-        )
-
-    def _record_copy(
-        self, source: SourceRef, region: str, owner: str, replica_id: str, job: CopyJob, adopted: bool = False
-    ) -> bool:
-        entry: Path = (REPLICAS, region)
-        timestamp = iso_timestamp(self.now())
-        fields: dict[Path, Any] = {(*entry, "image_id"): replica_id, (*entry, "requested_at"): timestamp}
-        if adopted:
-            fields[(*entry, "adopted")] = True
-
-        def still_ours(e: Expression) -> str:
-            image_id = e.path(*entry, "image_id")
-            return (
-                f"{e.path(*entry, 'owner')} = {e.value(owner)} AND "
-                f"(attribute_not_exists({image_id}) OR {image_id} = {e.value(replica_id)})"
-            )
-
-        # The state stays `copying`: the replica's own state change settles it, once this record names it.
-        if self.inventory.update(source.image_id, source.region, fields, still_ours) is None:
-            logger.error(
-                "Copy made but its entry changed meanwhile: not recorded",
-                extra={"source": str(source), "region": region, "replica_id": replica_id},
-            )
-            self.count("CopyRecordConflicts")
-            return False
-        self.inventory.record(
-            replica_id,
-            region,
-            {
-                "replica_of": str(source),
-                "source_image_id": source.image_id,
-                "source_region": source.region,
-                "approved_by": job.approved_by,
-                "account": self.account_id,
-                "name": job.name,
-                "requested_at": timestamp,
-            },
-        )
-        return True

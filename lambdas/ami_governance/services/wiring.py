@@ -34,8 +34,9 @@ from ami_governance.settings import (
 if TYPE_CHECKING:
     from ami_governance.models.policy import GovernancePolicy
     from ami_governance.services.cleanup import CleanupService
+    from ami_governance.services.copy import CopyService
     from ami_governance.services.enforce import EnforcementService
-    from ami_governance.services.replicate import CopyService, ReplicationService
+    from ami_governance.services.replicate import ReplicationService
 
 
 class _Common(TypedDict):
@@ -98,7 +99,7 @@ def replication_service(function_arn: str, count: Counter) -> ReplicationService
 
 
 def copy_service(function_arn: str, count: Counter) -> CopyService:
-    from ami_governance.services.replicate import CopyService
+    from ami_governance.services.copy import CopyService
 
     return CopyService(**_common(CopySettings.load(), function_arn, count), images_in=_images_in, queue_for=_queue_for)
 
