@@ -21,7 +21,7 @@ under it denies nothing. That is what the condition-key check finds before AWS d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
 from typing import Any
@@ -263,30 +263,44 @@ def check_statement(statement: Statement, reference: AuthorizationReference) -> 
         actions = reference.actions(pattern)
         if not actions:
             finding(pattern, "no such action in the service authorization reference")
-            continue
-        if statement.negated:
-            continue
-        for resource in statement.resources:
-            accepting = [(action, _accepts(action, resource, reference)) for action in actions]
-            accepting = [(action, types) for action, types in accepting if types]
-            if not accepting:
-                accepted = sorted({t for action in actions for t in action.resource_types}) or ["*"]
-                finding(pattern, f"the resource matches none of its resource types {accepted}", resource)
-                continue
-            for action, resource_types in accepting:
-                for key in keys:
-                    if not _supported(key, action, resource_types):
-                        finding(
-                            action.qualified_name,
-                            f"condition key not supported with resource type(s) {resource_types} "
-                            "(the request never carries it: the condition never matches)",
-                            resource,
-                            key,
-                        )
+        elif not statement.negated:
+            for resource in statement.resources:
+                findings += _resource_findings(statement, pattern, actions, resource, keys, reference)
     for check in EXTRA_CHECKS:
         for problem, key in check.problems(statement, reference):
             finding(",".join(statement.actions), f"{check.name}: {problem}", None, key)
     return findings
+
+
+def _resource_findings(
+    statement: Statement,
+    pattern: str,
+    actions: Sequence[Action],
+    resource: str,
+    keys: Sequence[str],
+    reference: AuthorizationReference,
+) -> list[Finding]:
+    """What is wrong with granting `pattern` (expanded to `actions`) on `resource` under the condition `keys`."""
+    accepting = [(action, _accepts(action, resource, reference)) for action in actions]
+    accepting = [(action, types) for action, types in accepting if types]
+    if not accepting:
+        accepted = sorted({t for action in actions for t in action.resource_types}) or ["*"]
+        problem = f"the resource matches none of its resource types {accepted}"
+        return [Finding(statement.where, statement.sid, pattern, problem, resource, None)]
+    return [
+        Finding(
+            statement.where,
+            statement.sid,
+            action.qualified_name,
+            f"condition key not supported with resource type(s) {resource_types} "
+            "(the request never carries it: the condition never matches)",
+            resource,
+            key,
+        )
+        for action, resource_types in accepting
+        for key in keys
+        if not _supported(key, action, resource_types)
+    ]
 
 
 def _unchecked_managed_policies(template: Mapping[str, Any], stack_name: str) -> list[Finding]:

@@ -239,7 +239,7 @@ def _allowance(function: str, action: str, allowlist: Mapping[tuple[str, str], s
     return None
 
 
-def compare(
+def compare(  # noqa: PLR0912 - grants, uses and the allowlist folded into one table of rows
     uses: Iterable[Use],
     grants: Mapping[tuple[str, str], frozenset[str]],
     allowlist: Mapping[tuple[str, str], str] = UNUSED_ALLOWED,

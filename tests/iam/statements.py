@@ -173,7 +173,7 @@ class Resolver:
         account = self.account if account is None else account
         return f"arn:{self.partition}:{service}:{region}:{account}:{resource}"
 
-    def get_att(self, logical_id: str, attribute: str) -> str:
+    def get_att(self, logical_id: str, attribute: str) -> str:  # noqa: PLR0911 - one return per resource type's ARN format
         resource_type, properties = self._resource(logical_id)
         if (resource_type, attribute) in {("AWS::SNS::Topic", "TopicArn"), ("AWS::SQS::Queue", "QueueUrl")}:
             return self.ref(logical_id)
@@ -317,7 +317,9 @@ def _bus_policy_statement(properties: Mapping[str, Any]) -> dict[str, Any]:
     return statement
 
 
-def template_statements(template: Mapping[str, Any], *, stack_name: str, region: str) -> list[Statement]:
+def template_statements(  # noqa: PLR0912 - one branch per kind of policy-bearing resource
+    template: Mapping[str, Any], *, stack_name: str, region: str
+) -> list[Statement]:
     """Every statement of every identity and resource policy in `template`."""
     resolver = Resolver(template, stack_name=stack_name, region=region)
     resources: Mapping[str, Any] = template.get("Resources", {})

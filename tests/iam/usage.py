@@ -262,7 +262,7 @@ def _quiet_jsii() -> None:
         os.environ.setdefault(f"JSII_SILENCE_WARNING_{warning}_NODE_VERSION", "1")
 
 
-def analyse(run_dir: Path, mode: str) -> Report:
+def analyse(run_dir: Path, mode: str) -> Report:  # noqa: PLR0912 - reads the run, assigns variants, compares: one pass each
     from ami_governance.models.policy import load_policy_file, parse_policy
 
     _quiet_jsii()
