@@ -375,7 +375,7 @@ class _Resolver:
             raise DeployError(f"{self.stack.name}: unsupported reference {name}")
         return values[name]
 
-    def resolve(self, node: Any) -> Any:
+    def resolve(self, node: Any) -> Any:  # noqa: PLR0911 - one return per intrinsic function
         if isinstance(node, list):
             return [self.resolve(item) for item in node]
         if not isinstance(node, dict):

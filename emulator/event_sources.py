@@ -116,7 +116,7 @@ def _message_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
     return attribute
 
 
-def failed_message_ids(
+def failed_message_ids(  # noqa: PLR0911 - one return per case Lambda's documentation distinguishes
     mapping: SqsEventSourceMapping, result: InvocationResult, message_ids: Sequence[str]
 ) -> tuple[set[str], str | None]:
     """The messages of the batch Lambda keeps in the queue after this invocation, and why (None: all succeeded).

@@ -200,7 +200,7 @@ class GovernanceEmulator:
 
     # ---- control API -------------------------------------------------------------------------
 
-    def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, Any]:  # noqa: PLR0911 - one per route
         if self.router is None or self.functions is None:
             return 503, {"ready": False}
         route = path.removeprefix(CONTROL_PREFIX).strip("/")

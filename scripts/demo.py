@@ -48,30 +48,36 @@ def timeline(ran: list[dict[str, Any]]) -> None:
         if result.get("reason"):
             say(f"{result['status']}: {result['reason']}", 2)
         for image in result.get("images", []):
-            if "approver" in image:
-                reason = f": {image['reason']}" if image["reason"] else ""
-                say(f"{image['image_id']}: approval {image['result']}{reason}", 2)
-                if image["queued"]:
-                    say(f"copy jobs queued for {', '.join(image['queued'])}", 3)
-                continue
-            if "snapshots" in image:
-                say(f"{image['image_id']}: snapshot clean-up {image['result']}", 2)
-                for snapshot in image["snapshots"]:
-                    say(f"{snapshot['snapshot_id']} ({snapshot['size_gb']} GB): {snapshot['outcome']}", 3)
-                continue
-            verdict = image["compliance"] or image["result"]
-            line = f"{image['image_id']}: {verdict}"
-            if image["result"] == "provisional":
-                line += " (provisional: the notice waits for the CloudTrail event that names the creator)"
-            say(line, 2)
-            if image["violations"]:
-                say(f"violations: {', '.join(image['violations'])}", 3)
-            if image["tags_written"]:
-                say(f"tags written: {len(image['tags_written'])}", 3)
-            if image["notified"]:
-                say("SNS notice published", 3)
-            if image["remediation"]:
-                say(f"remediation: {image['remediation']}", 3)
+            image_lines(image)
+
+
+def image_lines(image: dict[str, Any]) -> None:
+    """One AMI's part of an invocation's answer: an approval, a snapshot clean-up or a verdict."""
+    if "approver" in image:
+        reason = f": {image['reason']}" if image["reason"] else ""
+        say(f"{image['image_id']}: approval {image['result']}{reason}", 2)
+        if image["queued"]:
+            say(f"copy jobs queued for {', '.join(image['queued'])}", 3)
+        return
+    if "snapshots" in image:
+        say(f"{image['image_id']}: snapshot clean-up {image['result']}", 2)
+        for snapshot in image["snapshots"]:
+            say(f"{snapshot['snapshot_id']} ({snapshot['size_gb']} GB): {snapshot['outcome']}", 3)
+        return
+    verdict = image["compliance"] or image["result"]
+    line = f"{image['image_id']}: {verdict}"
+    if image["result"] == "provisional":
+        line += " (provisional: the notice waits for the CloudTrail event that names the creator)"
+    say(line, 2)
+    details = (
+        ("violations", f"violations: {', '.join(image['violations'])}"),
+        ("tags_written", f"tags written: {len(image['tags_written'])}"),
+        ("notified", "SNS notice published"),
+        ("remediation", f"remediation: {image['remediation']}"),
+    )
+    for key, text in details:
+        if image[key]:
+            say(text, 3)
 
 
 class Tour:

@@ -64,7 +64,7 @@ def still_registered(image_id: str, snapshot_ids: Iterable[str], users: Mapping[
     return any(users.get(s, {}).get(image_id) not in (None, "deregistered") for s in snapshot_ids)
 
 
-def decide(
+def decide(  # noqa: PLR0911 - one return per safety check, in the order they apply
     policy: GovernancePolicy,
     snapshot_id: str,
     facts: SnapshotFacts | None,

@@ -56,7 +56,7 @@ def _recorded(tag_value: str | None) -> str | None:
 REMEDIABLE_STATES = frozenset({"available", "disabled"})
 
 
-def plan_remediation(
+def plan_remediation(  # noqa: PLR0911 - one return per situation of the AMI, each a plan
     policy: GovernancePolicy,
     image: ImageFacts,
     verdict: Verdict,

@@ -126,7 +126,7 @@ class ReplicationService(EventService):
         ]
         return EventOutcome("handled", detail.event_id, images=[asdict(o) for o in outcomes])
 
-    def _on_approval(
+    def _on_approval(  # noqa: PLR0911 - one outcome per approval status, after the two refusals
         self,
         images: ReplicaImages,
         image_id: str,
@@ -143,35 +143,40 @@ class ReplicationService(EventService):
             return ApprovalOutcome(image_id, image.region, "foreign-image", f"owned by {image.owner_id}")
         decision = judge_approval(self.policy, tags_set, callers, image)
         self.count("Approvals", status=decision.status.value)
+        if decision.status is ApprovalStatus.APPROVED:
+            return self._start_round(images, image, str(decision.approver), event_id)
+        if decision.status is ApprovalStatus.PENDING:
+            return self._pending(images, image, decision, event_id)
         if decision.status is ApprovalStatus.WITHDRAWN:
             return self._withdrawn(images, image, None)
         if decision.status is ApprovalStatus.REJECTED:
-            caller = callers[0] if callers else None
-            return self._reject(images, image, decision, caller, event_id)
+            return self._reject(images, image, decision, callers[0] if callers else None, event_id)
+        # Only an approval starts copies: a status added to the rules later must be handled here first.
+        logger.error(
+            "Approval decision not handled: nothing copied",
+            extra={"image_id": image.image_id, "status": decision.status.value, "event_id": event_id},
+        )
+        self.count("ApprovalsUnhandled", status=decision.status.value)
+        reason = f"approval status {decision.status.value} is not handled by replication"
+        return ApprovalOutcome(image.image_id, image.region, "refused", reason, decision.approver)
+
+    def _pending(
+        self, images: ReplicaImages, image: ImageFacts, decision: ApprovalDecision, event_id: str
+    ) -> ApprovalOutcome:
+        """An approval of an AMI that is still pending: recorded, and honoured when the AMI becomes available."""
         approver = str(decision.approver)
-        if decision.status is ApprovalStatus.PENDING:
-            self.inventory.record_approval(
-                image.image_id, image.region, self._approval(image, approver, event_id, ApprovalStatus.PENDING)
-            )
-            # The `available` event may have been handled between the read above and that write, finding no
-            # pending approval: look again now that the approval is on record.
-            now = images.describe_image(image.image_id)
-            if now is not None and now.state != "pending":
-                decided = self._on_pending_source_image(images, now, approver, event_id)
-                if decided is not None:
-                    return decided
-            self._answer(images, image, approval_answer(decision), approver)
-            return ApprovalOutcome(image.image_id, image.region, "pending", decision.reason, approver)
-        if decision.status is not ApprovalStatus.APPROVED:
-            # Only an approval starts copies: a status added to the rules later must be handled here first.
-            logger.error(
-                "Approval decision not handled: nothing copied",
-                extra={"image_id": image.image_id, "status": decision.status.value, "event_id": event_id},
-            )
-            self.count("ApprovalsUnhandled", status=decision.status.value)
-            reason = f"approval status {decision.status.value} is not handled by replication"
-            return ApprovalOutcome(image.image_id, image.region, "refused", reason, decision.approver)
-        return self._start_round(images, image, approver, event_id)
+        self.inventory.record_approval(
+            image.image_id, image.region, self._approval(image, approver, event_id, ApprovalStatus.PENDING)
+        )
+        # The `available` event may have been handled between the read above and that write, finding no
+        # pending approval: look again now that the approval is on record.
+        now = images.describe_image(image.image_id)
+        if now is not None and now.state != "pending":
+            decided = self._on_pending_source_image(images, now, approver, event_id)
+            if decided is not None:
+                return decided
+        self._answer(images, image, approval_answer(decision), approver)
+        return ApprovalOutcome(image.image_id, image.region, "pending", decision.reason, approver)
 
     def _reject(
         self, images: ReplicaImages, image: ImageFacts, decision: ApprovalDecision, caller: str | None, event_id: str
@@ -265,11 +270,7 @@ class ReplicationService(EventService):
         if source is None and item.get("approval_status") == "pending":
             return self._on_pending_source(detail.image_id, event.region, item, detail.state, event.id)
         if detail.state == ReplicaState.DEREGISTERED:
-            if source is None:
-                return EventOutcome("ignored", event.id, "not a replica")
-            self.count("ReplicasDeregistered")
-            result = self._settle(source, event.region, detail.image_id, ReplicaState.DEREGISTERED, event.id)
-            return EventOutcome("handled", event.id, f"replica of {source} deregistered: {result}")
+            return self._on_deregistered(source, event.region, detail.image_id, event.id)
         state = SETTLING_STATES.get(detail.state)
         if state is None:
             self.count("UnsupportedEvents")
@@ -284,6 +285,13 @@ class ReplicationService(EventService):
             return EventOutcome("ignored", event.id, "neither a replica nor an AMI awaiting replication")
         result = self._settle(source, event.region, detail.image_id, state, event.id, detail.error_message)
         return EventOutcome("handled", event.id, f"replica of {source} {result}")
+
+    def _on_deregistered(self, source: SourceRef | None, region: str, image_id: str, event_id: str) -> EventOutcome:
+        if source is None:
+            return EventOutcome("ignored", event_id, "not a replica")
+        self.count("ReplicasDeregistered")
+        result = self._settle(source, region, image_id, ReplicaState.DEREGISTERED, event_id)
+        return EventOutcome("handled", event_id, f"replica of {source} deregistered: {result}")
 
     def _settle(
         self,
