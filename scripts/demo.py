@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
 import boto3  # noqa: E402
+from boto3.dynamodb.types import TypeDeserializer  # noqa: E402
 
 from emulator.inbox import read_notices, subscribe_inbox  # noqa: E402
 from emulator.server import GovernanceEmulator  # noqa: E402
@@ -144,11 +145,11 @@ class Tour:
         say(f"{image_id}  {image['Name']!r}  state={image['State']}", 1)
         for tag in sorted(image.get("Tags", []), key=lambda t: t["Key"]):
             say(f"{tag['Key']} = {tag['Value']}", 2)
-        item = self.client("dynamodb").get_item(
+        stored = self.client("dynamodb").get_item(
             TableName=table, Key={"image_id": {"S": image_id}, "region": {"S": "us-east-1"}}
         )["Item"]
-        snapshots = ", ".join(s["S"] for s in item["snapshot_ids"]["L"])
-        say(f"inventory: compliance={item['compliance']['S']}, snapshots=[{snapshots}]", 2)
+        item = {key: TypeDeserializer().deserialize(value) for key, value in stored.items()}
+        say(f"inventory: compliance={item['compliance']}, snapshots=[{', '.join(item['snapshot_ids'])}]", 2)
 
 
 def main() -> None:

@@ -11,8 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ami_governance.adapters.inventory import LOCKED, REPLICAS
-from ami_governance.models.lineage import ApprovalRecord
-from ami_governance.rules.approval import ReplicaState
+from ami_governance.models.lineage import ApprovalRecord, ReplicaState
 
 
 class FakeInventory:

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
+from botocore.model import NoShapeFoundError
+
 # Module -> the distribution whose metadata has its version, for a module that is not imported yet.
 RUNTIME_PACKAGES: Final[Mapping[str, str]] = {
     "boto3": "boto3",
@@ -57,8 +59,6 @@ def _version(module_name: str, distribution: str) -> str:
 
 def missing_model_members(service_model: Any, needs: Mapping[tuple[str, str], str] = EC2_MODEL_NEEDS) -> list[str]:
     """`Shape.Member (botocore >= X)` for each member of `needs` the botocore service model lacks."""
-    from botocore.model import NoShapeFoundError
-
     missing = []
     for (shape_name, member), since in needs.items():
         try:

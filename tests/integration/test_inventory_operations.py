@@ -12,8 +12,7 @@ import boto3
 import pytest
 
 from ami_governance.adapters.inventory import Inventory
-from ami_governance.models.lineage import ApprovalRecord
-from ami_governance.rules.approval import ReplicaState
+from ami_governance.models.lineage import ApprovalRecord, ReplicaState
 from tests.fakes import FakeInventory
 from tests.integration.conftest import HOME, TABLE
 

@@ -13,8 +13,9 @@ import boto3
 import pytest
 
 from ami_governance.adapters.inventory import Inventory
+from ami_governance.models.lineage import ApprovalStatus
 from ami_governance.models.policy import GovernancePolicy
-from ami_governance.rules.approval import ApprovalDecision, ApprovalStatus
+from ami_governance.rules.approval import ApprovalDecision
 from ami_governance.services import replicate, wiring
 from ami_governance.services.lineage import ReplicaNotRecordedYet
 from ami_governance.settings import SettingsError

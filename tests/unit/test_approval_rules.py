@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ami_governance.models.image import ImageFacts
+from ami_governance.models.lineage import ApprovalStatus
 from ami_governance.models.policy import PolicyError, load_policy_file, parse_policy
 from ami_governance.rules.approval import (
-    ApprovalStatus,
     client_token,
     copy_request,
     generation_of,

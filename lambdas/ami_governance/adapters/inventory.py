@@ -18,8 +18,7 @@ from botocore.exceptions import ClientError
 
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import error_code
-from ami_governance.models.lineage import ApprovalRecord
-from ami_governance.rules.approval import ReplicaState
+from ami_governance.models.lineage import ApprovalRecord, ReplicaState
 
 # A source's replication entries: {target region: entry}, see rules/approval.py.
 REPLICAS = "replicas"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from ami_governance.adapters.clients import client
-from ami_governance.rules.notices import Notice
+from ami_governance.models.notices import Notice
 
 
 class Notifier:

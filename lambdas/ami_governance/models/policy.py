@@ -14,6 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
+from botocore.session import get_session
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_TAG_PREFIX = "ami-governance:"
@@ -289,8 +290,6 @@ class GovernancePolicy(_Strict):
 @cache
 def known_ec2_regions() -> frozenset[str]:
     """Regions botocore knows for EC2 across partitions (offline: read from its bundled endpoints)."""
-    from botocore.session import get_session
-
     session = get_session()
     regions: set[str] = set()
     for partition in session.get_available_partitions():

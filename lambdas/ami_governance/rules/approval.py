@@ -11,34 +11,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from fnmatch import fnmatchcase
 from typing import Any
 
 from ami_governance.models.image import ComplianceStatus, ImageFacts
 from ami_governance.models.jobs import CopyRequest
+from ami_governance.models.lineage import ApprovalStatus, ReplicaState
 from ami_governance.models.policy import GovernancePolicy
 from ami_governance.rules.tags import SystemTag, fit_tag_value, lineage_value
 
 # CopyImage's ClientToken: up to 64 ASCII characters.
 CLIENT_TOKEN_MAX = 64
-
-
-class ApprovalStatus(StrEnum):
-    NOT_AN_APPROVAL = "not-an-approval"  # the tag change does not set the approval tag to its value
-    APPROVED = "approved"
-    PENDING = "pending"  # approved, but the AMI is not available yet: copies start on its `available` event
-    REJECTED = "rejected"
-    WITHDRAWN = "withdrawn"  # the approval tag is not (or no longer) on the AMI when the approval is handled
-
-
-class ReplicaState(StrEnum):
-    QUEUED = "queued"  # a copy job is on the queue
-    COPYING = "copying"  # claimed by a copy worker; `image_id` once CopyImage answered
-    AVAILABLE = "available"
-    FAILED = "failed"
-    DEREGISTERED = "deregistered"  # the replica was deregistered after it existed (drift)
-    WITHDRAWN = "withdrawn"  # the approval tag was removed before this region's copy started: no copy made
 
 
 # A region whose replica ended in one of these gets a new copy (and a new ClientToken) when the AMI is approved

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from ami_governance.models.cleanup import ImageCleanup, OutcomeKind
 from ami_governance.models.image import Creator, ImageFacts, Verdict
+from ami_governance.models.notices import Notice
 from ami_governance.models.policy import GovernancePolicy, Mode
 from ami_governance.rules.cleanup import monthly_cost
 from ami_governance.rules.remediation import describe_intended
 
 SNS_SUBJECT_MAX = 100
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
-
-
-@dataclass(frozen=True)
-class Notice:
-    subject: str
-    body: dict[str, Any]
 
 
 def _subject(text: str) -> str:

@@ -21,8 +21,8 @@ from ami_governance.models.events import (
     CloudTrailImageEvent,
     detail_type_of,
 )
+from ami_governance.models.notices import Notice
 from ami_governance.models.policy import GovernancePolicy
-from ami_governance.rules.notices import Notice
 
 logger = Logger(child=True)
 

@@ -22,10 +22,10 @@ from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.adapters.errors import error_code
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyJob, SqsRecord
+from ami_governance.models.lineage import ReplicaState
 from ami_governance.models.policy import GovernancePolicy
 from ami_governance.rules.approval import (
     RETRY_MAX_SECONDS,
-    ReplicaState,
     carries_approval,
     copy_request,
     retry_delay_seconds,

@@ -22,8 +22,9 @@ from ami_governance.models.events import (
     CloudTrailImageEvent,
 )
 from ami_governance.models.image import ComplianceStatus, ImageFacts, Verdict
+from ami_governance.models.notices import Notice
 from ami_governance.rules.compliance import evaluate
-from ami_governance.rules.notices import Notice, resolved_notice, violation_notice
+from ami_governance.rules.notices import resolved_notice, violation_notice
 from ami_governance.rules.remediation import Ec2Action, RemediationPlan, plan_remediation
 from ami_governance.rules.tags import (
     SystemTag,

@@ -13,8 +13,9 @@ from aws_lambda_powertools import Logger
 from ami_governance.adapters.inventory import REPLICAS
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyRequest
+from ami_governance.models.lineage import ReplicaState
 from ami_governance.models.policy import GovernancePolicy, Sharing
-from ami_governance.rules.approval import ReplicaState, round_is_over
+from ami_governance.rules.approval import round_is_over
 from ami_governance.rules.notices import replica_failed_notice, replicated_notice
 from ami_governance.rules.tags import iso_timestamp, lineage_value
 from ami_governance.services.common import Counter, NoticeSink

@@ -20,11 +20,9 @@ from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.models.events import CREATE_TAGS, AmiStateChangeEvent, CloudTrailImageEvent
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyJob
-from ami_governance.models.lineage import ApprovalRecord
+from ami_governance.models.lineage import ApprovalRecord, ApprovalStatus, ReplicaState
 from ami_governance.rules.approval import (
     ApprovalDecision,
-    ApprovalStatus,
-    ReplicaState,
     approval_answer,
     carries_approval,
     generation_of,
