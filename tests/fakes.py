@@ -7,11 +7,11 @@ tests/integration/test_inventory_operations.py run the same cases against it and
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ami_governance.adapters.inventory import LOCKED, REPLICAS
-from ami_governance.models.lineage import ApprovalRecord, ReplicaState
+from ami_governance.models.lineage import ApprovalRecord, ReplicaSettlement, ReplicaState, RoundPlan
 
 
 class FakeInventory:
@@ -40,17 +40,9 @@ class FakeInventory:
     def prepare_round(self, image_id: str, region: str) -> None:
         self._item(image_id, region).setdefault(REPLICAS, {})
 
-    def queue_round(
-        self,
-        image_id: str,
-        region: str,
-        approval: ApprovalRecord,
-        targets: Sequence[str],
-        generations: Mapping[str, int],
-        read: Mapping[str, Mapping[str, Any]],
-    ) -> bool:
-        for target in generations:
-            now, then = self._entry(image_id, region, target), read.get(target)
+    def queue_round(self, image_id: str, region: str, plan: RoundPlan) -> bool:
+        for target in plan.generations:
+            now, then = self._entry(image_id, region, target), plan.read.get(target)
             if then is None and now is not None:
                 return False
             if then is not None and (
@@ -59,17 +51,12 @@ class FakeInventory:
                 or ("image_id" not in then and "image_id" in now)
             ):
                 return False
-        fields = _approval_fields(approval)
-        fields[("replication_targets",)] = list(targets)
-        if generations:
-            fields[("replication_round",)] = approval.event_id
-        for target, generation in generations.items():
-            fields[(REPLICAS, target)] = {
-                "state": ReplicaState.QUEUED.value,
-                "queued_at": approval.approved_at,
-                "approval_event_id": approval.event_id,
-                "generation": generation,
-            }
+        fields = _approval_fields(plan.approval)
+        fields[("replication_targets",)] = list(plan.targets)
+        if plan.generations:
+            fields[("replication_round",)] = plan.approval.event_id
+        for target, entry in plan.queued_entries().items():
+            fields[(REPLICAS, target)] = entry
         self._set(image_id, region, fields)
         return True
 
@@ -115,22 +102,14 @@ class FakeInventory:
 
     # ---- lineage -------------------------------------------------------------------------------------
 
-    def settle_replica(
-        self,
-        image_id: str,
-        region: str,
-        target: str,
-        replica_id: str | None,
-        state: ReplicaState,
-        at: str,
-        error: str | None = None,
-    ) -> dict[str, Any] | None:
-        entry = self._entry(image_id, region, target)
+    def settle_replica(self, image_id: str, region: str, settlement: ReplicaSettlement) -> dict[str, Any] | None:
+        entry = self._entry(image_id, region, settlement.target)
+        replica_id = settlement.replica_id
         if entry is None or (entry.get("image_id") != replica_id if replica_id is not None else "image_id" in entry):
             return None
-        entry.update({"state": state.value, f"{state.value}_at": at})
-        if error:
-            entry["error"] = error
+        entry.update({"state": settlement.state.value, f"{settlement.state.value}_at": settlement.at})
+        if settlement.error:
+            entry["error"] = settlement.error
         self.writes += 1
         return self.get(image_id, region)
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from ami_governance.adapters.inventory import Inventory
-from ami_governance.models.lineage import ApprovalRecord, ReplicaState
+from ami_governance.models.lineage import ApprovalRecord, ReplicaSettlement, ReplicaState, RoundPlan
 from tests.fakes import FakeInventory
 from tests.integration.conftest import HOME, TABLE
 
@@ -35,7 +35,7 @@ def inventory(request: pytest.FixtureRequest) -> Any:
 
 def queue(inventory: Any, generations: dict[str, int] | None = None) -> None:
     inventory.prepare_round(SOURCE, HOME)
-    assert inventory.queue_round(SOURCE, HOME, APPROVAL, [EU, AP], generations or {EU: 0}, {})
+    assert inventory.queue_round(SOURCE, HOME, RoundPlan(APPROVAL, [EU, AP], generations or {EU: 0}, {}))
 
 
 def entry(inventory: Any, target: str = EU) -> dict[str, Any]:
@@ -66,13 +66,13 @@ def test_a_round_is_planned_on_the_entries_as_read(inventory: Any) -> None:
     assert claim(inventory, "worker-a")
 
     # When another delivery of the approval writes its plan
-    again = inventory.queue_round(SOURCE, HOME, APPROVAL, [EU], {EU: 0}, read)
+    again = inventory.queue_round(SOURCE, HOME, RoundPlan(APPROVAL, [EU], {EU: 0}, read))
 
     # Then the write is refused and the claim stands
     assert again is False
     assert entry(inventory)["owner"] == "worker-a"
     # and a plan for a region that appeared meanwhile is refused too
-    assert inventory.queue_round(SOURCE, HOME, APPROVAL, [EU], {EU: 0}, {}) is False
+    assert inventory.queue_round(SOURCE, HOME, RoundPlan(APPROVAL, [EU], {EU: 0}, {})) is False
 
 
 def test_a_second_claim_of_the_same_copy_is_refused_until_its_lease_runs_out(inventory: Any) -> None:
@@ -126,9 +126,11 @@ def test_a_replica_is_settled_only_while_its_entry_names_it(inventory: Any) -> N
     assert claim(inventory, "worker-a")
     assert inventory.record_copy(SOURCE, HOME, EU, "worker-a", REPLICA, NOW, adopted=False)
 
-    other = inventory.settle_replica(SOURCE, HOME, EU, "ami-0ccccccccccccccc1", ReplicaState.AVAILABLE, LATER)
-    without = inventory.settle_replica(SOURCE, HOME, EU, None, ReplicaState.FAILED, LATER, "refused")
-    settled = inventory.settle_replica(SOURCE, HOME, EU, REPLICA, ReplicaState.AVAILABLE, LATER)
+    other = inventory.settle_replica(
+        SOURCE, HOME, ReplicaSettlement(EU, "ami-0ccccccccccccccc1", ReplicaState.AVAILABLE, LATER)
+    )
+    without = inventory.settle_replica(SOURCE, HOME, ReplicaSettlement(EU, None, ReplicaState.FAILED, LATER, "refused"))
+    settled = inventory.settle_replica(SOURCE, HOME, ReplicaSettlement(EU, REPLICA, ReplicaState.AVAILABLE, LATER))
 
     assert (other, without) == (None, None)
     assert settled is not None
@@ -139,11 +141,15 @@ def test_a_copy_that_never_started_is_settled_without_a_replica(inventory: Any) 
     queue(inventory)
     assert claim(inventory, "worker-a")
 
-    settled = inventory.settle_replica(SOURCE, HOME, EU, None, ReplicaState.FAILED, LATER, "InvalidParameter: x")
+    settled = inventory.settle_replica(
+        SOURCE, HOME, ReplicaSettlement(EU, None, ReplicaState.FAILED, LATER, "InvalidParameter: x")
+    )
 
     assert settled is not None
     assert settled["replicas"][EU]["error"] == "InvalidParameter: x"
-    assert inventory.settle_replica(SOURCE, HOME, AP, None, ReplicaState.FAILED, LATER) is None  # no entry
+    assert (
+        inventory.settle_replica(SOURCE, HOME, ReplicaSettlement(AP, None, ReplicaState.FAILED, LATER)) is None
+    )  # no entry
 
 
 def test_only_the_claims_owner_withdraws_its_copy(inventory: Any) -> None:

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyJob, CopyRequest
-from ami_governance.models.lineage import ApprovalRecord
+from ami_governance.models.lineage import ApprovalRecord, RoundPlan
 from ami_governance.models.policy import GovernancePolicy, load_policy_file, parse_policy
 from ami_governance.services.copy import CopyService
 from tests.conftest import POLICY_FILE
@@ -78,7 +78,7 @@ class World:
         # Given a round that queued the copy into eu-west-1 (generation 0)
         approval = ApprovalRecord("approved", APPROVER, "2030-01-01T11:59:00Z", "approval-1", ACCOUNT, source.name)
         self.inventory.prepare_round(SOURCE, HOME)
-        assert self.inventory.queue_round(SOURCE, HOME, approval, [EU], {EU: 0}, {})
+        assert self.inventory.queue_round(SOURCE, HOME, RoundPlan(approval, [EU], {EU: 0}, {}))
 
     def service(self) -> CopyService:
         return CopyService(

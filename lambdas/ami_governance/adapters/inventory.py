@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import error_code
-from ami_governance.models.lineage import ApprovalRecord, ReplicaState
+from ami_governance.models.lineage import ApprovalRecord, ReplicaSettlement, ReplicaState, RoundPlan
 
 # A source's replication entries: {target region: entry}, see rules/approval.py.
 REPLICAS = "replicas"
@@ -106,33 +106,20 @@ class Inventory:
             ExpressionAttributeValues={":empty": _attribute({})},
         )
 
-    def queue_round(
-        self,
-        image_id: str,
-        region: str,
-        approval: ApprovalRecord,
-        targets: Sequence[str],
-        generations: Mapping[str, int],
-        read: Mapping[str, Mapping[str, Any]],
-    ) -> bool:
-        """Record an approved round: the approval, its target regions and, for each region of `generations`, a
-        queued entry of that copy generation, stamped with the approval's time and event (the round's id).
+    def queue_round(self, image_id: str, region: str, plan: RoundPlan) -> bool:
+        """Record an approved round: the approval, its target regions and a queued entry for each region it queues.
 
-        An optimistic lock: the queued regions' entries must still be as `read` (the replicas map read before
+        An optimistic lock: the queued regions' entries must still be as `plan.read` (the replicas map read before
         planning), so that a concurrent delivery or copy worker that changed one first makes this write fail
         (False): no region is queued twice and no dead replica's ClientToken is reused.
         """
+        approval, generations, read = plan.approval, plan.generations, plan.read
         fields = _approval_fields(approval)
-        fields[("replication_targets",)] = list(targets)
+        fields[("replication_targets",)] = list(plan.targets)
         if generations:
             fields[("replication_round",)] = approval.event_id
-        for target, generation in generations.items():
-            fields[(REPLICAS, target)] = {
-                "state": ReplicaState.QUEUED.value,
-                "queued_at": approval.approved_at,
-                "approval_event_id": approval.event_id,
-                "generation": generation,
-            }
+        for target, entry in plan.queued_entries().items():
+            fields[(REPLICAS, target)] = entry
 
         def as_read(e: _Expression) -> str:
             clauses = []
@@ -205,23 +192,15 @@ class Inventory:
 
     # ---- replication: a replica reached an end, and the round's one announcement ----------------------
 
-    def settle_replica(
-        self,
-        image_id: str,
-        region: str,
-        target: str,
-        replica_id: str | None,
-        state: ReplicaState,
-        at: str,
-        error: str | None = None,
-    ) -> dict[str, Any] | None:
-        """Set the target's entry to `state` (at `at`, with the error if any) while it still names `replica_id`
-        (None: an entry with no replica, whose CopyImage failed): a newer round may have replaced the entry since
-        it was read. Returns the source's item after the write, or None when the entry changed."""
-        entry: _Path = (REPLICAS, target)
-        fields: dict[_Path, Any] = {(*entry, "state"): state.value, (*entry, f"{state.value}_at"): at}
-        if error:
-            fields[(*entry, "error")] = error
+    def settle_replica(self, image_id: str, region: str, settlement: ReplicaSettlement) -> dict[str, Any] | None:
+        """Set the target's entry to the settled state (with its time, and the error if any) while it still names
+        the settled replica (None: an entry with no replica, whose CopyImage failed): a newer round may have
+        replaced the entry since it was read. Returns the source's item after the write, or None when it changed."""
+        replica_id, state = settlement.replica_id, settlement.state
+        entry: _Path = (REPLICAS, settlement.target)
+        fields: dict[_Path, Any] = {(*entry, "state"): state.value, (*entry, f"{state.value}_at"): settlement.at}
+        if settlement.error:
+            fields[(*entry, "error")] = settlement.error
 
         def unchanged(e: _Expression) -> str:
             if replica_id is None:

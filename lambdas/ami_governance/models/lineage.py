@@ -3,8 +3,10 @@ item."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class ApprovalStatus(StrEnum):
@@ -32,3 +34,36 @@ class ApprovalRecord:
     event_id: str  # the approval's CloudTrail event: it names the round its copy jobs belong to
     account: str
     name: str
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """An approved round as the inventory records it on the source's item."""
+
+    approval: ApprovalRecord
+    targets: Sequence[str]  # every target region of the round, queued now or not
+    generations: Mapping[str, int]  # the regions this round queues, each with its copy generation
+    read: Mapping[str, Mapping[str, Any]]  # the replicas map as read while planning: the optimistic lock
+
+    def queued_entries(self) -> dict[str, dict[str, Any]]:
+        """The replication entry each queued region starts with, stamped with the approval's time and event."""
+        return {
+            target: {
+                "state": ReplicaState.QUEUED.value,
+                "queued_at": self.approval.approved_at,
+                "approval_event_id": self.approval.event_id,
+                "generation": generation,
+            }
+            for target, generation in self.generations.items()
+        }
+
+
+@dataclass(frozen=True)
+class ReplicaSettlement:
+    """A replica (None: its CopyImage failed before any AMI existed) reached an end state in its target region."""
+
+    target: str
+    replica_id: str | None
+    state: ReplicaState
+    at: str
+    error: str | None = None

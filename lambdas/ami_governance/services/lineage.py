@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 from ami_governance.adapters.inventory import REPLICAS
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyRequest
-from ami_governance.models.lineage import ReplicaState
+from ami_governance.models.lineage import ReplicaSettlement, ReplicaState
 from ami_governance.models.policy import GovernancePolicy, Sharing
 from ami_governance.rules.approval import round_is_over
 from ami_governance.rules.notices import replica_failed_notice, replicated_notice
@@ -37,16 +37,7 @@ class LineageStore(Protocol):
 
     def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None: ...
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
-    def settle_replica(
-        self,
-        image_id: str,
-        region: str,
-        target: str,
-        replica_id: str | None,
-        state: ReplicaState,
-        at: str,
-        error: str | None = None,
-    ) -> dict[str, Any] | None: ...
+    def settle_replica(self, image_id: str, region: str, settlement: ReplicaSettlement) -> dict[str, Any] | None: ...
     def withdraw_replica(
         self, image_id: str, region: str, target: str, owner: str, at: str
     ) -> dict[str, Any] | None: ...
@@ -123,9 +114,8 @@ class Lineage:
 
         timestamp = iso_timestamp(self.now())
         # Still the entry read above: a newer round may have replaced it meanwhile.
-        item = self.inventory.settle_replica(
-            source.image_id, source.region, target_region, replica_id, state, timestamp, error[:1000] if error else None
-        )
+        settlement = ReplicaSettlement(target_region, replica_id, state, timestamp, error[:1000] if error else None)
+        item = self.inventory.settle_replica(source.image_id, source.region, settlement)
         if item is None:
             logger.warning("Replication entry changed while settling", extra=log)
             self.count("ReplicaEventsUnmatched")

@@ -20,7 +20,7 @@ from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.models.events import CREATE_TAGS, AmiStateChangeEvent, CloudTrailImageEvent
 from ami_governance.models.image import ImageFacts
 from ami_governance.models.jobs import CopyJob
-from ami_governance.models.lineage import ApprovalRecord, ApprovalStatus, ReplicaState
+from ami_governance.models.lineage import ApprovalRecord, ApprovalStatus, ReplicaState, RoundPlan
 from ami_governance.rules.approval import (
     ApprovalDecision,
     approval_answer,
@@ -61,15 +61,7 @@ class ReplicationInventory(LineageStore, Protocol):
 
     def record_approval(self, image_id: str, region: str, approval: ApprovalRecord) -> None: ...
     def prepare_round(self, image_id: str, region: str) -> None: ...
-    def queue_round(
-        self,
-        image_id: str,
-        region: str,
-        approval: ApprovalRecord,
-        targets: Sequence[str],
-        generations: Mapping[str, int],
-        read: Mapping[str, Mapping[str, Any]],
-    ) -> bool: ...
+    def queue_round(self, image_id: str, region: str, plan: RoundPlan) -> bool: ...
 
 
 class ConcurrentApproval(RuntimeError):
@@ -224,7 +216,7 @@ class ReplicationService(EventService):
             approval = self._approval(image, approver, event_id, ApprovalStatus.APPROVED)
             # Planned on the entries as read: a delivery or copy worker that changed one meanwhile fails the write.
             if self.inventory.queue_round(
-                image.image_id, image.region, approval, targets.regions, generations, replicas
+                image.image_id, image.region, RoundPlan(approval, targets.regions, generations, replicas)
             ):
                 break
         else:
