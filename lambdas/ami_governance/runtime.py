@@ -9,8 +9,6 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
-from botocore.model import NoShapeFoundError
-
 # Module -> the distribution whose metadata has its version, for a module that is not imported yet.
 RUNTIME_PACKAGES: Final[Mapping[str, str]] = {
     "boto3": "boto3",
@@ -59,6 +57,10 @@ def _version(module_name: str, distribution: str) -> str:
 
 def missing_model_members(service_model: Any, needs: Mapping[tuple[str, str], str] = EC2_MODEL_NEEDS) -> list[str]:
     """`Shape.Member (botocore >= X)` for each member of `needs` the botocore service model lacks."""
+    # Imported here: the handler modules import this module at load time, before anything needs botocore, and
+    # botocore.model brings most of botocore with it (about 170 ms of the cold start).
+    from botocore.model import NoShapeFoundError
+
     missing = []
     for (shape_name, member), since in needs.items():
         try:
