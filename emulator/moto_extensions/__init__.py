@@ -7,7 +7,7 @@ module covers one area and says which moto gaps it closes.
 
 from __future__ import annotations
 
-from emulator.moto_extensions import copy_image, images, snapshots
+from emulator.moto_extensions import copy_image, images, instances, launch_templates, snapshots
 from emulator.moto_extensions.control import image_state, set_image_state
 
 __all__ = ["apply", "image_state", "set_image_state"]
@@ -24,3 +24,5 @@ def apply() -> None:
     images.apply()
     snapshots.apply()
     copy_image.apply()
+    instances.apply()
+    launch_templates.apply()
