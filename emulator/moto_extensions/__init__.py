@@ -8,9 +8,24 @@ module covers one area and says which moto gaps it closes.
 from __future__ import annotations
 
 from emulator.moto_extensions import copy_image, images, instances, launch_templates, snapshots
-from emulator.moto_extensions.control import image_state, set_image_state
+from emulator.moto_extensions.control import (
+    UnknownResource,
+    image_state,
+    set_creation_dates,
+    set_image_creation_date,
+    set_image_state,
+    set_snapshot_start_time,
+)
 
-__all__ = ["apply", "image_state", "set_image_state"]
+__all__ = [
+    "UnknownResource",
+    "apply",
+    "image_state",
+    "set_creation_dates",
+    "set_image_creation_date",
+    "set_image_state",
+    "set_snapshot_start_time",
+]
 
 _applied = False
 
