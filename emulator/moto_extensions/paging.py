@@ -14,7 +14,7 @@ import binascii
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from moto.ec2.exceptions import EC2ClientError, InvalidParameterCombination
 
@@ -29,7 +29,12 @@ class InvalidPaginationToken(EC2ClientError):
 
 
 def page_size(
-    requested: int | None, minimum: int, maximum: int, *, above_maximum: str = "error", paging: bool = False
+    requested: int | None,
+    minimum: int,
+    maximum: int,
+    *,
+    above_maximum: Literal["error", "cap"] = "error",
+    paging: bool = False,
 ) -> int | None:
     """The page size for `MaxResults` (None: no paging asked). Below `minimum` EC2 refuses the call with this
     message (github.com/aws/aws-sdk-ruby/pull/2575: "Value ( 1 ) for parameter maxResults is invalid. Expecting a
