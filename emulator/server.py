@@ -7,6 +7,8 @@ GET  /_governance/events     the event log: every event put on a bus, with the r
 POST /_governance/schedule   fire the scheduled rules now
 GET  /_governance/functions  the deployed functions (name, handler, environment)
 POST /_governance/principals {"<access key>": "<principal ARN>", ...}: who CloudTrail says made a call
+POST /_governance/creation-dates {"region": ..., "images": {"ami-…": ISO 8601}, "snapshots": {"snap-…": ...}}: age
+                             AMIs and snapshots (CreationDate, StartTime), which no EC2 API can
 GET  /_governance/health     200 once the stack is deployed
 """
 
@@ -232,6 +234,8 @@ class GovernanceEmulator:
             for access_key, arn in json.loads(body or b"{}").items():
                 self.principals.add(access_key, arn)
             return 200, {"ok": True}
+        if route == "creation-dates" and method == "POST":
+            return _set_creation_dates(body)
         return 404, {"error": f"no such control route: {method} {path}"}
 
 
@@ -284,6 +288,24 @@ class _GovernanceApp:
             user_agent=environ.get("HTTP_USER_AGENT", ""),
             source_ip=environ.get("REMOTE_ADDR", "127.0.0.1"),
         )
+
+
+def _set_creation_dates(body: bytes) -> tuple[int, Any]:
+    """Seed an aged estate: moto stamps every AMI and snapshot with the time of its creation call."""
+    try:
+        request = json.loads(body or b"{}")
+        region = str(request["region"])
+        images = {str(k): datetime.fromisoformat(v) for k, v in request.get("images", {}).items()}
+        snapshots = {str(k): datetime.fromisoformat(v) for k, v in request.get("snapshots", {}).items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        return 400, {"error": f'expected {{"region": ..., "images": {{id: ISO 8601}}, "snapshots": {{...}}}}: {error}'}
+    try:
+        moto_extensions.set_creation_dates(ACCOUNT, region, images, snapshots)
+    except moto_extensions.UnknownResource as error:
+        return 404, {"error": str(error)}
+    except (KeyError, ValueError) as error:  # an unknown region, a time in the future
+        return 400, {"error": str(error)}
+    return 200, {"images": len(images), "snapshots": len(snapshots)}
 
 
 def _route_put_events_through(router: Router) -> None:

@@ -69,7 +69,7 @@ class RunningEmulator:
         return list(self.control("GET", "events"))
 
     def tags_of(self, image_id: str, region: str = HOME) -> dict[str, str]:
-        images = self.client("ec2", region).describe_images(ImageIds=[image_id])["Images"]
+        images = self.client("ec2", region).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
         return {t["Key"]: t["Value"] for t in images[0].get("Tags", [])} if images else {}
 
     def launch_instance(self, region: str = HOME) -> str:

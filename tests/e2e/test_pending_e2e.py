@@ -44,5 +44,5 @@ def test_a_pending_ami_is_announced_at_once_and_disabled_once_available(enforcin
     assert judged[0]["notified"]
     # ...and applied by the `available` event a second later
     assert judged[-1]["remediation"].startswith("disabled the AMI")
-    assert ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"] == "disabled"
+    assert ec2.describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"][0]["State"] == "disabled"
     assert emulator.tags_of(image_id)[f"{PREFIX}remediation"] == "disabled"

@@ -76,7 +76,7 @@ class Estate:
         return str(image_id), instance_id
 
     def tags_of(self, image_id: str, region: str = HOME) -> dict[str, str]:
-        images = self.ec2(region).describe_images(ImageIds=[image_id])["Images"]
+        images = self.ec2(region).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"]
         return {t["Key"]: t["Value"] for t in images[0].get("Tags", [])} if images else {}
 
     def notices(self) -> list[dict[str, Any]]:

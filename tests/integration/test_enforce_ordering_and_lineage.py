@@ -115,7 +115,7 @@ def test_an_ami_re_enabled_by_hand_is_disabled_again(estate, invoke, policy_with
     invoke(state_event(image_id))
 
     # Then it is disabled again, and that is announced
-    assert estate.ec2().describe_images(ImageIds=[image_id])["Images"][0]["State"] == "disabled"
+    assert estate.ec2().describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"][0]["State"] == "disabled"
     [notice] = estate.notices()
     assert notice["body"]["remediation"].startswith("disabled the AMI")
 

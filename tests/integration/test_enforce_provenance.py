@@ -83,7 +83,7 @@ def copy(estate, source_id: str) -> str:
 
 
 def image_state(estate, image_id: str) -> str:
-    return str(estate.ec2(EU).describe_images(ImageIds=[image_id])["Images"][0]["State"])
+    return str(estate.ec2(EU).describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"][0]["State"])
 
 
 @pytest.mark.parametrize("second_caller", [BUILDER, BUILDER_INVOKED], ids=["exempt role", "invoked by Image Builder"])

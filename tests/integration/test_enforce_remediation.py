@@ -31,7 +31,7 @@ def untagged_create_event(estate):
 
 
 def image_state(estate, image_id):
-    return estate.ec2().describe_images(ImageIds=[image_id])["Images"][0]["State"]
+    return estate.ec2().describe_images(ImageIds=[image_id], IncludeDisabled=True)["Images"][0]["State"]
 
 
 def test_audit_mode_changes_nothing_but_tags(estate, invoke):

@@ -1,12 +1,5 @@
-"""What moto 5.2 lacks for AMI snapshot and copy work, added to its EC2 backend (used by the emulator and the tests).
-
-moto gives every AMI one auto-created snapshot, ignores the block device mappings of RegisterImage, does not
-implement the DescribeImages filter `block-device-mapping.snapshot-id`, lets a snapshot be deleted while a
-registered AMI still uses it, and accepts DeregisterImage's `DeleteAssociatedSnapshots` but deletes nothing. Its
-CopyImage ignores everything but the source, name and description: no client
-token, no tags, no encryption, no source recorded on the copy. AWS does all of these; the snapshot clean-up and
-replication depend on them. Each patch below makes moto behave as the EC2 documentation says, for those cases only.
-"""
+"""CopyImage as the EC2 API reference documents it (moto 5.2.5 ignores everything but the source, name and
+description)."""
 
 from __future__ import annotations
 
@@ -16,139 +9,20 @@ import time
 from typing import Any, cast
 
 from moto.core.responses import ActionResult
-from moto.ec2.exceptions import (
-    EC2ClientError,
-    InvalidParameterCombination,
-    InvalidSnapshotIdError,
-    InvalidSnapshotInUse,
-    InvalidTaggableResourceType,
-)
+from moto.ec2.exceptions import EC2ClientError, InvalidParameterCombination, InvalidTaggableResourceType
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.amis import Ami
-from moto.ec2.models.elastic_block_store import EBSBackend, Snapshot
+from moto.ec2.models.elastic_block_store import Snapshot
 from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import random_snapshot_id
 from moto.kms.models import kms_backends
 
-_applied = False
 # CopyImage's client tokens are checked and recorded under one lock: the emulator serves calls on many threads.
 _copy_lock = threading.Lock()
 
 
 def apply() -> None:
-    """Idempotent: patch moto's EC2 model once per process."""
-    global _applied  # noqa: PLW0603 - a process-wide patch, applied once
-    if _applied:
-        return
-    _applied = True
-    _mappings_from_register_image()
-    _image_filters()
-    _snapshot_in_use_by_any_ami()
-    _deregister_image_deletes_associated_snapshots()
     _copy_image_as_aws_does()
-
-
-def _mappings_from_register_image() -> None:
-    original_register = AmisResponse.register_image
-    original_mappings = Ami.block_device_mappings
-
-    def register_image(self: AmisResponse) -> Any:
-        result = original_register(self)
-        requested = self._get_param("BlockDeviceMappings", [])
-        if requested:
-            image = self.ec2_backend.amis[cast(dict[str, str], result.result)["ImageId"]]
-            # A registered AMI points at existing snapshots; moto's auto-created one does not exist in AWS.
-            self.ec2_backend.snapshots.pop(image.ebs_snapshot.id, None)
-            image.registered_block_device_mappings = [
-                {"DeviceName": mapping.get("DeviceName"), "Ebs": _with_volume_size(self.ec2_backend, mapping["Ebs"])}
-                for mapping in requested
-                if mapping.get("Ebs", {}).get("SnapshotId")
-            ]
-        return result
-
-    def block_device_mappings(self: Ami) -> list[dict[str, Any]]:
-        registered = getattr(self, "registered_block_device_mappings", None)
-        return registered if registered is not None else original_mappings.fget(self)  # type: ignore[attr-defined,no-any-return]
-
-    AmisResponse.register_image = register_image  # type: ignore[method-assign]
-    Ami.block_device_mappings = property(block_device_mappings)  # type: ignore[method-assign,assignment]
-
-
-def _with_volume_size(backend: Any, ebs: dict[str, Any]) -> dict[str, Any]:
-    """EC2 reports each mapping's VolumeSize; a mapping registered without one gets its snapshot's size."""
-    ebs = dict(ebs)
-    snapshot = backend.snapshots.get(ebs.get("SnapshotId"))
-    if not ebs.get("VolumeSize") and snapshot is not None:
-        ebs["VolumeSize"] = int(snapshot.volume.size)
-    return ebs
-
-
-def _snapshot_ids(image: Ami) -> list[str]:
-    return [m["Ebs"]["SnapshotId"] for m in image.block_device_mappings if m.get("Ebs", {}).get("SnapshotId")]
-
-
-def _image_filters() -> None:
-    original = Ami.get_filter_value
-
-    def get_filter_value(self: Ami, filter_name: str, method_name: str | None = None) -> Any:
-        if filter_name == "block-device-mapping.snapshot-id":
-            return _snapshot_ids(self)
-        # DescribeImages finds the copies of an AMI by these two (the attributes are set by CopyImage below).
-        if filter_name == "source-image-id":
-            return self.source_image_id  # type: ignore[attr-defined]
-        if filter_name == "source-image-region":
-            return self.source_image_region  # type: ignore[attr-defined]
-        return original(self, filter_name, method_name)
-
-    Ami.get_filter_value = get_filter_value  # type: ignore[method-assign]
-
-
-def _snapshot_in_use_by_any_ami() -> None:
-    def delete_snapshot(self: EBSBackend, snapshot_id: str) -> Any:
-        if snapshot_id not in self.snapshots:
-            raise InvalidSnapshotIdError()
-        # EC2 refuses while any AMI (disabled and deprecated ones included) references the snapshot.
-        for image in self.amis.values():  # type: ignore[attr-defined]
-            if snapshot_id in _snapshot_ids(image):
-                raise InvalidSnapshotInUse(snapshot_id, image.id)
-        return self.snapshots.pop(snapshot_id)
-
-    EBSBackend.delete_snapshot = delete_snapshot  # type: ignore[method-assign]
-
-
-def _deregister_image_deletes_associated_snapshots() -> None:
-    """DeregisterImage(DeleteAssociatedSnapshots=True), as the EC2 API reference documents it: the AMI goes, and
-    each of its snapshots is deleted unless another AMI (disabled and deprecated ones included) uses it, which is
-    `skipped`; a snapshot of another account cannot be deleted (`missing-permissions`). The answer lists one
-    DeleteSnapshotResults entry {SnapshotId, ReturnCode} per snapshot of the AMI."""
-    original = AmisResponse.deregister_image
-
-    def deregister_image(self: AmisResponse) -> ActionResult:
-        if not self._get_bool_param("DeleteAssociatedSnapshots", False):
-            return original(self)
-        backend = self.ec2_backend
-        image = backend.amis.get(self._get_param("ImageId"))
-        snapshot_ids = _snapshot_ids(image) if image is not None else []
-        original(self)  # the image lookup, its errors and DryRun stay moto's
-        results = []
-        for snapshot_id in dict.fromkeys(snapshot_ids):
-            snapshot = backend.snapshots.get(snapshot_id)
-            if any(snapshot_id in _snapshot_ids(other) for other in backend.amis.values()):
-                code = "skipped"
-            elif snapshot is None:
-                code = "client-error"
-            elif snapshot.owner_id != backend.account_id:
-                code = "missing-permissions"
-            else:
-                backend.snapshots.pop(snapshot_id)
-                code = "success"
-            results.append({"SnapshotId": snapshot_id, "ReturnCode": code})
-        return ActionResult({"Return": True, "DeleteSnapshotResults": results})
-
-    AmisResponse.deregister_image = deregister_image  # type: ignore[method-assign]
-
-
-# ---- CopyImage -------------------------------------------------------------------------------------------------
 
 
 def _copy_image_as_aws_does() -> None:
@@ -310,19 +184,3 @@ def _resolve_kms_key(account: str, region: str, key_ref: str) -> tuple[str | Non
         state = {"Disabled": "disabled", "PendingDeletion": "pending deletion"}.get(key.key_state, key.key_state)
         return None, {"Code": code, "Message": f"{code}: The KMS key {key.arn} is {state}"}
     return str(key.arn), None
-
-
-def set_image_state(account: str, region: str, image_id: str, state: str) -> None:
-    """Set an AMI's state in moto's backend (moto has no pending AMIs); a no-op if the AMI is gone."""
-    image = ec2_backends[account][region].amis.get(image_id)
-    if image is not None:
-        image.state = state
-
-
-def image_state(account: str, region: str, image_id: str) -> tuple[str, str]:
-    """The AMI's state in moto's backend and, if it failed, the message of its StateReason ("" otherwise)."""
-    image = ec2_backends[account][region].amis.get(image_id)
-    if image is None:
-        return "deregistered", ""
-    reason = image.state_reason  # type: ignore[attr-defined]
-    return str(image.state), str(reason["Message"]) if reason else ""
