@@ -30,6 +30,8 @@ from moto.ec2.responses.amis import AmisResponse
 from moto.ec2.utils import random_snapshot_id
 from moto.kms.models import kms_backends
 
+from emulator import moto_additions
+
 _applied = False
 # CopyImage's client tokens are checked and recorded under one lock: the emulator serves calls on many threads.
 _copy_lock = threading.Lock()
@@ -46,6 +48,7 @@ def apply() -> None:
     _snapshot_in_use_by_any_ami()
     _deregister_image_deletes_associated_snapshots()
     _copy_image_as_aws_does()
+    moto_additions.apply()
 
 
 def _mappings_from_register_image() -> None:
