@@ -5,7 +5,7 @@ Typed per service for the type checker (the mypy_boto3 stubs, imported only whil
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 # The services the deployer and the router call; a new one gets its overload below (and its stubs pinned).
-Service = Literal["cloudwatch", "dynamodb", "events", "iam", "kms", "logs", "sns", "sqs", "ssm"]
+Service = Literal["cloudwatch", "dynamodb", "events", "iam", "kms", "logs", "rbin", "sns", "sqs", "ssm"]
 
 
 class EmulatorClients:
@@ -44,6 +44,9 @@ class EmulatorClients:
     def client(self, service: Literal["kms"], region: str) -> KMSClient: ...
     @overload
     def client(self, service: Literal["logs"], region: str) -> CloudWatchLogsClient: ...
+    # No stubs are pinned for rbin (one CreateRule call, by the deployer): its client is untyped.
+    @overload
+    def client(self, service: Literal["rbin"], region: str) -> Any: ...
     @overload
     def client(self, service: Literal["sns"], region: str) -> SNSClient: ...
     @overload

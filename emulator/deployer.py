@@ -49,9 +49,13 @@ ACCESS_CONTROL_TYPES = frozenset(
 
 
 # Resource types moto does not implement and whose absence changes nothing the emulator can show.
-NOT_EMULATED_TYPES = {
-    "AWS::Rbin::Rule": "moto has no Recycle Bin: deleted snapshots are gone for good in the emulator",
-}
+NOT_EMULATED_TYPES: dict[str, str] = {}
+# What AWS::Rbin::Rule passes to rbin:CreateRule (the resource's properties are the API's members, plus Status,
+# which CreateRule does not take: a new rule is available).
+RBIN_RULE_PROPERTIES = (
+    "ResourceType", "RetentionPeriod", "Description", "ResourceTags", "ExcludeResourceTags", "LockConfiguration",
+    "Tags",
+)  # fmt: skip
 
 
 class DeployError(RuntimeError):
@@ -138,6 +142,7 @@ class StackDeployer:
             "AWS::Lambda::EventInvokeConfig": self._event_invoke_config,
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::Rbin::Rule": self._rbin_rule,
         }
 
     def _name(self, stack: StackArtifact, logical_id: str, limit: int = 64) -> str:
@@ -353,6 +358,20 @@ class StackDeployer:
             request["Threshold"] = float(request["Threshold"])
         self.client("cloudwatch", stack.region).put_metric_alarm(AlarmName=name, **request)
         return Physical(name, {"Arn": self._arn("cloudwatch", stack.region, f"alarm:{name}")})
+
+    def _rbin_rule(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        # The emulator's Recycle Bin (emulator/moto_additions/rbin_service.py): deleted snapshots and AMIs the rule
+        # matches stay restorable, as on AWS.
+        unknown = sorted(set(props) - {*RBIN_RULE_PROPERTIES, "Status"})
+        if unknown:
+            raise DeployError(f"property {', '.join(unknown)} is not supported by the emulator")
+        request = {key: props[key] for key in RBIN_RULE_PROPERTIES if key in props}
+        period = request.get("RetentionPeriod") or {}
+        if "RetentionPeriodValue" in period:
+            request["RetentionPeriod"] = {**period, "RetentionPeriodValue": int(period["RetentionPeriodValue"])}
+        rule = self.client("rbin", stack.region).create_rule(**request)
+        # Ref returns the rule's ID; GetAtt gives Arn and Identifier (CloudFormation's AWS::Rbin::Rule reference).
+        return Physical(rule["Identifier"], {"Arn": rule["RuleArn"], "Identifier": rule["Identifier"]})
 
 
 class _Resolver:

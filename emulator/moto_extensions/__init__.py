@@ -7,6 +7,7 @@ module covers one area and says which moto gaps it closes.
 
 from __future__ import annotations
 
+from emulator import moto_additions
 from emulator.moto_extensions import copy_image, images, instances, launch_templates, snapshots
 from emulator.moto_extensions.control import (
     UnknownResource,
@@ -41,3 +42,5 @@ def apply() -> None:
     copy_image.apply()
     instances.apply()
     launch_templates.apply()
+    # Last: the Recycle Bin wraps the DeregisterImage and DeleteSnapshot patches above.
+    moto_additions.apply()

@@ -140,6 +140,8 @@ def test_a_token_ec2_did_not_issue_is_refused(ec2):
 def test_disable_image_removes_every_launch_permission_and_enable_image_does_not_restore_them(ec2):
     # "Sets the AMI state to disabled and removes all launch permissions from the AMI" (DisableImage)
     [image_id] = create_images(ec2, 1)
+    # (a new account blocks public sharing of AMIs: lifted first, as on AWS)
+    ec2.disable_image_block_public_access()
     ec2.modify_image_attribute(
         ImageId=image_id, LaunchPermission={"Add": [{"Group": "all"}, {"UserId": "111122223333"}]}
     )
