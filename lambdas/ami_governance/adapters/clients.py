@@ -17,6 +17,7 @@ from ami_governance.observability import warn_if_model_lacks
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from mypy_boto3_autoscaling import AutoScalingClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_s3 import S3Client
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 # The services the adapters talk to; a new one gets its overload below (and its stubs in requirements-dev.txt).
-Service = Literal["dynamodb", "ec2", "s3", "sns", "sqs", "ssm"]
+Service = Literal["autoscaling", "dynamodb", "ec2", "s3", "sns", "sqs", "ssm"]
 
 # "standard" retries throttling (RequestLimitExceeded, Throttling) and 5xx with jittered backoff.
 # The Lambda's own retries and the DLQ take over after the last attempt.
@@ -43,6 +44,8 @@ def _session() -> boto3.session.Session:
     return boto3.session.Session()
 
 
+@overload
+def client(service: Literal["autoscaling"], region: str) -> AutoScalingClient: ...
 @overload
 def client(service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
 @overload
