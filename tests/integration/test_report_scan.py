@@ -20,6 +20,7 @@ from ami_governance.adapters.clients import reset_clients
 from ami_governance.adapters.scan import RegionScanner
 from ami_governance.models.scan import (
     AutoScalingGroupRecord,
+    FleetRecord,
     ImageParameterRecord,
     ImageSnapshot,
     LaunchConfigurationRecord,
@@ -116,6 +117,34 @@ class Seeded:
             DesiredCapacity=0,
             AvailabilityZones=[f"{HOME}a"],
         )
+        # A group still naming a version that no longer exists (AWS lets a version be deleted under a group).
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName="ghost",
+            LaunchTemplate={"LaunchTemplateId": self.pinned_template, "Version": "9"},
+            MinSize=0,
+            MaxSize=0,
+            AvailabilityZones=[f"{HOME}a"],
+        )
+        # A fleet pinning version 2 of a three-version template.
+        self.by_fleet = image_from_new_instance("fleet")
+        fleet_template = client.create_launch_template(
+            LaunchTemplateName="fleet", LaunchTemplateData={"ImageId": PUBLIC_AMI}
+        )["LaunchTemplate"]
+        self.fleet_template = fleet_template["LaunchTemplateId"]
+        for image in (self.by_fleet, PUBLIC_AMI):
+            client.create_launch_template_version(
+                LaunchTemplateId=self.fleet_template, LaunchTemplateData={"ImageId": image}
+            )
+        self.fleet = client.create_fleet(
+            Type="maintain",
+            LaunchTemplateConfigs=[
+                {
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": self.fleet_template, "Version": "2"},
+                    "Overrides": [{"InstanceType": "t3.micro"}],
+                }
+            ],
+            TargetCapacitySpecification={"TotalTargetCapacity": 0, "DefaultTargetCapacityType": "on-demand"},
+        )["FleetId"]
         self.by_launch_configuration = image_from_new_instance("launch-configuration")
         autoscaling.create_launch_configuration(
             LaunchConfigurationName="legacy", ImageId=self.by_launch_configuration, InstanceType="t3.micro"
@@ -168,6 +197,7 @@ def test_a_seeded_estate_scans_into_exactly_its_records(seeded: Seeded) -> None:
     expected_images = {
         seeded.disabled, seeded.deprecated, seeded.old, seeded.by_stopped_instance, seeded.by_template_default,
         seeded.by_template_latest, seeded.pinned, seeded.by_launch_configuration, seeded.by_parameter,
+        seeded.by_fleet,
     }  # fmt: skip
     # Owned AMIs only (not moto's public ones), disabled included, the binned one gone, the other region's elsewhere.
     assert set(images) == expected_images
@@ -208,10 +238,17 @@ def test_a_seeded_estate_scans_into_exactly_its_records(seeded: Seeded) -> None:
         LaunchTemplateVersionRecord(seeded.pinned_template, "batch", 3, False, True, PUBLIC_AMI),
         # Pinned by the group, fetched by number.
         LaunchTemplateVersionRecord(seeded.pinned_template, "batch", 2, False, False, seeded.pinned),
+        LaunchTemplateVersionRecord(seeded.fleet_template, "fleet", 1, True, False, PUBLIC_AMI),
+        LaunchTemplateVersionRecord(seeded.fleet_template, "fleet", 3, False, True, PUBLIC_AMI),
+        LaunchTemplateVersionRecord(seeded.fleet_template, "fleet", 2, False, False, seeded.by_fleet),
     }
-    assert len(scan.launch_template_versions) == 5  # no version twice
+    assert len(scan.launch_template_versions) == 8  # no version twice; the ghost group's version 9 is none
     assert scan.auto_scaling_groups == (
         AutoScalingGroupRecord("batch", None, (LaunchTemplateRef(seeded.pinned_template, "batch", "2"),)),
+        AutoScalingGroupRecord("ghost", None, (LaunchTemplateRef(seeded.pinned_template, "batch", "9"),)),
+    )
+    assert scan.fleets == (
+        FleetRecord(seeded.fleet, "maintain", "active", (LaunchTemplateRef(seeded.fleet_template, None, "2"),)),
     )
     assert scan.launch_configurations == (LaunchConfigurationRecord("legacy", seeded.by_launch_configuration),)
     assert scan.image_parameters == (ImageParameterRecord("/golden/web", seeded.by_parameter),)
@@ -261,6 +298,7 @@ def fail(service: str, region: str, operation: str, code: str = "AccessDenied") 
         ("ec2", "DescribeLaunchTemplateVersions", Listing.LAUNCH_TEMPLATE_VERSIONS),
         ("ssm", "GetParameters", Listing.SSM_IMAGE_PARAMETERS),
         ("autoscaling", "DescribeAutoScalingGroups", Listing.AUTO_SCALING_GROUPS),
+        ("ec2", "DescribeFleets", Listing.FLEETS),
         ("ec2", "ListSnapshotsInRecycleBin", Listing.RECYCLE_BIN_SNAPSHOTS),
         ("ec2", "GetSnapshotBlockPublicAccessState", Listing.SNAPSHOT_BLOCK_PUBLIC_ACCESS),
     ],
@@ -279,7 +317,7 @@ def test_a_failing_listing_is_recorded_and_the_others_still_filled(
         expected[Listing.PINNED_LAUNCH_TEMPLATE_VERSIONS.value] = "AccessDenied: not for you"
     assert scan.listing_errors == expected
     if listing is not Listing.IMAGES:
-        assert len(scan.images) == 9
+        assert len(scan.images) == 10
     assert scan.snapshots
     assert scan.recycle_bin_images
     if listing is not Listing.SSM_IMAGE_PARAMETERS:
@@ -303,7 +341,7 @@ def test_a_call_that_gets_no_answer_is_recorded_too(seeded: Seeded) -> None:
     assert set(scan.listing_errors) == {Listing.SNAPSHOTS.value, Listing.PUBLIC_SNAPSHOTS.value}
     assert scan.listing_errors[Listing.SNAPSHOTS.value].startswith("EndpointConnectionError: ")
     assert scan.snapshots == ()
-    assert len(scan.images) == 9
+    assert len(scan.images) == 10
 
 
 # ---- calls per listing -----------------------------------------------------------------------------------------
@@ -352,13 +390,16 @@ def test_each_listing_costs_one_call_per_page(seeded: Seeded, monkeypatch: pytes
 
     assert scan.complete
     public_snapshots = sum(1 for s in scan.snapshots if s.public)
-    # Listed versions before de-duplication: each template once per alias (4), the pinned one fetched by number.
-    bulk_versions = 4
+    # Listed versions before de-duplication: each of the 3 templates once per alias (6).
+    bulk_versions = 6
     assert dict(calls) == {
         "DescribeImages": math.ceil(len(scan.images) / 5),
         "DescribeSnapshots": math.ceil(len(scan.snapshots) / 5) + math.ceil(public_snapshots / 5),
         "DescribeInstances": math.ceil(len(scan.instances) / 5),
-        "DescribeLaunchTemplateVersions": math.ceil(bulk_versions / 3) + 1,
+        # Then by number: the fleet's template in one call; the groups' template asked for 2 and 9 at once, which
+        # fails on the missing 9, then each alone.
+        "DescribeLaunchTemplateVersions": math.ceil(bulk_versions / 3) + 1 + 3,
+        "DescribeFleets": 1,
         "DescribeAutoScalingGroups": len(scan.auto_scaling_groups),
         "DescribeLaunchConfigurations": len(scan.launch_configurations),
         "DescribeParameters": 1,
@@ -371,7 +412,7 @@ def test_each_listing_costs_one_call_per_page(seeded: Seeded, monkeypatch: pytes
     assert len(scan.images) > 5
     assert len(scan.snapshots) > 5
     assert len(scan.instances) > 5
-    assert len(scan.auto_scaling_groups) == 2
+    assert len(scan.auto_scaling_groups) == 3
 
 
 def seed_image_parameters(count: int) -> str:

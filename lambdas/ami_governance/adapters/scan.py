@@ -19,6 +19,7 @@ from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import error_code
 from ami_governance.models.scan import (
     AutoScalingGroupRecord,
+    FleetRecord,
     ImageParameterRecord,
     ImageRecord,
     ImageReference,
@@ -51,6 +52,7 @@ IMAGES_PAGE = 1000  # DescribeImages: no range in the model; 1000 is what AWS SD
 SNAPSHOTS_PAGE = 1000  # DescribeSnapshots: 5-1000
 INSTANCES_PAGE = 1000  # DescribeInstances: 5-1000
 LAUNCH_TEMPLATE_VERSIONS_PAGE = 200  # DescribeLaunchTemplateVersions: 1-200
+FLEETS_PAGE = 1000  # DescribeFleets: 1-1000
 AUTO_SCALING_PAGE = 100  # DescribeAutoScalingGroups / DescribeLaunchConfigurations MaxRecords: max 100
 PARAMETERS_PAGE = 50  # ssm DescribeParameters: 1-50
 PARAMETER_NAMES_PER_CALL = 10  # ssm GetParameters: 1-10 names
@@ -66,6 +68,9 @@ LAUNCH_TEMPLATE_VERSION_DEPTH = 10000
 VERSIONS_PER_CALL = 200
 
 IMAGE_PARAMETER_DATA_TYPE = "aws:ec2:image"
+# DescribeLaunchTemplateVersions with a named template: the template does not exist, or one asked version does not.
+TEMPLATE_GONE_CODES = frozenset({"InvalidLaunchTemplateId.NotFound", "InvalidLaunchTemplateName.NotFoundException"})
+VERSION_GONE_CODE = "InvalidLaunchTemplateId.VersionNotFound"
 
 
 class ListingFailed(Exception):
@@ -119,8 +124,11 @@ class RegionScanner:
         public_ids = listed(Listing.PUBLIC_SNAPSHOTS, self.public_snapshot_ids) or frozenset()
         snapshots = listed(Listing.SNAPSHOTS, lambda: self.snapshots(public_ids)) or ()
         asgs = listed(Listing.AUTO_SCALING_GROUPS, self.auto_scaling_groups) or ()
+        fleets = listed(Listing.FLEETS, self.fleets) or ()
         versions = listed(Listing.LAUNCH_TEMPLATE_VERSIONS, self.launch_template_versions) or ()
-        pinned = listed(Listing.PINNED_LAUNCH_TEMPLATE_VERSIONS, lambda: self.pinned_versions(asgs, versions)) or ()
+        pins = [ref for group in asgs for ref in group.launch_templates]
+        pins += [ref for fleet in fleets for ref in fleet.launch_templates]
+        pinned = listed(Listing.PINNED_LAUNCH_TEMPLATE_VERSIONS, lambda: self.pinned_versions(pins, versions)) or ()
         return RegionScan(
             account_id=self.account_id,
             region=self.region,
@@ -130,6 +138,7 @@ class RegionScanner:
             instances=listed(Listing.INSTANCES, self.instances) or (),
             launch_template_versions=versions + pinned,
             auto_scaling_groups=asgs,
+            fleets=fleets,
             launch_configurations=listed(Listing.LAUNCH_CONFIGURATIONS, self.launch_configurations) or (),
             image_parameters=listed(Listing.SSM_IMAGE_PARAMETERS, self.image_parameters) or (),
             recycle_bin_images=listed(Listing.RECYCLE_BIN_IMAGES, self.recycle_bin_images) or (),
@@ -217,40 +226,59 @@ class RegionScanner:
         return tuple(records)
 
     def pinned_versions(
-        self, groups: Sequence[AutoScalingGroupRecord], listed: Sequence[LaunchTemplateVersionRecord]
+        self, pins: Iterable[LaunchTemplateRef], listed: Sequence[LaunchTemplateVersionRecord]
     ) -> tuple[LaunchTemplateVersionRecord, ...]:
-        """The numbered versions Auto Scaling groups pin that the bulk listing did not return: one call per
-        template (numbers cannot be asked for without naming the template)."""
+        """The numbered versions Auto Scaling groups and fleets pin that the bulk listing did not return: one call
+        per template (numbers cannot be asked for without naming the template)."""
         known = {(record.template_id, record.version) for record in listed}
         known_names = {(record.template_name, record.version) for record in listed}
         wanted: dict[tuple[str, str], set[int]] = {}  # ("id"|"name", value) -> versions
-        for group in groups:
-            for ref in group.launch_templates:
-                if not ref.version.isdigit():
-                    continue  # $Latest / $Default: in the bulk listing
-                version = int(ref.version)
-                if ref.template_id:
-                    if (ref.template_id, version) not in known:
-                        wanted.setdefault(("id", ref.template_id), set()).add(version)
-                elif ref.template_name and (ref.template_name, version) not in known_names:
-                    wanted.setdefault(("name", ref.template_name), set()).add(version)
+        for ref in pins:
+            if not ref.version.isdigit():
+                continue  # $Latest / $Default: in the bulk listing
+            version = int(ref.version)
+            if ref.template_id:
+                if (ref.template_id, version) not in known:
+                    wanted.setdefault(("id", ref.template_id), set()).add(version)
+            elif ref.template_name and (ref.template_name, version) not in known_names:
+                wanted.setdefault(("name", ref.template_name), set()).add(version)
         records: list[LaunchTemplateVersionRecord] = []
         for (kind, value), numbers in sorted(wanted.items()):
-            ordered = sorted(numbers)
+            ordered = [str(number) for number in sorted(numbers)]
             for start in range(0, len(ordered), VERSIONS_PER_CALL):
-                batch = [str(number) for number in ordered[start : start + VERSIONS_PER_CALL]]
-                if kind == "id":
-                    response = self._ec2.describe_launch_template_versions(
-                        LaunchTemplateId=value, Versions=batch, ResolveAlias=True
-                    )
-                else:
-                    response = self._ec2.describe_launch_template_versions(
-                        LaunchTemplateName=value, Versions=batch, ResolveAlias=True
-                    )
-                for raw in response.get("LaunchTemplateVersions", []):
-                    template_id = raw.get("LaunchTemplateId", "")
-                    records.append(_version_record(raw, template_id, int(raw.get("VersionNumber", 0)), latest=False))
+                records += self._numbered_versions(kind, value, ordered[start : start + VERSIONS_PER_CALL])
         return tuple(records)
+
+    def _numbered_versions(self, kind: str, value: str, versions: list[str]) -> list[LaunchTemplateVersionRecord]:
+        try:
+            if kind == "id":
+                response = self._ec2.describe_launch_template_versions(
+                    LaunchTemplateId=value, Versions=versions, ResolveAlias=True
+                )
+            else:
+                response = self._ec2.describe_launch_template_versions(
+                    LaunchTemplateName=value, Versions=versions, ResolveAlias=True
+                )
+        except ClientError as error:
+            code = error_code(error)
+            if code in TEMPLATE_GONE_CODES:
+                return []  # the template is gone: its versions launch nothing
+            if code != VERSION_GONE_CODE:
+                raise
+            if len(versions) == 1:
+                return []  # a deleted version still named by a group or fleet launches nothing
+            # One missing version fails the request: ask for each of this batch's versions alone.
+            return [record for version in versions for record in self._numbered_versions(kind, value, [version])]
+        return [
+            _version_record(raw, raw.get("LaunchTemplateId", ""), int(raw.get("VersionNumber", 0)), latest=False)
+            for raw in response.get("LaunchTemplateVersions", [])
+        ]
+
+    def fleets(self) -> tuple[FleetRecord, ...]:
+        # Instant fleets are listed only when asked for by id (DescribeFleets doc); they launch once and are
+        # left to the instance listing.
+        pages = self._ec2.get_paginator("describe_fleets").paginate(PaginationConfig={"PageSize": FLEETS_PAGE})
+        return tuple(_fleet_record(raw) for page in pages for raw in page.get("Fleets", []))
 
     def auto_scaling_groups(self) -> tuple[AutoScalingGroupRecord, ...]:
         pages = self._autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
@@ -488,6 +516,29 @@ def _group_record(raw: AutoScalingGroupTypeDef) -> AutoScalingGroupRecord:
         name=raw["AutoScalingGroupName"],
         launch_configuration_name=raw.get("LaunchConfigurationName"),
         launch_templates=refs,
+    )
+
+
+def _fleet_record(raw: Any) -> FleetRecord:
+    refs: list[LaunchTemplateRef] = []
+    image_ids: list[str] = []
+    for config in raw.get("LaunchTemplateConfigs", []):
+        spec = config.get("LaunchTemplateSpecification", {})
+        if spec:
+            refs.append(
+                LaunchTemplateRef(
+                    template_id=spec.get("LaunchTemplateId"),
+                    template_name=spec.get("LaunchTemplateName"),
+                    version=str(spec.get("Version") or "$Default"),
+                )
+            )
+        image_ids += [override["ImageId"] for override in config.get("Overrides", []) if override.get("ImageId")]
+    return FleetRecord(
+        fleet_id=raw.get("FleetId", ""),
+        fleet_type=raw.get("Type", ""),
+        state=raw.get("FleetState", ""),
+        launch_templates=tuple(dict.fromkeys(refs)),
+        image_ids=tuple(dict.fromkeys(image_ids)),
     )
 
 

@@ -27,7 +27,8 @@ class Listing(StrEnum):
     PUBLIC_SNAPSHOTS = "public-snapshots"  # ec2:DescribeSnapshots, owner self, restorable by all
     INSTANCES = "instances"  # ec2:DescribeInstances
     LAUNCH_TEMPLATE_VERSIONS = "launch-template-versions"  # ec2:DescribeLaunchTemplateVersions $Latest + $Default
-    PINNED_LAUNCH_TEMPLATE_VERSIONS = "pinned-launch-template-versions"  # numbered versions Auto Scaling pins
+    PINNED_LAUNCH_TEMPLATE_VERSIONS = "pinned-launch-template-versions"  # numbered versions groups and fleets pin
+    FLEETS = "fleets"  # ec2:DescribeFleets
     AUTO_SCALING_GROUPS = "auto-scaling-groups"  # autoscaling:DescribeAutoScalingGroups
     LAUNCH_CONFIGURATIONS = "launch-configurations"  # autoscaling:DescribeLaunchConfigurations
     SSM_IMAGE_PARAMETERS = "ssm-image-parameters"  # ssm:DescribeParameters (DataType aws:ec2:image) + GetParameters
@@ -102,8 +103,8 @@ class LaunchTemplateVersionRecord:
 
 @dataclass(frozen=True)
 class LaunchTemplateRef:
-    """A launch template an Auto Scaling group launches from; `version` as the group names it ($Default when
-    the group names none, as Auto Scaling does)."""
+    """A launch template an Auto Scaling group or fleet launches from; `version` as it names it ($Default when
+    it names none, as Auto Scaling does)."""
 
     template_id: str | None
     template_name: str | None
@@ -115,6 +116,18 @@ class AutoScalingGroupRecord:
     name: str
     launch_configuration_name: str | None = None
     launch_templates: tuple[LaunchTemplateRef, ...] = ()  # the group's own, its mixed policy's and overrides'
+
+
+@dataclass(frozen=True)
+class FleetRecord:
+    """An EC2 Fleet: the launch templates (and versions) it launches from, and the AMIs its overrides name
+    (`ImageId` overrides exist for instant fleets only)."""
+
+    fleet_id: str
+    fleet_type: str
+    state: str
+    launch_templates: tuple[LaunchTemplateRef, ...] = ()
+    image_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -161,6 +174,7 @@ class RegionScan:
     instances: tuple[InstanceRecord, ...] = ()
     launch_template_versions: tuple[LaunchTemplateVersionRecord, ...] = ()
     auto_scaling_groups: tuple[AutoScalingGroupRecord, ...] = ()
+    fleets: tuple[FleetRecord, ...] = ()
     launch_configurations: tuple[LaunchConfigurationRecord, ...] = ()
     image_parameters: tuple[ImageParameterRecord, ...] = ()
     recycle_bin_images: tuple[RecycleBinImageRecord, ...] = ()
