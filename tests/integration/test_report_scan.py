@@ -145,6 +145,24 @@ class Seeded:
             ],
             TargetCapacitySpecification={"TotalTargetCapacity": 0, "DefaultTargetCapacityType": "on-demand"},
         )["FleetId"]
+        # A mixed-instances group whose override launches from another template than its policy's.
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName="mixed",
+            MixedInstancesPolicy={
+                "LaunchTemplate": {
+                    "LaunchTemplateSpecification": {"LaunchTemplateId": self.template},
+                    "Overrides": [
+                        {
+                            "InstanceType": "t3.micro",
+                            "LaunchTemplateSpecification": {"LaunchTemplateId": self.fleet_template, "Version": "2"},
+                        }
+                    ],
+                }
+            },
+            MinSize=0,
+            MaxSize=0,
+            AvailabilityZones=[f"{HOME}a"],
+        )
         self.by_launch_configuration = image_from_new_instance("launch-configuration")
         autoscaling.create_launch_configuration(
             LaunchConfigurationName="legacy", ImageId=self.by_launch_configuration, InstanceType="t3.micro"
@@ -246,6 +264,14 @@ def test_a_seeded_estate_scans_into_exactly_its_records(seeded: Seeded) -> None:
     assert scan.auto_scaling_groups == (
         AutoScalingGroupRecord("batch", None, (LaunchTemplateRef(seeded.pinned_template, "batch", "2"),)),
         AutoScalingGroupRecord("ghost", None, (LaunchTemplateRef(seeded.pinned_template, "batch", "9"),)),
+        AutoScalingGroupRecord(
+            "mixed",
+            None,
+            (
+                LaunchTemplateRef(seeded.template, "web", "$Default"),
+                LaunchTemplateRef(seeded.fleet_template, None, "2"),
+            ),
+        ),
     )
     assert scan.fleets == (
         FleetRecord(seeded.fleet, "maintain", "active", (LaunchTemplateRef(seeded.fleet_template, None, "2"),)),
@@ -412,7 +438,7 @@ def test_each_listing_costs_one_call_per_page(seeded: Seeded, monkeypatch: pytes
     assert len(scan.images) > 5
     assert len(scan.snapshots) > 5
     assert len(scan.instances) > 5
-    assert len(scan.auto_scaling_groups) == 3
+    assert len(scan.auto_scaling_groups) == 4
 
 
 def seed_image_parameters(count: int) -> str:
@@ -507,3 +533,23 @@ def test_instance_image_metadata_names_the_image_of_every_instance(
         seeded.by_stopped_instance, ACCOUNT, "stopped-instance", "stopped",
     )  # fmt: skip
     assert stopped.launch_time is not None
+
+
+def test_at_aws_page_sizes_1001_images_and_snapshots_cost_two_calls_each(aws: None) -> None:
+    client = ec2()
+    volume = client.create_volume(Size=1, AvailabilityZone=f"{HOME}a")["VolumeId"]
+    snapshots = [client.create_snapshot(VolumeId=volume)["SnapshotId"] for _ in range(1001)]
+    for index, snapshot in enumerate(snapshots):
+        client.register_image(
+            Name=f"image-{index}",
+            RootDeviceName="/dev/sda1",
+            BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"SnapshotId": snapshot}}],
+        )
+    calls = count_calls()
+    scanner = RegionScanner(ACCOUNT, HOME)
+
+    images = scanner.images()
+    listed = scanner.snapshots()
+
+    assert (len(images), len(listed)) == (1001, 1001)
+    assert calls == Counter({"DescribeImages": 2, "DescribeSnapshots": 2})
