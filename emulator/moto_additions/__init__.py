@@ -9,6 +9,7 @@ Each module follows the AWS documentation it cites, with botocore's model for ev
 - rbin_service + recycle_bin: the `rbin` service (retention rules) and the AMI and snapshot Recycle Bins
   (ListImagesInRecycleBin, ListSnapshotsInRecycleBin, RestoreImageFromRecycleBin, RestoreSnapshotFromRecycleBin).
 - ssm_data_type: the DescribeParameters `DataType` filter.
+- ssm_page_size: DescribeParameters honouring `MaxResults`.
 
 `apply()` is called by emulator/moto_extensions.py's `apply()`, after its own patches (the Recycle Bin wraps its
 DeregisterImage and DeleteSnapshot).
@@ -23,6 +24,7 @@ from emulator.moto_additions import (
     rbin_service,
     recycle_bin,
     ssm_data_type,
+    ssm_page_size,
 )
 from emulator.moto_additions.launches import set_last_launched_time
 
@@ -43,3 +45,4 @@ def apply() -> None:
     block_public_access.apply()
     recycle_bin.apply()
     ssm_data_type.apply()
+    ssm_page_size.apply()

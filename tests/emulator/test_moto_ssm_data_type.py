@@ -61,3 +61,19 @@ def test_the_data_type_filter_is_not_valid_for_get_parameters_by_path(ssm: Any) 
 def test_an_option_other_than_equals_or_begins_with_is_refused(ssm: Any) -> None:
     with pytest.raises(ClientError, match="InvalidFilterOption"):
         ssm.describe_parameters(ParameterFilters=[{"Key": "DataType", "Option": "Contains", "Values": ["aws"]}])
+
+
+def test_describe_parameters_pages_by_max_results_up_to_fifty(ssm: Any) -> None:
+    # Given 60 parameters (and the three above)
+    for i in range(60):
+        ssm.put_parameter(Name=f"/bulk/{i}", Value="x", Type="String")
+
+    # When they are listed 50 a page, as the model allows (1-50)
+    first = ssm.describe_parameters(MaxResults=50)
+    rest = ssm.describe_parameters(MaxResults=50, NextToken=first["NextToken"])
+
+    # Then the first page holds 50 and the second the other 13, with no further token
+    assert (len(first["Parameters"]), len(rest["Parameters"])) == (50, 13)
+    assert "NextToken" not in rest
+    with pytest.raises(ClientError, match="less than or equal to 50"):
+        ssm.describe_parameters(MaxResults=51)

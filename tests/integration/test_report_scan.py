@@ -467,11 +467,6 @@ def test_image_parameters_are_listed_50_a_page_and_read_10_a_call(aws: None) -> 
     assert set(asked) == {50}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="moto 5.2.5 answers DescribeParameters 10 a page whatever MaxResults says (moto/ssm/responses.py "
-    "describe_parameters, page_size = 10); AWS honours 1-50, so 51 parameters are 2 calls",
-)
 def test_image_parameters_listing_costs_ceil_n_over_50_calls(aws: None) -> None:
     seed_image_parameters(51)
     calls = count_calls()
