@@ -14,7 +14,7 @@ import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, Self, TypeVar, Union, get_args, get_origin, get_type_hints
 
 SCHEMA_VERSION = 1
 
@@ -162,8 +162,26 @@ class RecycleBinSnapshotRecord:
     exit_time: datetime | None = None
 
 
+class ScanResult:
+    """What one scan call returns: it round-trips through JSON exactly (a fan-out passes it between steps), and it
+    is complete only when no listing failed (`listing_errors`: Listing value -> "Code: message")."""
+
+    listing_errors: dict[str, str]
+
+    @property
+    def complete(self) -> bool:
+        return not self.listing_errors
+
+    def to_json(self) -> str:
+        return to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return from_json(cls, text)
+
+
 @dataclass(frozen=True)
-class RegionScan:
+class RegionScan(ScanResult):
     """Everything the bulk listings of one (account, region) returned."""
 
     account_id: str
@@ -184,17 +202,6 @@ class RegionScan:
     listing_errors: dict[str, str] = field(default_factory=dict)  # Listing value -> "Code: message"
     schema_version: int = SCHEMA_VERSION
 
-    @property
-    def complete(self) -> bool:
-        return not self.listing_errors
-
-    def to_json(self) -> str:
-        return to_json(self)
-
-    @classmethod
-    def from_json(cls, text: str) -> RegionScan:
-        return from_json(cls, text)
-
 
 @dataclass(frozen=True)
 class ImageReference:
@@ -204,7 +211,7 @@ class ImageReference:
 
 
 @dataclass(frozen=True)
-class ReferenceCheck:
+class ReferenceCheck(ScanResult):
     """DescribeImageReferences over candidate AMIs. `unchecked`: candidates whose call failed (error in
     `listing_errors`): nothing is known about them, so they are not "unreferenced"."""
 
@@ -215,13 +222,6 @@ class ReferenceCheck:
 
     def referenced(self, image_id: str) -> bool:
         return any(reference.image_id == image_id for reference in self.references)
-
-    def to_json(self) -> str:
-        return to_json(self)
-
-    @classmethod
-    def from_json(cls, text: str) -> ReferenceCheck:
-        return from_json(cls, text)
 
 
 @dataclass(frozen=True)
@@ -239,20 +239,9 @@ class InstanceImageRecord:
 
 
 @dataclass(frozen=True)
-class InstanceImageMetadataScan:
+class InstanceImageMetadataScan(ScanResult):
     records: tuple[InstanceImageRecord, ...] = ()
     listing_errors: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def complete(self) -> bool:
-        return not self.listing_errors
-
-    def to_json(self) -> str:
-        return to_json(self)
-
-    @classmethod
-    def from_json(cls, text: str) -> InstanceImageMetadataScan:
-        return from_json(cls, text)
 
 
 # ---- JSON codec: the dataclasses above only (str, int, bool, None, datetime, tuples, str dicts, records) --------
