@@ -152,11 +152,4 @@ class FakeInventory:
 
 
 def _approval_fields(approval: ApprovalRecord) -> dict[tuple[str, ...], Any]:
-    return {
-        ("approval_status",): approval.status,
-        ("approved_by",): approval.approved_by,
-        ("approved_at",): approval.approved_at,
-        ("approval_event_id",): approval.event_id,
-        ("account",): approval.account,
-        ("name",): approval.name,
-    }
+    return {(name,): value for name, value in approval.recorded_fields().items()}

@@ -266,14 +266,7 @@ class Inventory:
 
 
 def _approval_fields(approval: ApprovalRecord) -> dict[_Path, Any]:
-    return {
-        ("approval_status",): approval.status,
-        ("approved_by",): approval.approved_by,
-        ("approved_at",): approval.approved_at,
-        ("approval_event_id",): approval.event_id,
-        ("account",): approval.account,
-        ("name",): approval.name,
-    }
+    return {(name,): value for name, value in approval.recorded_fields().items()}
 
 
 def _still_claimed(entry: _Path, owner: str) -> Callable[[_Expression], str]:

@@ -35,6 +35,17 @@ class ApprovalRecord:
     account: str
     name: str
 
+    def recorded_fields(self) -> dict[str, str]:
+        """The source item's attributes this approval sets."""
+        return {
+            "approval_status": self.status,
+            "approved_by": self.approved_by,
+            "approved_at": self.approved_at,
+            "approval_event_id": self.event_id,
+            "account": self.account,
+            "name": self.name,
+        }
+
 
 @dataclass(frozen=True)
 class RoundPlan:
