@@ -217,6 +217,95 @@ class Cleanup(_Strict):
     )
 
 
+# EventBridge schedule expressions (rules and Scheduler): rate(N unit) or a six-field cron(...).
+SCHEDULE_EXPRESSION = re.compile(
+    r"^(rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)|cron\(\S+( \S+){5}\))$"
+)
+TRUSTED_OWNER_ALIASES = frozenset({"self", "amazon", "aws-marketplace"})
+
+
+class Retention(_Strict):
+    """Which AMIs are stale: beyond the N newest of their family, and/or older than a maximum age. The family of an
+    AMI is the values of `family_groups` in its name (the naming convention's named groups)."""
+
+    keep_newest: int | None = Field(default=None, ge=1, le=1000, description="Keep this many newest per family.")
+    max_age_days: int | None = Field(default=None, ge=1, le=36500, description="Stale once older than this.")
+    family_groups: list[str] = Field(
+        default_factory=list, description="Named groups of naming.pattern that make an AMI's family."
+    )
+
+
+class Sweep(_Strict):
+    """What the scheduled report may act on. Off by default; dry-run (report only) until turned off."""
+
+    enabled: bool = False
+    dry_run: bool = True
+    max_actions_per_run: int = Field(default=25, ge=1, le=1000, description="Blast-radius cap per run.")
+    deregister_overdue: bool = Field(
+        default=True, description="Deregister AMIs past their deregister-after deadline (enforce mode only)."
+    )
+    retry_deferred_cleanups: bool = Field(default=True, description="Retry clean-ups left deferred or dry-run.")
+    delete_orphaned_snapshots_after_days: int | None = Field(
+        default=None, ge=0, le=36500, description="Delete orphaned snapshots older than this (None: never)."
+    )
+    deregister_stale_unused: bool = Field(default=False, description="Deregister stale AMIs that are also unused.")
+    allow_shared: bool = Field(
+        default=False, description="May deregister AMIs shared with other accounts (never, by default)."
+    )
+
+
+class Report(_Strict):
+    """The scheduled report: its schedule, what counts as unused, stale and trusted, prices, and the sweep."""
+
+    schedule: str = Field(default="cron(0 6 * * ? *)", description="EventBridge schedule expression (UTC).")
+    unused_days: int = Field(default=90, ge=1, le=36500, description="Unused: not launched for this many days.")
+    retention: Retention = Field(default_factory=Retention)
+    trusted_owners: list[str] = Field(
+        default_factory=lambda: ["self", "amazon"],
+        description="Owners whose AMIs instances may run: self, amazon, aws-marketplace, or account ids.",
+    )
+    owner_tags: list[str] = Field(
+        default_factory=lambda: ["Owner", "CostCenter", "Environment"],
+        description="Tags copied onto every finding (who to ask).",
+    )
+    snapshot_price_per_gb_month: dict[str, float] = Field(
+        default_factory=dict,
+        description="Region -> USD per GB-month (standard tier); other regions: cleanup.price_per_gb_month.",
+    )
+    archive_price_per_gb_month: float = Field(default=0.0125, ge=0, description="Archive tier, USD per GB-month.")
+    full_verification_days: int = Field(
+        default=7, ge=1, le=365, description="Re-read every AMI's launch permissions from EC2 this often."
+    )
+    expire_reports_after_days: int = Field(default=90, ge=1, le=3650, description="S3 lifecycle of the reports.")
+    sweep: Sweep = Field(default_factory=Sweep)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule_expression(cls, value: str) -> str:
+        if not SCHEDULE_EXPRESSION.match(value):
+            raise ValueError(f"{value!r} is not an EventBridge schedule expression (rate(...) or cron(6 fields))")
+        return value
+
+    @field_validator("trusted_owners")
+    @classmethod
+    def _owners(cls, owners: list[str]) -> list[str]:
+        for owner in owners:
+            if owner not in TRUSTED_OWNER_ALIASES and not re.fullmatch(r"\d{12}", owner):
+                raise ValueError(
+                    f"trusted owner {owner!r} is neither an account id nor one of {sorted(TRUSTED_OWNER_ALIASES)}"
+                )
+        return owners
+
+    @field_validator("snapshot_price_per_gb_month")
+    @classmethod
+    def _prices(cls, prices: dict[str, float]) -> dict[str, float]:
+        for region, price in prices.items():
+            _known_region(region)
+            if price < 0:
+                raise ValueError(f"{region}: a price cannot be negative")
+        return prices
+
+
 class GovernancePolicy(_Strict):
     mode: Mode = Mode.AUDIT
     tag_prefix: str = Field(default=DEFAULT_TAG_PREFIX, min_length=1, max_length=64)
@@ -230,6 +319,7 @@ class GovernancePolicy(_Strict):
     cleanup: Cleanup = Field(default_factory=Cleanup)
     approval: Approval = Field(default_factory=Approval)
     replication: Replication = Field(default_factory=Replication)
+    report: Report = Field(default_factory=Report)
     protection_tag: str | None = Field(
         default=None, description="Tag key that blocks every destructive action; default '<prefix>protected'."
     )
@@ -263,12 +353,32 @@ class GovernancePolicy(_Strict):
         outside = [r for r in self.replication.regions if r not in self.governed_regions]
         if outside:
             raise ValueError(f"replication.regions {outside} must be governed regions too")
+        self._report_consistent()
         for key in self.required_tags:
             # Tags under the system's prefix are ignored when tag changes are re-evaluated (that is
             # what breaks the tag-write loop), so a required tag there could never be fixed.
             if key.startswith(self.tag_prefix):
                 raise ValueError(f"required tag {key!r} uses the system tag prefix {self.tag_prefix!r}")
         return self
+
+    def _report_consistent(self) -> None:
+        outside = [r for r in self.report.snapshot_price_per_gb_month if r not in self.governed_regions]
+        if outside:
+            raise ValueError(f"report.snapshot_price_per_gb_month names {outside}, which are not governed regions")
+        groups = _compile(self.naming.pattern).groupindex if self.naming else {}
+        for group in self.report.retention.family_groups:
+            if group not in groups:
+                raise ValueError(
+                    f"report.retention.family_groups names {group!r}, which naming.pattern does not define"
+                )
+        if self.report.retention.keep_newest is not None and not self.report.retention.family_groups:
+            raise ValueError("report.retention.keep_newest needs family_groups (the groups that make a family)")
+
+    def snapshot_price(self, region: str, tier: str = "standard") -> float:
+        """USD per GB-month of a snapshot in `region` (standard or archive tier)."""
+        if tier == "archive":
+            return self.report.archive_price_per_gb_month
+        return self.report.snapshot_price_per_gb_month.get(region, self.cleanup.price_per_gb_month)
 
     def tag_key(self, name: str) -> str:
         """Key of a tag this system writes, e.g. 'ami-governance:compliance'."""

@@ -13,7 +13,7 @@ import json
 import types
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, Self, TypeVar, Union, get_args, get_origin, get_type_hints
 
 SCHEMA_VERSION = 1
@@ -244,7 +244,7 @@ class InstanceImageMetadataScan(ScanResult):
     listing_errors: dict[str, str] = field(default_factory=dict)
 
 
-# ---- JSON codec: the dataclasses above only (str, int, bool, None, datetime, tuples, str dicts, records) --------
+# ---- JSON codec: frozen dataclasses of str, int, float, bool, None, enums, datetime, tuples, str dicts, records ----
 
 T = TypeVar("T")
 
@@ -272,7 +272,7 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(annotation: Any, value: Any) -> Any:
+def _decode(annotation: Any, value: Any) -> Any:  # noqa: PLR0911 - one return per kind of annotation
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
         options = [option for option in get_args(annotation) if option is not type(None)]
@@ -285,6 +285,10 @@ def _decode(annotation: Any, value: Any) -> Any:
         return {str(key): _decode(item_type, item) for key, item in value.items()}
     if annotation is datetime:
         return datetime.fromisoformat(value)
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return annotation(value)
+    if annotation is float and isinstance(value, int):
+        return float(value)
     if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
         hints = get_type_hints(annotation)
         kwargs = {f.name: _decode(hints[f.name], value[f.name]) for f in dataclasses.fields(annotation) if f.init}
