@@ -12,13 +12,16 @@ exist only in items written before.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import error_code
 from ami_governance.models.lineage import ApprovalRecord, ReplicaSettlement, ReplicaState, RoundPlan
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # A source's replication entries: {target region: entry}, see rules/approval.py.
 REPLICAS = "replicas"
@@ -31,9 +34,10 @@ _Path = tuple[str, ...]
 
 
 class Inventory:
-    def __init__(self, table_name: str, region: str) -> None:
+    def __init__(self, table_name: str, region: str, *, dynamodb: DynamoDBClient | None = None) -> None:
+        """`dynamodb`: another session's client (the operator CLI's); by default the Lambda's cached client."""
         self.table_name = table_name
-        self._dynamodb = client("dynamodb", region)
+        self._dynamodb = dynamodb or client("dynamodb", region)
 
     def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None:
         response = self._dynamodb.get_item(

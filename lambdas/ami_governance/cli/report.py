@@ -1,0 +1,152 @@
+"""`ami-governance report`: prepare the service, run it with a progress display, write the files, summarize, exit.
+
+The pieces that touch AWS are behind `Prepare` (cli/service.py builds the real ReportService from the caller's
+session), and the writer behind `WriteReports` (outputs/local.py), so that the exit codes and the summary are
+tested without AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ami_governance.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, ReportOptions
+
+if TYPE_CHECKING:
+    from ami_governance.models.findings import Report, RegionStatus
+
+
+class ProgressSinkLike(Protocol):
+    """services/report.py's ProgressSink (spelled here so the CLI can be tested without the service)."""
+
+    def region_started(self, region: str) -> None: ...
+    def region_step(self, region: str, step: str) -> None: ...
+    def region_done(self, region: str, status: RegionStatus) -> None: ...
+
+
+class ReportRunner(Protocol):
+    """What the CLI calls on services/report.py's ReportService."""
+
+    def run(
+        self, regions: Sequence[str] | None = None, *, progress: Any = None, run_id: str | None = None
+    ) -> Report: ...
+
+
+@dataclass(frozen=True)
+class Prepared:
+    service: ReportRunner
+    regions: tuple[str, ...]
+    account_id: str
+    notes: tuple[str, ...] = ()  # said in the summary: what this run could not see, and why
+
+
+class SetupError(Exception):
+    """The run cannot start (credentials, region, policy): one line on stderr, exit 3."""
+
+
+Prepare = Callable[[ReportOptions], Prepared]
+WriteReports = Callable[["Report", Path], Mapping[str, Path]]
+
+
+def exit_code(report: Report, fail_on: frozenset[str], allow_incomplete: bool) -> int:
+    if any(finding.kind.value in fail_on for finding in report.findings):
+        return EXIT_FINDINGS
+    if not report.complete and not allow_incomplete:
+        return EXIT_INCOMPLETE
+    return EXIT_OK
+
+
+def run_report(
+    options: ReportOptions,
+    *,
+    prepare: Prepare | None = None,
+    write_reports: WriteReports | None = None,
+    stdout: Callable[[str], object] | None = None,
+) -> int:
+    from ami_governance.cli.console import ReportConsole
+
+    if prepare is None:
+        from ami_governance.cli.service import prepare_report
+
+        prepare = prepare_report
+    try:
+        prepared = prepare(options)
+    except SetupError as error:
+        return _fail(str(error))
+    # Before the scan, which may take minutes: a directory that cannot be written fails now.
+    try:
+        options.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return _fail(f"cannot create the output directory {options.output_dir}: {error.strerror or error}")
+
+    console = ReportConsole()
+    with console.progress(prepared.regions) as sink:
+        report = prepared.service.run(prepared.regions, progress=sink)
+
+    if write_reports is None:
+        from ami_governance.outputs.local import write_reports as write_local
+
+        write_reports = write_local
+    try:
+        files = dict(write_reports(report, options.output_dir))
+    except OSError as error:
+        return _fail(f"cannot write the report to {options.output_dir}: {error.strerror or error}")
+
+    code = exit_code(report, options.fail_on, options.allow_incomplete)
+    if options.json:
+        summary = json_summary(report, files, prepared, options, code)
+        (stdout or _print_stdout)(json.dumps(summary, indent=2, sort_keys=True))
+    else:
+        console.summary(report, files, prepared.notes)
+        console.verdict(report, options.fail_on, options.allow_incomplete, code)
+    return code
+
+
+def json_summary(
+    report: Report, files: Mapping[str, Path], prepared: Prepared, options: ReportOptions, code: int
+) -> dict[str, Any]:
+    by_kind: dict[str, dict[str, Any]] = {}
+    for finding in report.findings:
+        entry = by_kind.setdefault(finding.kind.value, {"count": 0, "monthly_cost": 0.0})
+        entry["count"] += 1
+        entry["monthly_cost"] = round(entry["monthly_cost"] + finding.monthly_cost, 2)
+    return {
+        "run_id": report.run_id,
+        "generated_at": report.generated_at.isoformat().replace("+00:00", "Z"),
+        "account_id": prepared.account_id,
+        "complete": report.complete,
+        "findings": len(report.findings),
+        "monthly_cost": report.monthly_cost,
+        "by_kind": by_kind,
+        "regions": [
+            {
+                "account_id": status.account_id,
+                "region": status.region,
+                "complete": status.complete,
+                "errors": dict(status.errors),
+                "images": status.images,
+                "snapshots": status.snapshots,
+                "instances": status.instances,
+                "verified_by": dict(status.verified_by),
+                "api_calls": status.api_calls,
+            }
+            for status in report.regions
+        ],
+        "notes": list(prepared.notes),
+        "files": {kind: str(path) for kind, path in sorted(files.items())},
+        "fail_on": sorted(options.fail_on),
+        "exit_code": code,
+    }
+
+
+def _fail(message: str) -> int:
+    print(f"ami-governance report: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def _print_stdout(text: str) -> None:
+    print(text)
