@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         choices=FINDING_KINDS,
         metavar="KIND",
-        help=f"exit {EXIT_FINDINGS} when the report has a finding of this kind (repeatable): {', '.join(FINDING_KINDS)}",
+        help=f"exit {EXIT_FINDINGS} when the report has a finding of this kind (repeatable): "
+        + ", ".join(FINDING_KINDS),
     )
     report.add_argument(
         "--allow-incomplete",

@@ -71,7 +71,7 @@ class LinesProgress:
         pass
 
     def region_done(self, region: str, status: RegionStatus) -> None:
-        self._console.print(f"{region}: {status_text(status)}", markup=False, highlight=False)
+        self._console.print(f"{region}: {status_text(status)}", markup=False, highlight=False, soft_wrap=True)
 
 
 def status_text(status: RegionStatus) -> str:
@@ -121,7 +121,9 @@ class ReportConsole:
         self.out.print(regions)
         for status in report.regions:
             for listing, error in sorted(status.errors.items()):
-                self.out.print(f"  {status.region}: {listing} failed: {error}", markup=False, highlight=False)
+                self.out.print(
+                    f"  {status.region}: {listing} failed: {error}", markup=False, highlight=False, soft_wrap=True
+                )
 
         kinds = Table(title="Findings", title_justify="left")
         kinds.add_column("kind")
@@ -136,22 +138,23 @@ class ReportConsole:
         kinds.add_row("[bold]total", f"[bold]{len(report.findings)}", f"[bold]{report.monthly_cost:,.2f}")
         self.out.print(kinds)
         for note in notes:
-            self.out.print(f"Note: {note}", markup=False, highlight=False)
+            self.out.print(f"Note: {note}", markup=False, highlight=False, soft_wrap=True)
         for kind, path in sorted(files.items()):
             if kind != "html":
-                self.out.print(f"{kind.upper()}: {path}", markup=False, highlight=False)
+                self.out.print(f"{kind.upper()}: {path}", markup=False, highlight=False, soft_wrap=True)
         if "html" in files:
-            self.out.print(f"HTML report: {files['html']}", markup=False, highlight=False)
+            self.out.print(f"HTML report: {files['html']}", markup=False, highlight=False, soft_wrap=True)
 
     def verdict(self, report: Report, fail_on: frozenset[str], allow_incomplete: bool, code: int) -> None:
         if code == EXIT_FINDINGS:
             hits = sorted({f.kind.value for f in report.findings if f.kind.value in fail_on})
-            self.err.print(f"exit {code}: findings of --fail-on kinds: {', '.join(hits)}", markup=False)
+            self.err.print(f"exit {code}: findings of --fail-on kinds: {', '.join(hits)}", markup=False, soft_wrap=True)
         elif code == EXIT_INCOMPLETE:
             incomplete = [status.region for status in report.regions if not status.complete]
             self.err.print(
                 f"exit {code}: incomplete regions: {', '.join(incomplete)} (--allow-incomplete to accept)",
                 markup=False,
+                soft_wrap=True,
             )
         elif code == EXIT_OK and not report.complete and allow_incomplete:
-            self.err.print("some regions are incomplete (accepted: --allow-incomplete)", markup=False)
+            self.err.print("some regions are incomplete (accepted: --allow-incomplete)", markup=False, soft_wrap=True)

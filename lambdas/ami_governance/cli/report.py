@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ami_governance.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, ReportOptions
 
 if TYPE_CHECKING:
-    from ami_governance.models.findings import Report, RegionStatus
+    from ami_governance.models.findings import RegionStatus, Report
 
 
 class ProgressSinkLike(Protocol):
