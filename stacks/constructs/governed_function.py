@@ -19,7 +19,16 @@ from stacks.resource_names import partition_of
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
 # The operator CLI (and its session adapter) runs on laptops, never in a Lambda; `pip install -e .` leaves egg-info.
-ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "tests", "**/.mypy_cache", "**/.pytest_cache", "ami_governance/cli", "ami_governance/adapters/session.py", "*.egg-info"]
+ASSET_EXCLUDES = [
+    "**/__pycache__",
+    "**/*.pyc",
+    "tests",
+    "**/.mypy_cache",
+    "**/.pytest_cache",
+    "ami_governance/cli",
+    "ami_governance/adapters/session.py",
+    "*.egg-info",
+]
 
 SERVICE_NAME = "ami-governance"
 METRICS_NAMESPACE = "AmiGovernance"

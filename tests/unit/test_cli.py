@@ -27,7 +27,7 @@ from ami_governance.cli import (
     parse_report_options,
 )
 from ami_governance.cli.report import Prepared, SetupError
-from ami_governance.cli.service import NO_INVENTORY_NOTE, NoInventory, ReadOnlyInventory
+from ami_governance.cli.service import NO_INVENTORY_NOTE, ReadOnlyInventory
 from ami_governance.models.findings import (
     Finding,
     FindingKind,
@@ -466,7 +466,7 @@ def test_an_unreadable_policy_parameter_is_a_policy_error() -> None:
 # ---- inventories and packaging ------------------------------------------------------------------------------------
 
 
-def test_without_a_table_the_inventory_is_empty_and_with_one_it_is_never_written() -> None:
+def test_the_inventory_table_is_read_but_never_written() -> None:
     record = InventoryRecord(image_id="ami-1", region="us-east-1")
     permissions = LaunchPermissions(image_id="ami-1", verified_by=VerifiedBy.DESCRIBE)
 
@@ -486,7 +486,6 @@ def test_without_a_table_the_inventory_is_empty_and_with_one_it_is_never_written
 
     assert read_only.records() == {"us-east-1": [record]}
     assert table.written == []
-    assert NoInventory().records() == {}
     assert "launch permissions were read from EC2" in NO_INVENTORY_NOTE
 
 

@@ -1,21 +1,22 @@
 """The operator CLI's AWS access: clients from one boto3 session of the caller's credentials.
 
 The Lambdas use `clients.client()`, cached per process on the default session (their role). An operator's run names a
-profile and, for the local emulator, an endpoint URL: every client of that run comes from here, with the same retry
-configuration as the Lambdas'. Clients are created under a lock: the report scans regions on a thread pool, and a
-botocore session is not safe to create clients from concurrently.
+profile and, for the local emulator, an endpoint URL: every client of that run comes from here, with the report
+Lambda's adaptive retries (a run is mostly the report's listings). Clients are created under a lock: the report
+scans regions on a thread pool, and a botocore session is not safe to create clients from concurrently.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
-from ami_governance.adapters.clients import RETRY_CONFIG
+from ami_governance.adapters.clients import ADAPTIVE_RETRY_CONFIG
 from ami_governance.adapters.errors import error_code
 
 if TYPE_CHECKING:
@@ -62,6 +63,10 @@ class OperatorSession:
         """The profile's (or AWS_DEFAULT_REGION's) region, if any."""
         return self._session.region_name
 
+    def register(self, event_name: str, handler: Callable[..., Any]) -> None:
+        """A botocore event handler on every client made from now on (the benchmark counts calls this way)."""
+        self._session.events.register(event_name, handler)
+
     @overload
     def client(self, service: Literal["autoscaling"], region: str) -> AutoScalingClient: ...
     @overload
@@ -78,7 +83,7 @@ class OperatorSession:
         with self._lock:
             if key not in self._clients:
                 self._clients[key] = self._session.client(
-                    service, region_name=region, endpoint_url=self.endpoint_url, config=RETRY_CONFIG
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=ADAPTIVE_RETRY_CONFIG
                 )
             return self._clients[key]
 

@@ -7,7 +7,6 @@ changes nothing in the account.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -27,23 +26,13 @@ NO_INVENTORY_NOTE = (
 )
 
 
-class NoInventory:
-    """The inventory of a run without a table: nothing recorded."""
-
-    def records(self) -> dict[str, list[InventoryRecord]]:
-        return {}
-
-    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None:
-        pass
-
-
 class ReadOnlyInventory:
     """The inventory table, read but never written: launch permissions the run reads are not recorded."""
 
     def __init__(self, inventory: ReportInventory) -> None:
         self._inventory = inventory
 
-    def records(self) -> Mapping[str, list[InventoryRecord]]:
+    def records(self) -> dict[str, list[InventoryRecord]]:
         return self._inventory.records()
 
     def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None:
@@ -100,10 +89,11 @@ def report_service(
     def permissions_for(region: str) -> LaunchPermissionReader:
         return LaunchPermissionReader(region, ec2=session.client("ec2", region))
 
-    inventory: ReportInventory = (
+    # No table: None, which the service takes as "the inventory was not read" (not as an empty one).
+    inventory = (
         ReadOnlyInventory(Inventory(inventory_table, home_region, dynamodb=session.client("dynamodb", home_region)))
         if inventory_table
-        else NoInventory()
+        else None
     )
     return ReportService(
         policy=policy,
