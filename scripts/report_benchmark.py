@@ -148,6 +148,11 @@ SMALL = Sizes(
 )
 
 
+def log(message: str) -> None:
+    """Progress on stderr: the full estate takes minutes to seed and to report on."""
+    print(f"[report-benchmark {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
 # ---- the moto server and its estate (child process) ------------------------------------------------------------
 
 
@@ -167,7 +172,9 @@ def serve(sizes: Sizes, regions: Sequence[str]) -> None:
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     for index, region in enumerate(regions):
+        started = time.perf_counter()
         seed_region(endpoint, region, sizes, index)
+        log(f"seeded {region} in {time.perf_counter() - started:.1f} s")
     print(f"READY {endpoint}", flush=True)
     sys.stdin.read()
     server.stop()
@@ -520,6 +527,7 @@ def run_report(
     *,
     trace_memory: bool = False,
 ) -> RunFigures:
+    log(f"run: {name}")
     counter = CallCounter()
     service = build_service(endpoint, policy, counter, INVENTORY_TABLE)
     counter.calls.clear()  # GetCallerIdentity: the CLI's once-per-run credential check, not the report's

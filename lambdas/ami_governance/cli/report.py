@@ -92,7 +92,8 @@ def run_report(
 
         write_reports = write_local
     try:
-        files = dict(write_reports(report, options.output_dir))
+        # Absolute: the operator opens the page from wherever the summary is read.
+        files = {kind: path.resolve() for kind, path in write_reports(report, options.output_dir).items()}
     except OSError as error:
         return _fail(f"cannot write the report to {options.output_dir}: {error.strerror or error}")
 
