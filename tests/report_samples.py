@@ -85,8 +85,7 @@ FINDINGS = (
         age_days=61,
         size_gib=50,
         monthly_cost=2.5,
-        reason="Copied for ami-0c0ffee000000abcd from ami-0a11ce0000000beef (us-east-1); that AMI no longer "
-        "exists.",
+        reason="Copied for ami-0c0ffee000000abcd from ami-0a11ce0000000beef (us-east-1); that AMI no longer exists.",
         fix="Delete it, or tag it ami-governance:protected=true to keep it.",
         related_ids=("ami-0c0ffee000000abcd",),
     ),
@@ -153,7 +152,7 @@ FINDINGS = (
         region="us-east-1",
         resource_type=ResourceType.IMAGE,
         resource_id="ami-0feedface0000cafe",
-        name="=HYPERLINK(\"http://evil.example\",\"click\")",
+        name='=HYPERLINK("http://evil.example","click")',
         detail="public-image",
         owner_tags={"team": "-ops"},
         age_days=30,

@@ -11,6 +11,7 @@ bucket alone decides (and a bucket using a KMS key needs kms:GenerateDataKey on 
 from __future__ import annotations
 
 import re
+from datetime import UTC
 from typing import TYPE_CHECKING
 
 from ami_governance.adapters.clients import client
@@ -33,7 +34,7 @@ def report_keys(report: Report) -> dict[str, str]:
     """format -> key of the run's documents, then "latest/<format>" -> key of the latest copies."""
     if not _RUN_ID.fullmatch(report.run_id):
         raise ValueError(f"run id {report.run_id!r} cannot be an S3 key segment: letters, digits, '.', '_', '-'")
-    folder = f"reports/{report.generated_at.strftime('%Y-%m-%d')}/{report.run_id}"
+    folder = f"reports/{report.generated_at.astimezone(UTC):%Y-%m-%d}/{report.run_id}"
     keys = {fmt: f"{folder}/report.{fmt}" for fmt in CONTENT_TYPES}
     keys.update({f"latest/{fmt}": f"latest/report.{fmt}" for fmt in CONTENT_TYPES})
     return keys

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC
 
 from ami_governance.models.findings import ActionStatus, Finding, FindingKind, RegionStatus, Report
 from ami_governance.models.notices import Notice
@@ -86,7 +87,7 @@ def summary_notice(report: Report, keys: Mapping[str, str]) -> Notice:
     the costliest items, and where the three documents are (`keys`: format -> S3 key, as ReportStore.publish
     returns them)."""
     total = totals(report)
-    day = report.generated_at.strftime("%Y-%m-%d")
+    day = f"{report.generated_at.astimezone(UTC):%Y-%m-%d}"
     headline = f"{total.findings} finding{'' if total.findings == 1 else 's'}, up to ${total.monthly_cost:,.2f}/month"
     incomplete = [place(region, report) for region in total.incomplete]
     if incomplete:
@@ -115,7 +116,7 @@ def summary_notice(report: Report, keys: Mapping[str, str]) -> Notice:
         body={
             "kind": "ami-report",
             "run_id": report.run_id,
-            "generated_at": report.generated_at.isoformat(),
+            "generated_at": report.generated_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
             "mode": report.mode,
             "sweep": report.sweep,
             "complete": report.complete,
