@@ -18,6 +18,7 @@ from moto import mock_aws
 from ami_governance.adapters.clients import reset_clients
 from ami_governance.adapters.report_store import ReportStore, report_keys
 from ami_governance.outputs.render import render_csv, render_html, render_json
+from ami_governance.services.report import new_run_id
 from tests.report_samples import RUN_ID, sample_report
 
 REGION = "us-east-1"
@@ -126,3 +127,9 @@ def test_the_store_builds_its_client_for_the_region() -> None:
         store = ReportStore(BUCKET, "eu-west-1")
         assert store._s3.meta.region_name == "eu-west-1"
         reset_clients()
+
+
+def test_the_services_run_ids_are_key_segments() -> None:
+    run_id = new_run_id(datetime(2026, 12, 1, 6, 0, 0, tzinfo=UTC))
+
+    assert report_keys(replace(sample_report(), run_id=run_id))["json"] == f"reports/2026-12-01/{run_id}/report.json"

@@ -470,3 +470,23 @@ def test_write_reports_writes_the_three_documents(tmp_path: Path) -> None:
     assert paths["json"].read_text(encoding="utf-8") == render_json(report)
     assert paths["csv"].read_bytes() == render_csv(report).encode("utf-8")  # CRLF kept as it is
     assert paths["html"].read_text(encoding="utf-8") == render_html(report)
+
+
+def test_a_report_over_several_accounts_names_each_regions_account() -> None:
+    report = sample_report()
+    other = "210987654321"
+    regions = (*report.regions, replace(report.regions[0], account_id=other))
+    findings = (*report.findings, replace(FINDINGS[0], account_id=other, resource_id="snap-0e0e0e0e0e0e0e0e0"))
+    several = replace(report, regions=regions, findings=findings)
+
+    summary = json.loads(render_json(several))["summary"]
+    html = render_html(several)
+    notice = summary_notice(several, KEYS)
+
+    assert summary["by_account"] == {
+        ACCOUNT: {"count": 10, "monthly_cost": 17.6},
+        other: {"count": 1, "monthly_cost": 10.0},
+    }
+    assert summary["by_region"]["us-east-1"] == {"count": 6, "monthly_cost": 24.7}
+    assert "<button type=\"button\">Account</button>" in html.split('id="regions"')[0]  # the findings table's column
+    assert notice.subject.startswith(f"AMI report 2026-12-01 INCOMPLETE in {ACCOUNT}/ap-southeast-2: 11 findings")
