@@ -488,5 +488,5 @@ def test_a_report_over_several_accounts_names_each_regions_account() -> None:
         other: {"count": 1, "monthly_cost": 10.0},
     }
     assert summary["by_region"]["us-east-1"] == {"count": 6, "monthly_cost": 24.7}
-    assert "<button type=\"button\">Account</button>" in html.split('id="regions"')[0]  # the findings table's column
+    assert '<button type="button">Account</button>' in html.split('id="regions"')[0]  # the findings table's column
     assert notice.subject.startswith(f"AMI report 2026-12-01 INCOMPLETE in {ACCOUNT}/ap-southeast-2: 11 findings")
