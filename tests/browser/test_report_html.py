@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
+from ami_governance.models.findings import Report
 from ami_governance.outputs.local import write_reports
+from ami_governance.outputs.render import HTML_ROW_LIMIT
 from tests.report_samples import FINDINGS, REGIONS, sample_report
 
 pytestmark = pytest.mark.browser
@@ -58,8 +61,13 @@ class Opened:
 
 
 @pytest.fixture
-def opened(browser: Browser, tmp_path: Path) -> Iterator[Opened]:
-    paths = write_reports(sample_report(), tmp_path)
+def report() -> Report:
+    return sample_report()
+
+
+@pytest.fixture
+def opened(browser: Browser, tmp_path: Path, report: Report) -> Iterator[Opened]:
+    paths = write_reports(report, tmp_path)
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     result = Opened(page, tmp_path)
     result.document = json.loads(paths["json"].read_text(encoding="utf-8"))
@@ -186,3 +194,43 @@ def test_the_text_and_kind_filters_narrow_the_findings(opened: Opened) -> None:
     page.select_option("#kind-filter", "")
     assert len(visible_ids(page)) == len(FINDINGS), shot
     assert not page.locator("#no-match").is_visible(), shot
+
+
+LARGE = HTML_ROW_LIMIT + 100
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        replace(
+            sample_report(),
+            findings=tuple(
+                replace(FINDINGS[n % 10], resource_id=f"ami-{n:017x}", monthly_cost=(n % 7) / 10) for n in range(LARGE)
+            ),
+        )
+    ],
+    ids=["large"],
+)
+def test_a_large_report_lays_out_its_first_rows_until_show_all(opened: Opened) -> None:
+    page = opened.page
+    shot = f"screenshot: {opened.screenshot}"
+    page.screenshot(path=str(opened.screenshot))
+    ids = [f"ami-{n:017x}" for n in range(LARGE)]
+    assert opened.console == [], shot
+
+    assert visible_ids(page) == ids[:HTML_ROW_LIMIT], shot
+    assert page.locator("#shown-count").inner_text() == str(LARGE), shot
+    assert page.locator("#show-all").is_visible(), shot
+
+    page.locator("#findings thead th", has_text="Cost / month").locator("button").click()
+    by_cost = sorted(range(LARGE), key=lambda n: (n % 7) / 10)
+    assert visible_ids(page) == [ids[n] for n in by_cost[:HTML_ROW_LIMIT]], shot
+
+    page.select_option("#kind-filter", "drift")
+    assert visible_ids(page) == [ids[n] for n in by_cost if n % 10 == 5], shot  # FINDINGS[5] is the drift
+    assert not page.locator("#show-all").is_visible(), shot
+
+    page.select_option("#kind-filter", "")
+    page.locator("#show-all").click()
+    assert len(visible_ids(page)) == LARGE, shot
+    assert not page.locator("#show-all").is_visible(), shot

@@ -22,6 +22,7 @@ from ami_governance.models.findings import ActionKind, ActionStatus, FindingKind
 from ami_governance.outputs.local import write_reports
 from ami_governance.outputs.render import (
     CSV_COLUMNS,
+    HTML_ROW_LIMIT,
     SCHEMA_FILE,
     render_csv,
     render_html,
@@ -490,3 +491,13 @@ def test_a_report_over_several_accounts_names_each_regions_account() -> None:
     assert summary["by_region"]["us-east-1"] == {"count": 6, "monthly_cost": 24.7}
     assert '<button type="button">Account</button>' in html.split('id="regions"')[0]  # the findings table's column
     assert notice.subject.startswith(f"AMI report 2026-12-01 INCOMPLETE in {ACCOUNT}/ap-southeast-2: 11 findings")
+
+
+def test_html_lays_out_only_the_first_rows_of_a_large_report_before_its_script_runs() -> None:
+    many = tuple(replace(FINDINGS[0], resource_id=f"snap-{n:017x}") for n in range(HTML_ROW_LIMIT + 3))
+    html = render_html(replace(sample_report(), findings=many))
+
+    rows = re.findall(r'<tr data-kind="orphaned-snapshot" data-id="(snap-[0-9a-f]+)"( hidden)?>', html)
+    assert [hidden for _id, hidden in rows] == [""] * HTML_ROW_LIMIT + [" hidden"] * 3
+    assert f"Show all {HTML_ROW_LIMIT + 3} (the first {HTML_ROW_LIMIT} are shown)" in html
+    assert 'id="show-all"' not in render_html(sample_report())
