@@ -24,6 +24,11 @@ PUBLIC_IMAGE, SHARED_OUTSIDE, SHARING_UNKNOWN = "public-image", "shared-outside"
 PUBLIC_SNAPSHOT = "public-snapshot"
 IMAGE_BPA_OFF, SNAPSHOT_BPA_OFF = "image-block-public-access-off", "snapshot-block-public-access-off"
 UNBLOCKED = "unblocked"
+VERIFIED_BY_WORDS = {
+    VerifiedBy.INVENTORY: "as the inventory recorded them from its events",
+    VerifiedBy.DESCRIBE: "as DescribeImageAttribute read them",
+    VerifiedBy.UNKNOWN: "unknown",
+}
 
 
 def outside_sharing(policy: GovernancePolicy, account_id: str, permissions: LaunchPermissions) -> list[str]:
@@ -82,7 +87,7 @@ def _image_exposure(policy: GovernancePolicy, index: RegionIndex, image: ImageRe
     outside = outside_sharing(policy, index.account_id, permissions)
     if outside:
         reason = f"shared outside replication.share_with with {', '.join(outside)}"
-        reason += f" (launch permissions read from the {permissions.verified_by.value})"
+        reason += f" (launch permissions {VERIFIED_BY_WORDS[permissions.verified_by]})"
         fix = _unshare(region, image_id, outside)
         findings.append(image_finding(policy, index, image, now, FindingKind.EXPOSURE, SHARED_OUTSIDE, reason, fix))
     return findings
