@@ -164,3 +164,10 @@ def test_drift_says_what_is_missing_and_how_to_copy_it() -> None:
         f"approve it again (its approval tag) to copy only what is missing, or: aws ec2 copy-image --region "
         f"{OTHER_REGION} --source-region {REGION} --source-image-id {SOURCE} --name <name> --copy-image-tags",
     )
+
+
+def test_a_region_whose_scan_failed_as_a_whole_hides_nothing_as_gone() -> None:
+    """The report service names a scan that raised `scan`: its empty listings are missing, not empty."""
+    broken = target_region(OTHER_REGION, errors={"scan": "EndpointConnectionError: could not connect"})
+    assert drift([source_region(AVAILABLE_BOTH), target_region(TARGET, REPLICA), broken]) == []
+    assert drift([replica_region(), evidence(scan(errors={"scan": "ClientError: AuthFailure"}))]) == []

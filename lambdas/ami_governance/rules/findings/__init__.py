@@ -15,6 +15,14 @@ finding that is not actionable. Each kind names the listings it needs (`*_LISTIN
 Cost. Every finding carries its resource's own size and monthly cost (an AMI: its snapshots, each counted for every
 AMI that uses it), so one resource found by several kinds is counted by each: totals over kinds are upper bounds.
 
+Details (`Finding.detail`, the sub-kind): orphaned-snapshot create-image | copy-image | inventory (what ties the
+snapshot to its gone AMI); non-compliant violations | verdict-changed (recorded compliant or exempt, non-compliant
+under today's policy) | never-judged (whatever the verdict now: the sweep judges and tags it); unused and stale '';
+drift missing-replica | region-added | failed-replica | deregistered-replica | replica-gone | source-gone; exposure
+public-image | shared-outside | sharing-unknown | public-snapshot | image-block-public-access-off |
+snapshot-block-public-access-off; untrusted-source instance | launch-template; overdue deregister-overdue |
+cleanup-deferred | cleanup-dry-run.
+
 The index of each region (`RegionIndex`) is built once by `find_all`, so that the whole report is linear in the
 listings (dictionary look-ups, no scan of one listing per item of another).
 """

@@ -22,6 +22,7 @@ from ami_governance.models.policy import GovernancePolicy
 from ami_governance.models.scan import ImageRecord, Listing, RegionScan, SnapshotRecord
 
 INVENTORY = "inventory"  # the key RegionEvidence.errors gives a failed inventory read
+WHOLE_SCAN = "scan"  # the key the report service gives a scan that failed as a whole: every listing is missing
 
 # The listings that show an AMI in use; each one that failed could hide a use.
 REFERENCE_LISTINGS: tuple[str, ...] = (
@@ -93,7 +94,7 @@ class RegionIndex:
         return self.evidence.region
 
     def failed(self, listings: Iterable[str]) -> bool:
-        return any(listing in self.errors for listing in listings)
+        return WHOLE_SCAN in self.errors or any(listing in self.errors for listing in listings)
 
     def in_use(self, image_id: str) -> bool | None:
         """True when anything references the AMI, False when nothing does and DescribeImageReferences confirmed

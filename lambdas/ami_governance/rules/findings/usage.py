@@ -2,7 +2,8 @@
 
 Unused: nothing in the bulk listings launches from it (instances in any state, launch template versions: $Default,
 $Latest and every version an Auto Scaling group or fleet pins, launch configurations, instant fleets' image
-overrides, SSM image parameters), DescribeImageReferences confirmed nothing references it (Image Builder recipes
+overrides, SSM image parameters; every launch configuration counts, attached to a group or not: a group can use it
+tomorrow), DescribeImageReferences confirmed nothing references it (Image Builder recipes
 and everything else AWS tracks), and it has not been launched for `report.unused_days`. AWS reports a launch up to
 24 hours late (LastLaunchedTime), so a day is added to the period; an AMI without LastLaunchedTime (never launched
 since 2017) counts from its creation.
