@@ -4,6 +4,9 @@ run id that would leave the run's folder refused before anything is written."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
@@ -11,19 +14,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from ami_governance.adapters.clients import reset_clients
 from ami_governance.adapters.report_store import ReportStore, report_keys
-from ami_governance.outputs.render import render_csv, render_html, render_json
-from ami_governance.services.report import new_run_id
+from ami_governance.adapters.scan import RegionScanner
+from ami_governance.models.findings import LaunchPermissions, VerifiedBy
+from ami_governance.models.policy import load_policy_file
+from ami_governance.outputs.render import SCHEMA_FILE, render_csv, render_html, render_json
+from ami_governance.services.report import ReportService, new_run_id
+from emulator import moto_extensions
+from tests.conftest import POLICY_FILE
+from tests.integration.conftest import ACCOUNT, PUBLIC_AMI
 from tests.report_samples import RUN_ID, sample_report
 
 REGION = "us-east-1"
 BUCKET = "ami-governance-reports-123456789012"
 DAY = f"reports/2026-12-01/{RUN_ID}"
+
+moto_extensions.apply()
 
 
 @pytest.fixture
@@ -133,3 +145,57 @@ def test_the_services_run_ids_are_key_segments() -> None:
     run_id = new_run_id(datetime(2026, 12, 1, 6, 0, 0, tzinfo=UTC))
 
     assert report_keys(replace(sample_report(), run_id=run_id))["json"] == f"reports/2026-12-01/{run_id}/report.json"
+
+
+class _NoInventory:
+    def records(self) -> dict[str, list[Any]]:
+        return {}
+
+    def record_launch_permissions(self, image_id: str, region: str, permissions: Any) -> None:
+        pass
+
+
+class _Unshared:
+    def read(self, image_ids: Any) -> dict[str, LaunchPermissions]:
+        return {image_id: LaunchPermissions(image_id, VerifiedBy.DESCRIBE) for image_id in image_ids}
+
+
+def test_a_report_of_the_service_on_moto_is_published_valid(s3: Any) -> None:
+    """The real scan and findings over a small estate (a misnamed AMI, an orphaned snapshot, a region that
+    breaks): what lands in S3 is valid against the schema and says the same in the three formats."""
+    now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    instance = ec2.run_instances(ImageId=PUBLIC_AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    ec2.create_image(InstanceId=instance, Name="not the naming convention")
+    orphan = ec2.create_image(InstanceId=instance, Name="app-al2023-1.0.0")["ImageId"]
+    ec2.deregister_image(ImageId=orphan)
+
+    def scanner_for(region: str) -> RegionScanner:
+        if region == "eu-west-1":
+            raise RuntimeError("no route to eu-west-1")
+        return RegionScanner(ACCOUNT, region, now=lambda: now)
+
+    report = ReportService(
+        policy=load_policy_file(POLICY_FILE),
+        account_id=ACCOUNT,
+        scanner_for=scanner_for,
+        permissions_for=lambda region: _Unshared(),
+        inventory=_NoInventory(),
+        now=lambda: now,
+    ).run([REGION, "eu-west-1"])
+
+    keys = ReportStore(BUCKET, REGION, s3=s3).publish(report)
+
+    document = json.loads(s3.get_object(Bucket=BUCKET, Key=keys["json"])["Body"].read())
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    assert sorted(e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(document)) == []
+    kinds = Counter(finding["kind"] for finding in document["findings"])
+    assert kinds["non-compliant"] >= 1, kinds
+    assert kinds["orphaned-snapshot"] >= 1, kinds
+    assert document["summary"]["regions_incomplete"] == 1
+    assert document["regions"][1]["errors"] == {"scan": "RuntimeError: no route to eu-west-1"}
+    rows = list(csv.reader(io.StringIO(s3.get_object(Bucket=BUCKET, Key=keys["csv"])["Body"].read().decode())))
+    assert [row[5] for row in rows[1:]] == [finding["resource_id"] for finding in document["findings"]]
+    html = s3.get_object(Bucket=BUCKET, Key=keys["html"])["Body"].read().decode()
+    assert f'data-total="findings" data-value="{len(document["findings"])}"' in html
+    assert f'data-total="monthly-cost" data-value="{document["summary"]["monthly_cost"]}"' in html
