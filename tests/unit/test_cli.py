@@ -506,3 +506,30 @@ def test_the_cli_is_not_in_the_lambda_asset() -> None:
 
 def _never(*args: Any, **kwargs: Any) -> Any:
     raise AssertionError("not called")
+
+
+def test_on_a_terminal_each_region_gets_a_bar_that_ends_with_its_status() -> None:
+    import io
+
+    from rich.console import Console
+
+    from ami_governance.cli.console import ReportConsole
+
+    screen = io.StringIO()
+    console = ReportConsole(
+        out=Console(file=io.StringIO()), err=Console(file=screen, force_terminal=True, width=120, color_system=None)
+    )
+    with console.progress(["us-east-1", "eu-west-1"]) as sink:
+        for region, complete in (("us-east-1", True), ("eu-west-1", False)):
+            sink.region_started(region)
+            sink.region_step(region, "listings")
+            sink.region_step(region, "references")
+            sink.region_done(region, status(region, complete))
+
+    final = screen.getvalue().split("\x1b[?25h")[0].splitlines()  # the last frame before the cursor comes back
+    bars = [line for line in final[-4:] if "us-east-1" in line or "eu-west-1" in line]
+    assert any("us-east-1" in line and "complete (12 AMIs, 30 snapshots, 4 instances)" in line for line in bars)
+    assert any(
+        "eu-west-1" in line and "INCOMPLETE (12 AMIs, 30 snapshots, 4 instances; failed: snapshots)" in line
+        for line in bars
+    )
