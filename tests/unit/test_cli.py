@@ -533,3 +533,27 @@ def test_on_a_terminal_each_region_gets_a_bar_that_ends_with_its_status() -> Non
         "eu-west-1" in line and "INCOMPLETE (12 AMIs, 30 snapshots, 4 instances; failed: snapshots)" in line
         for line in bars
     )
+
+
+def test_the_services_logs_stay_off_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from aws_lambda_powertools import Logger
+
+    class LoggingService(FakeService):
+        def run(
+            self, regions: Sequence[str] | None = None, *, progress: Any = None, run_id: str | None = None
+        ) -> Report:
+            service_logger = Logger(child=True)
+            service_logger.warning("Inventory could not be read; the report is incomplete")
+            service_logger.error("Region scan failed")
+            return super().run(regions, progress=progress, run_id=run_id)
+
+    run = Run(report(), tmp_path)
+    run.service = LoggingService(report())
+
+    assert run("--json") == EXIT_OK
+
+    captured = capsys.readouterr()
+    assert json.loads(run.stdout[0])["exit_code"] == EXIT_OK
+    assert captured.out == ""
+    assert "Region scan failed" in captured.err
+    assert "Inventory could not be read" not in captured.err + captured.out

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -84,7 +85,7 @@ def run_report(
         return _fail(f"cannot create the output directory {options.output_dir}: {error.strerror or error}")
 
     console = ReportConsole()
-    with console.progress(prepared.regions) as sink:
+    with _service_logs_to_stderr(), console.progress(prepared.regions) as sink:
         report = prepared.service.run(prepared.regions, progress=sink)
 
     if write_reports is None:
@@ -142,6 +143,39 @@ def json_summary(
         "fail_on": sorted(options.fail_on),
         "exit_code": code,
     }
+
+
+@contextmanager
+def _service_logs_to_stderr() -> Iterator[None]:
+    """The service logs as a Lambda does: JSON lines on stdout, which would break --json and the tables. During an
+    operator's run only errors are logged, on stderr (what failed is in the summary and the report anyway)."""
+    import logging
+
+    from ami_governance.observability import logger
+
+    handler = logger.registered_handler
+    level = handler.level
+    stream = handler.stream if isinstance(handler, logging.StreamHandler) else None
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(_CurrentStderr())
+    # On the handler: the services' child loggers propagate to it whatever the parent logger's level.
+    handler.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        handler.setLevel(level)
+        if isinstance(handler, logging.StreamHandler) and stream is not None:
+            handler.setStream(stream)
+
+
+class _CurrentStderr:
+    """Whatever sys.stderr is when a line is logged (the service logs from its worker threads)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
 
 
 def _fail(message: str) -> int:
