@@ -452,7 +452,9 @@ def test_report_metrics_by_kind_and_by_region() -> None:
 def test_metrics_of_an_empty_report_are_zeros_for_every_kind() -> None:
     metrics = report_metrics(empty_report())
 
-    assert [value for name, dims, value in metrics if name == "FindingsCount" and "kind" in dims] == [0.0] * len(FindingKind)
+    assert [value for name, dims, value in metrics if name == "FindingsCount" and "kind" in dims] == [0.0] * len(
+        FindingKind
+    )
     assert ("FindingsCount", {"region": "us-east-1"}, 0.0) in metrics
     assert ("RegionsIncomplete", {}, 0.0) in metrics
 
