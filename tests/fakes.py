@@ -10,7 +10,13 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ami_governance.adapters.inventory import LAUNCH_PERMISSIONS, LOCKED, RECORD_FIELDS, REPLICAS, launch_permissions_item
+from ami_governance.adapters.inventory import (
+    LAUNCH_PERMISSIONS,
+    LOCKED,
+    RECORD_FIELDS,
+    REPLICAS,
+    launch_permissions_item,
+)
 from ami_governance.models.findings import InventoryRecord, LaunchPermissions
 from ami_governance.models.lineage import ApprovalRecord, ReplicaSettlement, ReplicaState, RoundPlan
 

@@ -40,7 +40,9 @@ def image(ec2: Any) -> str:
     volume = ec2.create_volume(Size=8, AvailabilityZone=f"{REGION}a")["VolumeId"]
     snapshot = ec2.create_snapshot(VolumeId=volume)["SnapshotId"]
     mappings = [{"DeviceName": "/dev/sda", "Ebs": {"SnapshotId": snapshot}}]
-    return str(ec2.register_image(Name="shared-image", RootDeviceName="/dev/sda", BlockDeviceMappings=mappings)["ImageId"])
+    return str(
+        ec2.register_image(Name="shared-image", RootDeviceName="/dev/sda", BlockDeviceMappings=mappings)["ImageId"]
+    )
 
 
 def permissions(ec2: Any, image_id: str) -> list[dict[str, str]]:

@@ -60,9 +60,7 @@ def _utc_now() -> datetime:
 class LaunchPermissionReader:
     """Reads AMIs' launch permissions in one region; `api_calls` counts the DescribeImageAttribute calls made."""
 
-    def __init__(
-        self, region: str, *, ec2: EC2Client | None = None, now: Callable[[], datetime] = _utc_now
-    ) -> None:
+    def __init__(self, region: str, *, ec2: EC2Client | None = None, now: Callable[[], datetime] = _utc_now) -> None:
         self.region = region
         self._ec2 = ec2 if ec2 is not None else client("ec2", region)
         self._now = now
