@@ -51,7 +51,10 @@ class FakeInventory:
             by_region.setdefault(item["region"], []).append(InventoryRecord.from_item(projected))
         return by_region
 
-    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool:
+    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None:
+        self.record_newer_launch_permissions(image_id, region, permissions)
+
+    def record_newer_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool:
         recorded = launch_permissions_item(permissions)
         current = (self.items.get((image_id, region)) or {}).get(LAUNCH_PERMISSIONS)
         if isinstance(current, dict) and "recorded_at" in current and current["recorded_at"] > recorded["recorded_at"]:

@@ -46,7 +46,9 @@ def test_a_reading_is_recorded_as_the_items_launch_permissions_map(inventory: An
     inventory.record(AMI, HOME, {"name": "app-1", "state": "available"})
 
     # When a reading of its launch permissions is recorded
-    written = inventory.record_launch_permissions(AMI, HOME, reading(EARLY, public=True, accounts=("111122223333",)))
+    written = inventory.record_newer_launch_permissions(
+        AMI, HOME, reading(EARLY, public=True, accounts=("111122223333",))
+    )
 
     # Then the item holds it as the event path and the report agreed, next to the fields already there
     assert written is True
@@ -60,10 +62,10 @@ def test_a_reading_is_recorded_as_the_items_launch_permissions_map(inventory: An
 
 def test_an_older_reading_never_replaces_a_newer_one(inventory: Any) -> None:
     # Given a reading made at LATER (the AMI made private)
-    assert inventory.record_launch_permissions(AMI, HOME, reading(LATER, public=False))
+    assert inventory.record_newer_launch_permissions(AMI, HOME, reading(LATER, public=False))
 
     # When a slower writer records its earlier reading (the AMI still public then)
-    written = inventory.record_launch_permissions(AMI, HOME, reading(EARLY, public=True))
+    written = inventory.record_newer_launch_permissions(AMI, HOME, reading(EARLY, public=True))
 
     # Then the write is refused and the later reading stands
     assert written is False
@@ -72,11 +74,11 @@ def test_an_older_reading_never_replaces_a_newer_one(inventory: Any) -> None:
 
 
 def test_a_newer_reading_replaces_an_older_one_and_the_same_reading_can_be_written_again(inventory: Any) -> None:
-    assert inventory.record_launch_permissions(AMI, HOME, reading(EARLY, public=True))
+    assert inventory.record_newer_launch_permissions(AMI, HOME, reading(EARLY, public=True))
 
-    assert inventory.record_launch_permissions(AMI, HOME, reading(LATER, accounts=("111122223333",))) is True
+    assert inventory.record_newer_launch_permissions(AMI, HOME, reading(LATER, accounts=("111122223333",))) is True
     # (a retry of the same write)
-    assert inventory.record_launch_permissions(AMI, HOME, reading(LATER, accounts=("111122223333",))) is True
+    assert inventory.record_newer_launch_permissions(AMI, HOME, reading(LATER, accounts=("111122223333",))) is True
 
     recorded = inventory.get(AMI, HOME)["launch_permissions"]
     assert (recorded["public"], recorded["accounts"], recorded["recorded_at"]) == (
@@ -84,15 +86,23 @@ def test_a_newer_reading_replaces_an_older_one_and_the_same_reading_can_be_writt
     )  # fmt: skip
 
 
+def test_the_reports_write_back_keeps_the_same_guard(inventory: Any) -> None:
+    # (record_launch_permissions: the report's write-back, which needs no answer)
+    assert inventory.record_launch_permissions(AMI, HOME, reading(LATER, public=False)) is None
+    inventory.record_launch_permissions(AMI, HOME, reading(EARLY, public=True))
+
+    assert inventory.get(AMI, HOME)["launch_permissions"]["public"] is False
+
+
 def test_a_reading_without_its_time_is_refused(inventory: Any) -> None:
     with pytest.raises(ValueError, match="needs the time"):
-        inventory.record_launch_permissions(AMI, HOME, LaunchPermissions(AMI, VerifiedBy.DESCRIBE))
+        inventory.record_newer_launch_permissions(AMI, HOME, LaunchPermissions(AMI, VerifiedBy.DESCRIBE))
 
 
 def test_records_are_every_item_by_region_with_the_recorded_launch_permissions(inventory: Any) -> None:
     # Given two AMIs in the home region (one with a reading) and one in another region
     inventory.record(AMI, HOME, {"name": "app-1", "state": "available", "snapshot_ids": ["snap-1"], "protected": True})
-    inventory.record_launch_permissions(AMI, HOME, reading(EARLY, public=True))
+    inventory.record_newer_launch_permissions(AMI, HOME, reading(EARLY, public=True))
     inventory.record(OTHER, HOME, {"compliance": "non-compliant", "cleanup_status": "deferred"})
     inventory.record(AMI, EU, {"replica_of": f"{HOME}/{AMI}", "state": "available"})
 

@@ -41,7 +41,7 @@ class ReportInventory(Protocol):
     """What the report reads and writes back (Inventory, and tests/fakes.py's FakeInventory)."""
 
     def records(self) -> dict[str, list[InventoryRecord]]: ...
-    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool: ...
+    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None: ...
 
 
 def launch_permissions_item(permissions: LaunchPermissions) -> dict[str, Any]:
@@ -123,7 +123,12 @@ class Inventory:
                 return by_region
             arguments["ExclusiveStartKey"] = last_key
 
-    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool:
+    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None:
+        """Record a reading of the AMI's launch permissions unless a later one is recorded (the report's
+        write-back: see `record_newer_launch_permissions`)."""
+        self.record_newer_launch_permissions(image_id, region, permissions)
+
+    def record_newer_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool:
         """Record a reading of the AMI's launch permissions (creating the item: the caller read them from EC2,
         so the AMI exists), unless the item holds a later reading: the event path and the report both write
         here, and a slow writer must not put back what a later reading replaced. False when it did not write."""

@@ -65,7 +65,7 @@ class LaunchPermissionSource(Protocol):
 class InventoryStore(Protocol):
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
     def record_existing(self, image_id: str, region: str, fields: Mapping[str, Any]) -> bool: ...
-    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool: ...
+    def record_newer_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool: ...
 
 
 @dataclass
@@ -185,7 +185,7 @@ class EnforcementService(EventService):
             )
         if permissions is None:  # deregistered between the two calls
             return self._permissions_not_recorded(image_id, region, detail.event_id, None, log)
-        recorded = self.inventory.record_launch_permissions(image_id, region, permissions)
+        recorded = self.inventory.record_newer_launch_permissions(image_id, region, permissions)
         shared = {
             "public": permissions.public,
             "accounts": len(permissions.accounts),
