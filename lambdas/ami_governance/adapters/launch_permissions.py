@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ami_governance.adapters.call_counter import calls_made
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.ec2 import MalformedImageId
 from ami_governance.adapters.errors import IMAGE_GONE_CODES, error_code
@@ -58,18 +59,25 @@ def _utc_now() -> datetime:
 
 
 class LaunchPermissionReader:
-    """Reads AMIs' launch permissions in one region; `api_calls` counts the DescribeImageAttribute calls made."""
+    """Reads AMIs' launch permissions in one region."""
 
     def __init__(self, region: str, *, ec2: EC2Client | None = None, now: Callable[[], datetime] = _utc_now) -> None:
         self.region = region
-        self._ec2 = ec2 if ec2 is not None else client("ec2", region)
+        # The adaptive client the report's scanner of this region uses (adapters/scan.py): the report makes one
+        # call per AMI it cannot trust the inventory for, thousands on a first run, and adaptive retries pace
+        # them once EC2 throttles; the scanner's count of the region's calls includes them.
+        self._ec2 = ec2 if ec2 is not None else client("ec2", region, adaptive=True)
         self._now = now
-        self.api_calls = 0
+        self._calls_before = calls_made(self._ec2)
+
+    @property
+    def api_calls(self) -> int:
+        """Requests this reader's client sent since it was made (retries included)."""
+        return calls_made(self._ec2) - self._calls_before
 
     def read_one(self, image_id: str) -> LaunchPermissions | None:
         """The AMI's launch permissions now, or None when EC2 no longer knows the AMI. A malformed id raises
         MalformedImageId; any other failure raises (the event path's retries take over)."""
-        self.api_calls += 1
         try:
             response = self._ec2.describe_image_attribute(ImageId=image_id, Attribute=LAUNCH_PERMISSION_ATTRIBUTE)
         except ClientError as error:
