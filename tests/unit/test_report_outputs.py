@@ -88,6 +88,7 @@ def test_json_summary_totals_are_exact() -> None:
     assert summary["by_kind"] == {
         "orphaned-snapshot": {"count": 2, "monthly_cost": 12.5},
         "non-compliant": {"count": 1, "monthly_cost": 0.4},
+        "unjudged": {"count": 0, "monthly_cost": 0.0},
         "unused": {"count": 1, "monthly_cost": 0.8},
         "stale": {"count": 1, "monthly_cost": 1.5},
         "drift": {"count": 1, "monthly_cost": 0.0},
@@ -169,8 +170,8 @@ def test_the_schema_rejects_what_a_reader_could_not_read(validator: jsonschema.D
     document["schema_version"] = 2
 
     assert errors_of(validator, document) == [
-        "'cheap' is not one of ['orphaned-snapshot', 'non-compliant', 'unused', 'stale', 'drift', 'exposure', "
-        "'untrusted-source', 'overdue']",
+        "'cheap' is not one of ['orphaned-snapshot', 'non-compliant', 'unjudged', 'unused', 'stale', 'drift', "
+        "'exposure', 'untrusted-source', 'overdue']",
         "'drift' is a required property",
         "'fix' is a required property",
         "1 was expected",
@@ -418,6 +419,7 @@ def test_report_metrics_by_kind_and_by_region() -> None:
     assert by_kind == {
         "orphaned-snapshot": 2.0,
         "non-compliant": 1.0,
+        "unjudged": 0.0,
         "unused": 1.0,
         "stale": 1.0,
         "drift": 1.0,
@@ -438,7 +440,7 @@ def test_report_metrics_by_kind_and_by_region() -> None:
         ("capped", 1.0),
         ("skipped", 0.0),
     ]
-    assert len(metrics) == 2 + 2 * 8 + 2 * 3 + 1 + 5
+    assert len(metrics) == 2 + 2 * len(FindingKind) + 2 * 3 + 1 + 5
     assert {name for name, _dims, _value in metrics} == {
         "FindingsCount",
         "FindingsMonthlyCost",
@@ -450,7 +452,9 @@ def test_report_metrics_by_kind_and_by_region() -> None:
 def test_metrics_of_an_empty_report_are_zeros_for_every_kind() -> None:
     metrics = report_metrics(empty_report())
 
-    assert [value for name, dims, value in metrics if name == "FindingsCount" and "kind" in dims] == [0.0] * 8
+    assert [value for name, dims, value in metrics if name == "FindingsCount" and "kind" in dims] == [0.0] * len(
+        FindingKind
+    )
     assert ("FindingsCount", {"region": "us-east-1"}, 0.0) in metrics
     assert ("RegionsIncomplete", {}, 0.0) in metrics
 
