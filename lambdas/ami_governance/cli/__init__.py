@@ -35,6 +35,7 @@ DEFAULT_POLICY = Path("governance-policy.yaml")
 FINDING_KINDS = (
     "orphaned-snapshot",
     "non-compliant",
+    "unjudged",
     "unused",
     "stale",
     "drift",
