@@ -33,6 +33,7 @@ class Deployed:
     non_compliant: str
     public: str
     deregistered: str
+    deregistered_snapshots: tuple[str, ...]
 
 
 def tagged(tags: dict[str, str]) -> list[dict[str, Any]]:
@@ -58,6 +59,8 @@ def deployed(emulator: RunningEmulator) -> Deployed:
         InstanceId=instance, Name="payments-api-al2023-3.0.2", TagSpecifications=tagged(GOOD_TAGS)
     )["ImageId"]
     emulator.drain()
+    [image] = ec2.describe_images(ImageIds=[deregistered])["Images"]
+    snapshots = tuple(m["Ebs"]["SnapshotId"] for m in image["BlockDeviceMappings"] if "Ebs" in m)
     ec2.disable_image_block_public_access()
     ec2.modify_image_attribute(ImageId=public, LaunchPermission={"Add": [{"Group": "all"}]})
     ec2.deregister_image(ImageId=deregistered)
@@ -69,6 +72,7 @@ def deployed(emulator: RunningEmulator) -> Deployed:
         non_compliant=non_compliant,
         public=public,
         deregistered=deregistered,
+        deregistered_snapshots=snapshots,
     )
 
 
@@ -150,8 +154,13 @@ def test_the_cli_writes_the_findings_the_report_service_finds(
     assert written["complete"] is True
     assert summary["complete"] is True
     assert summary["findings"] == len(written["findings"])
-    exposure = [f for f in written["findings"] if f["kind"] == "exposure"]
-    assert done.returncode == (2 if exposure else 0)
+    kinds = {(f["kind"], f["resource_id"]) for f in written["findings"]}
+    assert ("exposure", deployed.public) in kinds
+    assert ("non-compliant", deployed.non_compliant) in kinds
+    assert {kind for kind, resource in kinds if resource == deployed.compliant} & {"non-compliant", "exposure"} == set()
+    orphaned = {f["resource_id"] for f in written["findings"] if f["kind"] == "orphaned-snapshot"}
+    assert set(deployed.deregistered_snapshots) <= orphaned
+    assert done.returncode == 2  # --fail-on exposure
     [home] = [region for region in written["regions"] if region["region"] == HOME]
     assert home["images"] >= 3
 
