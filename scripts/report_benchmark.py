@@ -509,10 +509,17 @@ class RunFigures:
 
 
 def build_service(endpoint: str, policy: Any, counter: CallCounter, inventory_table: str | None) -> Any:
+    from botocore.config import Config
+
+    from ami_governance.adapters.clients import ADAPTIVE_RETRY_CONFIG
     from ami_governance.adapters.session import OperatorSession
     from ami_governance.cli.service import report_service
 
-    session = OperatorSession(endpoint_url=endpoint)
+    # moto answers a 1,000-AMI page in seconds, and in more than the report's 30 s read timeout on a loaded
+    # machine: the listing would fail and the run be incomplete (as the report says it is). The retries are the
+    # report's; only the timeout is moto's.
+    config = ADAPTIVE_RETRY_CONFIG.merge(Config(read_timeout=600))
+    session = OperatorSession(endpoint_url=endpoint, config=config)
     session.register("before-parameter-build", counter.before_parameter_build)
     session.register("before-send", counter.before_send)
     account_id = session.account_id(HOME)
@@ -764,6 +771,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     options.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     print_table(figures)
     print(f"\nFigures: {options.output}")
+    incomplete = [run["name"] for run in figures["runs"] if not run["complete"]]
+    if incomplete:
+        # The figures of a run with failed listings are not the estate's: say so and fail.
+        print(f"INCOMPLETE runs (see region_errors in {options.output}): {', '.join(incomplete)}", file=sys.stderr)
+        return 1
     return 0
 
 

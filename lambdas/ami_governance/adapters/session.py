@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
 
 from ami_governance.adapters.clients import ADAPTIVE_RETRY_CONFIG
@@ -48,13 +49,17 @@ class SessionError(Exception):
 
 
 class OperatorSession:
-    def __init__(self, profile: str | None = None, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self, profile: str | None = None, endpoint_url: str | None = None, config: Config | None = None
+    ) -> None:
+        """`config`: botocore's client configuration; by default the report Lambda's adaptive retries."""
         try:
             self._session = boto3.session.Session(profile_name=profile)
         except ProfileNotFound as error:
             raise SessionError(str(error)) from None
         self.profile = profile
         self.endpoint_url = endpoint_url
+        self._config = config or ADAPTIVE_RETRY_CONFIG
         self._clients: dict[tuple[str, str], BaseClient] = {}
         self._lock = threading.Lock()
 
@@ -83,7 +88,7 @@ class OperatorSession:
         with self._lock:
             if key not in self._clients:
                 self._clients[key] = self._session.client(
-                    service, region_name=region, endpoint_url=self.endpoint_url, config=ADAPTIVE_RETRY_CONFIG
+                    service, region_name=region, endpoint_url=self.endpoint_url, config=self._config
                 )
             return self._clients[key]
 
