@@ -171,6 +171,7 @@ def plan_sweep(
     unused = {
         (f.account_id, f.region, f.resource_id) for f in findings if f.kind is FindingKind.UNUSED and f.actionable
     }
+    doubtful = {(f.account_id, f.region, f.resource_id) for f in findings if not f.actionable}
     actions: dict[tuple[ActionKind, str, str, str], PlannedAction] = {}
     for finding in findings:
         index = indexes.get((finding.account_id, finding.region))
@@ -181,11 +182,10 @@ def plan_sweep(
             continue
         key = (kind, finding.account_id, finding.region, finding.resource_id)
         if key in actions:
-            if not finding.actionable:
-                # Two findings nominate the same action and one rests on incomplete evidence: that one wins.
-                actions[key] = replace(actions[key], refused=True, reason="the finding's evidence is incomplete")
             continue
-        refusal = None if finding.actionable else "the finding's evidence is incomplete"
+        # Any finding about the resource resting on incomplete evidence holds back every action on it.
+        uncertain = (finding.account_id, finding.region, finding.resource_id) in doubtful
+        refusal = "the finding's evidence is incomplete" if uncertain else None
         refusal = refusal or _refusal(policy, kind, finding.resource_id, index, now)
         actions[key] = PlannedAction(
             kind=kind,
