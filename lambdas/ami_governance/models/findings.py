@@ -27,6 +27,7 @@ REPORT_SCHEMA_VERSION = 1
 class FindingKind(StrEnum):
     ORPHANED_SNAPSHOT = "orphaned-snapshot"
     NON_COMPLIANT = "non-compliant"
+    UNJUDGED = "unjudged"  # never judged by the event path (imported, made before deployment), compliant now
     UNUSED = "unused"
     STALE = "stale"
     DRIFT = "drift"
@@ -82,6 +83,7 @@ class LaunchPermissions:
     organization_arns: tuple[str, ...] = ()
     ou_arns: tuple[str, ...] = ()
     recorded_at: datetime | None = None
+    error: str | None = None  # VerifiedBy.UNKNOWN: why the read failed, "Code: message"
 
 
 @dataclass(frozen=True)
