@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.inventory import Inventory
+from ami_governance.adapters.launch_permissions import LaunchPermissionReader
 from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.scan import RegionScanner
 from ami_governance.models.findings import (
@@ -23,11 +24,9 @@ from ami_governance.models.findings import (
     Finding,
     FindingKind,
     InventoryRecord,
-    LaunchPermissions,
     RegionEvidence,
     ResourceType,
     SweepAction,
-    VerifiedBy,
 )
 from ami_governance.models.policy import GovernancePolicy, parse_policy
 from ami_governance.services.cleanup import CleanupService
@@ -44,30 +43,6 @@ NOW = datetime.now(UTC)
 
 def days_ago(days: int) -> datetime:
     return NOW - timedelta(days=days)
-
-
-class LaunchPermissionReader:
-    """DescribeImageAttribute launchPermission per AMI, as the report's reader answers (UNKNOWN when it fails)."""
-
-    def __init__(self, region: str, estate: Estate) -> None:
-        self._ec2 = estate.ec2(region)
-
-    def read(self, image_ids: Sequence[str]) -> dict[str, LaunchPermissions]:
-        found = {}
-        for image_id in image_ids:
-            try:
-                entries = self._ec2.describe_image_attribute(ImageId=image_id, Attribute="launchPermission")
-            except ClientError:
-                found[image_id] = LaunchPermissions(image_id, VerifiedBy.UNKNOWN)
-                continue
-            grants = entries.get("LaunchPermissions", [])
-            found[image_id] = LaunchPermissions(
-                image_id,
-                VerifiedBy.DESCRIBE,
-                public=any(g.get("Group") == "all" for g in grants),
-                accounts=tuple(g["UserId"] for g in grants if "UserId" in g),
-            )
-        return found
 
 
 @dataclass
@@ -100,9 +75,15 @@ def sweeper(estate: Estate, policy: GovernancePolicy, count: Counted) -> Sweeper
         **common,
         images_in=Ec2Images,
         references_in=lambda region: RegionScanner(ACCOUNT, region),
-        permissions_for=lambda region: LaunchPermissionReader(region, estate),
+        permissions_for=LaunchPermissionReader,
         cleanup=CleanupService(**common, snapshots_in=Ec2Images, inventory=inventory, notifier=notifier),
-        enforcement=EnforcementService(**common, images_in=Ec2Images, inventory=inventory, notifier=notifier),
+        enforcement=EnforcementService(
+            **common,
+            images_in=Ec2Images,
+            inventory=inventory,
+            notifier=notifier,
+            permissions_in=LaunchPermissionReader,
+        ),
     )
 
 
@@ -207,7 +188,7 @@ def evidence(estate: Estate) -> list[RegionEvidence]:
             scan=scan,
             references=scanner.confirm_references(image_ids),
             instance_images=scanner.instance_image_metadata(),
-            launch_permissions=tuple(LaunchPermissionReader(HOME, estate).read(image_ids).values()),
+            launch_permissions=tuple(LaunchPermissionReader(HOME).read(image_ids).values()),
             inventory=tuple(InventoryRecord.from_item(item) for item in items),
         )
     ]

@@ -490,7 +490,8 @@ def test_an_orphan_of_a_retried_clean_up_is_left_to_the_retry() -> None:
 
 def test_never_judged_amis_are_judged_and_never_capped() -> None:
     images = (*tuple(image(f"ami-{n}") for n in range(5)), image("ami-9", tags={f"{P}compliance": "compliant"}))
-    findings = [finding(FindingKind.NON_COMPLIANT, i.image_id, detail="never-judged") for i in images]
+    kinds = (FindingKind.NON_COMPLIANT, FindingKind.UNJUDGED)  # non-compliant now, or compliant and only untagged
+    findings = [finding(kinds[n % 2], i.image_id, detail="never-judged") for n, i in enumerate(images)]
     actions = plan_sweep(policy(max_actions_per_run=1), findings, [evidence(images)], NOW)
     assert summary(actions) == [
         *[("judge", f"ami-{n}", "planned") for n in range(5)],

@@ -35,7 +35,7 @@ from ami_governance.rules.cleanup import image_named_in_description
 from ami_governance.rules.tags import SystemTag
 
 # Finding details (Finding.detail) the sweep acts on.
-NEVER_JUDGED = "never-judged"  # a non-compliant finding for an AMI that carries no verdict tag
+NEVER_JUDGED = "never-judged"  # a non-compliant or unjudged finding: an AMI that carries no verdict tag
 CLEANUP_DEFERRED = "cleanup-deferred"  # overdue: a clean-up left deferred
 CLEANUP_DRY_RUN = "cleanup-dry-run"  # overdue: a clean-up left dry-run
 # The inventory's clean-up statuses a retry takes up (services/cleanup.py leaves them for the sweep).
@@ -228,7 +228,7 @@ def _nominated(  # noqa: PLR0911 - one return per finding kind and option
         also_unused = (finding.account_id, finding.region, finding.resource_id) in unused
         return ActionKind.DEREGISTER_STALE if sweep.deregister_stale_unused and also_unused else None
     if (
-        finding.kind is FindingKind.NON_COMPLIANT
+        finding.kind in (FindingKind.NON_COMPLIANT, FindingKind.UNJUDGED)
         and finding.resource_type is ResourceType.IMAGE
         and finding.detail == NEVER_JUDGED
     ):
