@@ -29,6 +29,7 @@ from ami_governance.models.findings import (
     SweepAction,
 )
 from ami_governance.models.policy import GovernancePolicy, parse_policy
+from ami_governance.rules.findings import find_all
 from ami_governance.services.cleanup import CleanupService
 from ami_governance.services.enforce import EnforcementService
 from ami_governance.services.sweep import Sweeper
@@ -124,6 +125,8 @@ def register(estate: Estate, name: str, tags: dict[str, str] | None = None) -> t
         )["ImageId"]
     )
     if tags:
+        # As the enforce path leaves a judged AMI: its governance tags with `image-id` naming itself.
+        tags = {**tags, f"{P}image-id": image_id}
         ec2.create_tags(Resources=[image_id], Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
     return image_id, snapshot_id
 
@@ -345,3 +348,23 @@ def test_a_sweep_that_is_off_does_nothing(estate: Estate, default_policy: Govern
         sweeper(estate, sweep_policy(default_policy, enabled=False), Counted()).sweep(findings(s), evidence(estate))
         == ()
     )
+
+
+def test_the_reports_own_findings_of_the_estate_give_the_same_plan(
+    estate: Estate, default_policy: GovernancePolicy
+) -> None:
+    """The findings of rules/findings on the seeded estate nominate what the hand-built ones do, and the plan's
+    checks refuse the same ones (the deregister-after AMI a launch template uses)."""
+    s = seed(estate)
+    policy = sweep_policy(default_policy)
+    scanned = evidence(estate)
+    plan = sweeper(estate, policy, Counted()).plan(find_all(policy, scanned, datetime.now(UTC)), scanned)
+    mine = {s.overdue, s.protected_later, s.referenced, s.deregistered, s.retried_snapshot, s.never_judged}
+    assert {(a.kind.value, a.resource_id, a.planned) for a in plan if a.resource_id in mine} == {
+        ("deregister-overdue", s.overdue, True),
+        ("deregister-overdue", s.protected_later, True),
+        ("deregister-overdue", s.referenced, False),
+        ("retry-cleanup", s.deregistered, True),
+        ("delete-orphaned-snapshot", s.retried_snapshot, False),  # the retry's
+        ("judge", s.never_judged, True),
+    }

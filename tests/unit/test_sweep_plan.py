@@ -64,6 +64,9 @@ def policy(mode: str = "enforce", cleanup_dry_run: bool = True, **sweep: Any) ->
 
 def image(image_id: str = "ami-1", days_old: int = 400, state: str = "available", **kwargs: Any) -> ImageRecord:
     snapshots = kwargs.pop("snapshots", (f"snap-{image_id[4:]}",))
+    # The governance tags of an AMI this system judged come with `image-id` = its own id (else they are a copy's).
+    own = {f"{P}image-id": image_id} if kwargs.pop("own", True) else {}
+    kwargs["tags"] = {**own, **kwargs.get("tags", {})}
     return ImageRecord(
         image_id=image_id,
         name=f"app-al2023-1.0.{image_id[4:]}",
@@ -299,7 +302,12 @@ def test_a_referenced_ami_is_never_deregistered(scan: dict[str, Any], refusal: s
             None,
             "has not passed",
         ),
-        (image("ami-1", tags={f"{P}remediation": "disabled"}), None, None, "no deregister-after deadline on the AMI"),
+        (
+            image("ami-1", tags={f"{P}remediation": "disabled"}),
+            None,
+            None,
+            "no deregister-after deadline of its own on the AMI",
+        ),
     ],
 )
 def test_overdue_amis_the_evidence_refuses(
@@ -486,6 +494,15 @@ def test_an_orphan_of_a_retried_clean_up_is_left_to_the_retry() -> None:
 
 
 # ---- AMIs never judged --------------------------------------------------------------------------------------
+
+
+def test_a_copy_is_not_past_its_sources_deadline_and_its_inherited_verdict_is_no_judgment() -> None:
+    copy = image("ami-2", tags=PASSED, own=False, source_image_id="ami-1", source_image_region="eu-west-1")
+    findings = [overdue("ami-2"), finding(FindingKind.NON_COMPLIANT, "ami-2", detail="never-judged")]
+    assert summary(plan_sweep(policy(), findings, [evidence((copy,))], NOW)) == [
+        ("deregister-overdue", "ami-2", "no deregister-after deadline of its own on the AMI"),
+        ("judge", "ami-2", "planned"),
+    ]
 
 
 def test_never_judged_amis_are_judged_and_never_capped() -> None:

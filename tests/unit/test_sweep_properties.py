@@ -64,13 +64,14 @@ owners = st.sampled_from((ACCOUNT, ACCOUNT, ACCOUNT, OTHER))
 def images(draw: st.DrawFn) -> ImageRecord:
     if draw(st.booleans()):
         # One the sweep may act on, unless something else in the estate (a reference, a share) says otherwise.
+        image_id = draw(ids)
         return ImageRecord(
-            image_id=draw(ids),
+            image_id=image_id,
             name="n",
             owner_id=ACCOUNT,
             state="available",
             creation_date=NOW - timedelta(days=draw(st.integers(0, 900))),
-            tags={**PASSED, PROTECTED: ""} if draw(st.integers(0, 5)) == 0 else dict(PASSED),
+            tags={**PASSED, IMAGE_ID_TAG: image_id, **({PROTECTED: ""} if draw(st.integers(0, 5)) == 0 else {})},
             snapshots=tuple(ImageSnapshot(s) for s in draw(st.lists(snapshot_ids, max_size=2, unique=True))),
         )
     tags: dict[str, str] = {}

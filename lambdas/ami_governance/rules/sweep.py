@@ -15,7 +15,7 @@ allows, not a licence.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -32,7 +32,7 @@ from ami_governance.models.findings import (
 from ami_governance.models.policy import GovernancePolicy, Mode
 from ami_governance.models.scan import ImageRecord, SnapshotRecord
 from ami_governance.rules.cleanup import image_named_in_description
-from ami_governance.rules.tags import SystemTag
+from ami_governance.rules.tags import SystemTag, inherited_system_tags
 
 # Finding details (Finding.detail) the sweep acts on.
 NEVER_JUDGED = "never-judged"  # a non-compliant or unjudged finding: an AMI that carries no verdict tag
@@ -146,8 +146,21 @@ def shared_with_others(permissions: LaunchPermissions | None, account_id: str, p
     return permissions.public or bool(others or permissions.organization_arns or permissions.ou_arns)
 
 
-def deregister_deadline(policy: GovernancePolicy, tags: dict[str, str]) -> datetime | None:
-    """The deadline the enforce path tagged (`deregister-after <ISO time>`), or None."""
+def own_tags(
+    policy: GovernancePolicy, tags: Mapping[str, str], image_id: str, source: tuple[str | None, str | None]
+) -> dict[str, str]:
+    """An AMI's tags without the governance tags a copy inherited from its source (CopyImageTags): a copy of an
+    AMI past its deadline is not past any deadline itself, and a copy of a judged AMI was never judged."""
+    inherited = inherited_system_tags(policy, tags, image_id, source)
+    return {key: value for key, value in tags.items() if key not in inherited}
+
+
+def image_own_tags(policy: GovernancePolicy, image: ImageRecord) -> dict[str, str]:
+    return own_tags(policy, image.tags, image.image_id, (image.source_image_region, image.source_image_id))
+
+
+def deregister_deadline(policy: GovernancePolicy, tags: Mapping[str, str]) -> datetime | None:
+    """The deadline the enforce path tagged (`deregister-after <ISO time>`) among an AMI's own tags, or None."""
     value = tags.get(policy.tag_key(SystemTag.REMEDIATION), "")
     head, _, stamp = value.partition(" ")
     if head != DEREGISTER_AFTER or not stamp:
@@ -272,9 +285,9 @@ def _image_refusal(  # noqa: PLR0911 - one return per safety check, in the order
     if kind is ActionKind.DEREGISTER_STALE and image_id not in index.evidence.references.checked:
         return "not confirmed unreferenced by DescribeImageReferences"
     if kind is ActionKind.DEREGISTER_OVERDUE:
-        deadline = deregister_deadline(policy, image.tags)
+        deadline = deregister_deadline(policy, image_own_tags(policy, image))
         if deadline is None:
-            return "no deregister-after deadline on the AMI"
+            return "no deregister-after deadline of its own on the AMI"
         if deadline > now:
             return f"its deadline {deadline.isoformat()} has not passed"
     return None
@@ -344,15 +357,14 @@ def _judge_refusal(policy: GovernancePolicy, image_id: str, index: EstateIndex) 
         return "not in the scan's image listing"
     if image.owner_id != index.evidence.account_id:
         return f"owned by account {image.owner_id}"
-    if policy.tag_key(SystemTag.COMPLIANCE) in image.tags:
+    if policy.tag_key(SystemTag.COMPLIANCE) in image_own_tags(policy, image):
         return "already judged"
     return None
 
 
 def _intent(policy: GovernancePolicy, kind: ActionKind, resource_id: str, index: EstateIndex) -> str:
     if kind is ActionKind.DEREGISTER_OVERDUE:
-        image = index.images[resource_id]
-        deadline = deregister_deadline(policy, image.tags)
+        deadline = deregister_deadline(policy, image_own_tags(policy, index.images[resource_id]))
         return f"deregister: past its deadline {deadline.isoformat() if deadline else ''}".rstrip()
     if kind is ActionKind.DEREGISTER_STALE:
         return "deregister: stale under the retention rules and unused"

@@ -44,6 +44,7 @@ from ami_governance.rules.sweep import (
     DEREGISTERABLE_STATES,
     PlannedAction,
     deregister_deadline,
+    own_tags,
     plan_sweep,
     shared_with_others,
 )
@@ -193,7 +194,8 @@ class Sweeper:
         if key in image.tags:
             return f"protected by {key} (tagged since the scan)"
         if action.kind is ActionKind.DEREGISTER_OVERDUE:
-            deadline = deregister_deadline(self.policy, image.tags)
+            tags = own_tags(self.policy, image.tags, image.image_id, (image.source_region, image.source_image_id))
+            deadline = deregister_deadline(self.policy, tags)
             if deadline is None or deadline > self.now():
                 return "no passed deregister-after deadline on the AMI any more"
         if not self.policy.report.sweep.allow_shared:
