@@ -17,6 +17,14 @@ APP_FIXTURES = ("audit_app", "enforce_disable_app", "cleanup_enabled_app", "repl
 # The Recycle Bin retention (context option) the cleanup-enabled app is built with.
 CLEANUP_ENABLED_RETENTION_DAYS = 14
 
+# The report's sweep in the cleanup-enabled app: on, acting, with every kind of action it can take in audit mode.
+SWEEP_ENABLED = {
+    "enabled": True,
+    "dry_run": False,
+    "delete_orphaned_snapshots_after_days": 30,
+    "deregister_stale_unused": True,
+}
+
 # The replication app: governed regions that are only ever sources (the home region first), the targets, and a key
 # per target, named each way the policy allows (alias name, key id, key ARN).
 REPLICATION_SOURCE_ONLY_REGIONS = ("us-east-1", "ap-northeast-1")

@@ -26,7 +26,9 @@ CLEANUP_HANDLER = "handlers.cleanup.handler"
 REPLICATE_HANDLER = "handlers.replicate.handler"
 # Fed by the copy queue, not by rules.
 COPY_HANDLER = "handlers.copy.handler"
-HANDLERS = sorted([ENFORCE_HANDLER, CLEANUP_HANDLER, REPLICATE_HANDLER, COPY_HANDLER])
+# Fired by a scheduled rule on the default bus (tests/infra/test_report_stack.py).
+REPORT_HANDLER = "handlers.report.handler"
+HANDLERS = sorted([ENFORCE_HANDLER, CLEANUP_HANDLER, REPLICATE_HANDLER, COPY_HANDLER, REPORT_HANDLER])
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -118,7 +120,7 @@ def test_every_rule_target_has_a_dead_letter_queue_and_a_retry_policy(home_templ
     # Given every rule in the home stack
     rules = _resources(home_template, "AWS::Events::Rule")
     routed = sum(len(patterns) for patterns in _governance_bus_routes(audit_app.policy).values())
-    assert len(rules) == routed + len(FORWARDING_PATTERNS) + 1  # alarms
+    assert len(rules) == routed + len(FORWARDING_PATTERNS) + 1 + 1  # alarms, the report's schedule
 
     # Then every target dead-letters to the rule-target DLQ after a bounded retry
     for rule in rules.values():
