@@ -12,6 +12,7 @@ Each factory imports its own service: a Lambda loads only the capability it runs
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, TypedDict
 
@@ -28,15 +29,19 @@ from ami_governance.settings import (
     EnforceSettings,
     FunctionSettings,
     ReplicateSettings,
+    ReportSettings,
     forget_settings,
 )
 
 if TYPE_CHECKING:
+    from ami_governance.adapters.report_store import ReportStore
+    from ami_governance.adapters.scan import RegionScanner
     from ami_governance.models.policy import GovernancePolicy
     from ami_governance.services.cleanup import CleanupService
     from ami_governance.services.copy import CopyService
     from ami_governance.services.enforce import EnforcementService
     from ami_governance.services.replicate import ReplicationService
+    from ami_governance.services.report import ReportService
 
 
 class _Common(TypedDict):
@@ -102,6 +107,40 @@ def copy_service(function_arn: str, count: Counter) -> CopyService:
     from ami_governance.services.copy import CopyService
 
     return CopyService(**_common(CopySettings.load(), function_arn, count), images_in=_images_in, queue_for=_queue_for)
+
+
+def report_service(function_arn: str) -> ReportService:
+    """The report of this function's account, over the policy's governed regions (or those an invoke names)."""
+    from ami_governance.adapters.launch_permissions import LaunchPermissionReader
+    from ami_governance.services.report import ReportService
+
+    config = ReportSettings.load()
+    account_id = _account_of(function_arn)
+
+    def scanner_for(region: str) -> RegionScanner:
+        from ami_governance.adapters.scan import RegionScanner
+
+        return RegionScanner(account_id, region)
+
+    return ReportService(
+        policy=load_policy(config.policy_parameter_name),
+        account_id=account_id,
+        scanner_for=scanner_for,
+        inventory=Inventory(config.inventory_table_name, config.region),
+        permissions_for=LaunchPermissionReader,
+        now=lambda: datetime.now(UTC),
+    )
+
+
+def report_store() -> ReportStore:
+    from ami_governance.adapters.report_store import ReportStore
+
+    config = ReportSettings.load()
+    return ReportStore(config.reports_bucket_name, config.region)
+
+
+def report_notifier() -> Notifier:
+    return Notifier(ReportSettings.load().notification_topic_arn)
 
 
 def reset() -> None:
