@@ -553,12 +553,13 @@ def report_permissions(policy: GovernancePolicy, account: str, *, report_objects
             iam.PolicyStatement(
                 # The values of the AMI parameters DescribeParameters lists (aws:ec2:image), and what
                 # DescribeLaunchTemplateVersions resolves a `resolve:ssm:` image id from (its dependent action):
-                # this account's parameters, or AWS's public ones (their ARNs carry no account).
+                # this account's parameters, or AWS's public ones.
                 sid="ReadImageParameters",
                 actions=["ssm:GetParameters"],
                 resources=[
                     *_governed_arns(policy, account, "ssm", "parameter/*"),
-                    *_governed_arns(policy, "", "ssm", "parameter/aws/service/*"),
+                    # AWS's public parameters have ARNs with an empty account field, which '*' matches.
+                    *_governed_arns(policy, "*", "ssm", "parameter/aws/service/*"),
                 ],
             ),
             why_wildcard=(

@@ -77,7 +77,7 @@ def test_rules_on_the_governance_bus_route_each_target_its_patterns(home_templat
     rules = [
         r["Properties"]
         for r in _resources(home_template, "AWS::Events::Rule").values()
-        if r["Properties"]["EventBusName"] == {"Ref": bus_id}
+        if r["Properties"].get("EventBusName") == {"Ref": bus_id}
     ]
     by_target: dict[str, list[dict[str, Any]]] = {}
     for rule in rules:
@@ -103,7 +103,8 @@ def test_home_region_forwards_its_own_default_bus_to_the_governance_bus(home_tem
     rules = [
         r["Properties"]
         for r in _resources(home_template, "AWS::Events::Rule").values()
-        if r["Properties"]["EventBusName"] == "default"
+        # (the report's scheduled rule is on the default bus too, without naming it: CDK leaves it out)
+        if r["Properties"].get("EventBusName") == "default"
     ]
 
     # Then they carry the forwarding patterns to the governance bus through a role

@@ -11,7 +11,14 @@ import pytest
 
 from ami_governance.models.policy import GovernancePolicy
 from stacks.permissions import report_permissions
-from tests.infra.support import allowed_actions, as_list, resolved_statements, role_statements, statement_by_sid
+from tests.infra.support import (
+    REPORT_LISTINGS,
+    allowed_actions,
+    as_list,
+    resolved_statements,
+    role_statements,
+    statement_by_sid,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -19,16 +26,8 @@ REPORT_HANDLER = "handlers.report.handler"
 OBJECTS = ["arn:aws:s3:::reports-bucket/reports/*", "arn:aws:s3:::reports-bucket/latest/*"]
 OWNED_BY_THIS_ACCOUNT = {"StringEquals": {"ec2:Owner": {"Ref": "AWS::AccountId"}}}
 
-LISTINGS = [
-    "ec2:DescribeFleets", "ec2:DescribeImageReferences", "ec2:DescribeImages", "ec2:DescribeInstanceImageMetadata",
-    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeLaunchTemplates",
-    "ec2:DescribeSnapshots", "ec2:GetImageBlockPublicAccessState", "ec2:GetSnapshotBlockPublicAccessState",
-    "ec2:ListImagesInRecycleBin", "ec2:ListSnapshotsInRecycleBin",
-    "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "ssm:DescribeParameters",
-    "imagebuilder:ListContainerRecipes", "imagebuilder:ListImageRecipes",
-]  # fmt: skip
 READ_ONLY = {
-    *LISTINGS, "ec2:DescribeImageAttribute", "ssm:GetParameters", "imagebuilder:GetContainerRecipe",
+    *REPORT_LISTINGS, "ec2:DescribeImageAttribute", "ssm:GetParameters", "imagebuilder:GetContainerRecipe",
     "s3:PutObject",
     # the common grants of every governed function (home_stack._grant_common, GovernedFunction)
     "ssm:GetParameter", "sns:Publish", "kms:Decrypt", "kms:GenerateDataKey*", "logs:CreateLogStream",
@@ -64,7 +63,7 @@ def test_without_the_sweep_the_report_reads_and_publishes_and_changes_nothing(au
     assert not [s for s in statements if s["Effect"] == "Deny"]
     # the listings (no resource-level permissions) only in the governed regions
     listings = statement_by_sid(statements, "ListEstateInGovernedRegions")
-    assert (listings["Action"], listings["Resource"]) == (LISTINGS, "*")
+    assert (listings["Action"], listings["Resource"]) == (REPORT_LISTINGS, "*")
     assert listings["Condition"] == {"StringEquals": {"aws:RequestedRegion": regions}}
     # launch permissions of this account's AMIs only
     attributes = statement_by_sid(statements, "ReadOwnImagesLaunchPermissions")
@@ -76,7 +75,7 @@ def test_without_the_sweep_the_report_reads_and_publishes_and_changes_nothing(au
     assert parameters["Action"] == "ssm:GetParameters"
     assert parameters["Resource"] == [
         *[{"Fn::Join": ["", [f"arn:aws:ssm:{r}:", {"Ref": "AWS::AccountId"}, ":parameter/*"]]} for r in regions],
-        *[f"arn:aws:ssm:{r}::parameter/aws/service/*" for r in regions],
+        *[f"arn:aws:ssm:{r}:*:parameter/aws/service/*" for r in regions],
     ]
     recipes = statement_by_sid(statements, "ReadContainerRecipesForImageReferences")
     assert recipes["Resource"] == [
