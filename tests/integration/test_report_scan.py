@@ -313,7 +313,7 @@ def fail(service: str, region: str, operation: str, code: str = "AccessDenied") 
 
         raise ClientError({"Error": {"Code": code, "Message": "not for you"}}, operation)
 
-    client(service, region).meta.events.register(f"before-call.{service}.{operation}", refuse)  # type: ignore[call-overload]
+    client(service, region, adaptive=True).meta.events.register(f"before-call.{service}.{operation}", refuse)  # type: ignore[call-overload]
 
 
 @pytest.mark.parametrize(
@@ -360,7 +360,7 @@ def test_a_call_that_gets_no_answer_is_recorded_too(seeded: Seeded) -> None:
     def unreachable(**_: Any) -> None:
         raise EndpointConnectionError(endpoint_url="https://ec2.us-east-1.amazonaws.com")
 
-    client("ec2", HOME).meta.events.register("before-call.ec2.DescribeSnapshots", unreachable)  # type: ignore[call-overload]
+    client("ec2", HOME, adaptive=True).meta.events.register("before-call.ec2.DescribeSnapshots", unreachable)  # type: ignore[call-overload]
 
     scan = RegionScanner(ACCOUNT, HOME).scan()
 
@@ -382,7 +382,7 @@ def count_calls(region: str = HOME) -> Counter[str]:
         calls[model.name] += 1
 
     for service in ("ec2", "autoscaling", "ssm"):
-        client(service, region).meta.events.register(f"before-call.{service}", counted)  # type: ignore[call-overload]
+        client(service, region, adaptive=True).meta.events.register(f"before-call.{service}", counted)  # type: ignore[call-overload]
     return calls
 
 
@@ -454,7 +454,7 @@ def test_image_parameters_are_listed_50_a_page_and_read_10_a_call(aws: None) -> 
     image_id = seed_image_parameters(51)
     calls = count_calls()
     asked: list[Any] = []
-    ssm = scan_module.client("ssm", HOME)
+    ssm = scan_module.client("ssm", HOME, adaptive=True)
     ssm.meta.events.register(  # type: ignore[call-overload]
         "before-parameter-build.ssm.DescribeParameters", lambda params, **_: asked.append(params.get("MaxResults"))
     )

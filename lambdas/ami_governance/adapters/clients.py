@@ -37,6 +37,15 @@ RETRY_CONFIG = Config(
     user_agent_extra="ami-governance",
 )
 
+# The report's listings: "adaptive" also paces the client itself once EC2 throttles it (a token bucket that
+# shrinks on throttling errors), so a scan of several regions at once backs off instead of spending its retries.
+ADAPTIVE_RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "max_attempts": 10},
+    connect_timeout=5,
+    read_timeout=30,
+    user_agent_extra="ami-governance",
+)
+
 
 @cache
 def _session() -> boto3.session.Session:
@@ -45,27 +54,29 @@ def _session() -> boto3.session.Session:
 
 
 @overload
-def client(service: Literal["autoscaling"], region: str) -> AutoScalingClient: ...
+def client(service: Literal["autoscaling"], region: str, *, adaptive: bool = False) -> AutoScalingClient: ...
 @overload
-def client(service: Literal["dynamodb"], region: str) -> DynamoDBClient: ...
+def client(service: Literal["dynamodb"], region: str, *, adaptive: bool = False) -> DynamoDBClient: ...
 @overload
-def client(service: Literal["ec2"], region: str) -> EC2Client: ...
+def client(service: Literal["ec2"], region: str, *, adaptive: bool = False) -> EC2Client: ...
 @overload
-def client(service: Literal["s3"], region: str) -> S3Client: ...
+def client(service: Literal["s3"], region: str, *, adaptive: bool = False) -> S3Client: ...
 @overload
-def client(service: Literal["sns"], region: str) -> SNSClient: ...
+def client(service: Literal["sns"], region: str, *, adaptive: bool = False) -> SNSClient: ...
 @overload
-def client(service: Literal["sqs"], region: str) -> SQSClient: ...
+def client(service: Literal["sqs"], region: str, *, adaptive: bool = False) -> SQSClient: ...
 @overload
-def client(service: Literal["ssm"], region: str) -> SSMClient: ...
-def client(service: Service, region: str) -> BaseClient:
-    """A cached client: a warm Lambda re-uses connections to every region it has talked to."""
-    return _cached_client(service, region)
+def client(service: Literal["ssm"], region: str, *, adaptive: bool = False) -> SSMClient: ...
+def client(service: Service, region: str, *, adaptive: bool = False) -> BaseClient:
+    """A cached client: a warm Lambda re-uses connections to every region it has talked to. `adaptive`: the
+    report's client, with adaptive retries (a separate client: the mode is fixed when a client is made)."""
+    return _cached_client(service, region, adaptive)
 
 
 @cache
-def _cached_client(service: Service, region: str) -> BaseClient:
-    created: BaseClient = _session().client(service, region_name=region, config=RETRY_CONFIG)
+def _cached_client(service: Service, region: str, adaptive: bool = False) -> BaseClient:
+    config = ADAPTIVE_RETRY_CONFIG if adaptive else RETRY_CONFIG
+    created: BaseClient = _session().client(service, region_name=region, config=config)
     if service == "ec2" and service not in _models_checked:
         # Once per container, on the model the first EC2 client has just loaded: a few dictionary lookups.
         _models_checked.add(service)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ami_governance.adapters.call_counter import calls_made
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import error_code
 from ami_governance.models.scan import (
@@ -102,10 +103,20 @@ class RegionScanner:
     ) -> None:
         self.account_id = account_id
         self.region = region
-        self._ec2 = ec2 or client("ec2", region)
-        self._autoscaling = autoscaling or client("autoscaling", region)
-        self._ssm = ssm or client("ssm", region)
+        self._ec2 = ec2 or client("ec2", region, adaptive=True)
+        self._autoscaling = autoscaling or client("autoscaling", region, adaptive=True)
+        self._ssm = ssm or client("ssm", region, adaptive=True)
         self._now = now
+        self._calls_before = self._calls()
+
+    def _calls(self) -> int:
+        return sum(calls_made(c) for c in {id(c): c for c in (self._ec2, self._autoscaling, self._ssm)}.values())
+
+    @property
+    def api_calls(self) -> int:
+        """Requests this scanner's clients sent since it was made (retries included; calls others made with the
+        same clients meanwhile too, such as the region's launch-permission reads)."""
+        return self._calls() - self._calls_before
 
     # ---- the bulk scan ----------------------------------------------------------------------------------------
 
