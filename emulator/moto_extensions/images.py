@@ -3,7 +3,8 @@
 moto ignores RegisterImage's block device mappings, the DescribeImages filters `block-device-mapping.snapshot-id`
 and `source-image-*`, DeregisterImage's `DeleteAssociatedSnapshots`, and DescribeImages' `IncludeDisabled`,
 `MaxResults` and `NextToken` (disabled AMIs always listed, never a page); DisableImage leaves a public AMI public;
-CreateImage describes its snapshot without the volume it was made from.
+CreateImage describes its snapshot without the volume it was made from; and every built-in AMI claims the owner
+alias `amazon`, Canonical's Ubuntu images included.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def apply() -> None:
     _describe_images_hides_disabled_and_pages()
     _disable_image_removes_launch_permissions()
     _create_image_names_the_volume()
+    _third_party_images_have_no_amazon_alias()
 
 
 def _mappings_from_register_image() -> None:
@@ -165,3 +167,22 @@ def _create_image_names_the_volume() -> None:
         return image
 
     AmiBackend.create_image = create_image  # type: ignore[method-assign]
+
+
+# Canonical publishes Ubuntu AMIs from its own account. `ImageOwnerAlias` is "The owner alias (amazon |
+# aws-backup-vault | aws-marketplace)" (Image, EC2 API reference): an alias of Amazon's own, which a publisher's
+# account does not have. moto stamps `amazon` on every AMI it loads ("we are assuming the default loaded amis are
+# owned by amazon"), which would make a community image look like Amazon's.
+THIRD_PARTY_PUBLISHERS = frozenset({"099720109477"})
+
+
+def _third_party_images_have_no_amazon_alias() -> None:
+    original_load = AmiBackend._load_amis
+
+    def load_amis(self: AmiBackend) -> None:
+        original_load(self)
+        for image in self.amis.values():
+            if image.owner_id in THIRD_PARTY_PUBLISHERS:
+                image.owner_alias = None
+
+    AmiBackend._load_amis = load_amis  # type: ignore[method-assign]

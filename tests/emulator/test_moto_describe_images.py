@@ -178,3 +178,13 @@ def test_create_image_describes_its_snapshot_with_the_instance_volume(ec2):
 
     assert snapshot["Description"] == f"Created by CreateImage({instance['InstanceId']}) for {image_id} from {root}"
     assert CREATED_BY_CREATE_IMAGE.match(snapshot["Description"])
+
+
+def test_a_third_party_publishers_image_has_no_amazon_alias() -> None:
+    # ImageOwnerAlias is one of Amazon's own aliases; Canonical's Ubuntu images carry none (moto says "amazon").
+    with mock_aws():
+        images = boto3.client("ec2", region_name="us-east-1").describe_images(
+            ImageIds=["ami-1e749f67", "ami-12c6146b"]
+        )["Images"]
+        aliases = {image["ImageId"]: (image["OwnerId"], image.get("ImageOwnerAlias")) for image in images}
+    assert aliases == {"ami-1e749f67": ("099720109477", None), "ami-12c6146b": ("801119661308", "amazon")}

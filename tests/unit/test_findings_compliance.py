@@ -134,3 +134,16 @@ def test_a_never_judged_ami_says_what_it_would_be_judged_now() -> None:
 def test_nothing_is_judged_when_the_images_listing_failed() -> None:
     region_scan = scan(images=[image(A, name="x", tags={})], errors={Listing.IMAGES: FAILED})
     assert find_non_compliant(POLICY, evidence(region_scan), NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("listed", "kind"),
+    [
+        (image(A, tags={"CostCenter": "CC-1234"}), FindingKind.UNJUDGED),
+        (image(A, name="x", tags={}), FindingKind.NON_COMPLIANT),
+    ],
+    ids=["compliant now: unjudged, not non-compliant", "non-compliant now: non-compliant"],
+)
+def test_a_never_judged_ami_counts_as_non_compliant_only_when_it_is(listed: ImageRecord, kind: FindingKind) -> None:
+    [finding] = find_non_compliant(POLICY, evidence(scan(images=[listed])), NOW)
+    assert (finding.kind, finding.detail) == (kind, "never-judged")

@@ -27,6 +27,7 @@ REPORT_SCHEMA_VERSION = 1
 class FindingKind(StrEnum):
     ORPHANED_SNAPSHOT = "orphaned-snapshot"
     NON_COMPLIANT = "non-compliant"
+    UNJUDGED = "unjudged"  # never judged by the event path (imported, made before deployment), compliant now
     UNUSED = "unused"
     STALE = "stale"
     DRIFT = "drift"

@@ -17,7 +17,8 @@ AMI that uses it), so one resource found by several kinds is counted by each: to
 
 Details (`Finding.detail`, the sub-kind): orphaned-snapshot create-image | copy-image | inventory (what ties the
 snapshot to its gone AMI); non-compliant violations | verdict-changed (recorded compliant or exempt, non-compliant
-under today's policy) | never-judged (whatever the verdict now: the sweep judges and tags it); unused and stale '';
+under today's policy) | never-judged (non-compliant now; an AMI never judged that is compliant now is kind
+unjudged, detail never-judged: the sweep judges and tags both); unused and stale '';
 drift missing-replica | region-added | failed-replica | deregistered-replica | replica-gone | source-gone; exposure
 public-image | shared-outside | sharing-unknown | public-snapshot | image-block-public-access-off |
 snapshot-block-public-access-off; untrusted-source instance | launch-template; overdue deregister-overdue |

@@ -91,4 +91,7 @@ def _never_judged(
         "the report's sweep judges it and writes its verdict tags (report.sweep.enabled); or change any of its "
         "tags so that enforcement judges it"
     )
-    return image_finding(policy, index, image, now, FindingKind.NON_COMPLIANT, NEVER_JUDGED, reason, fix)
+    # Non-compliant now: a non-compliant finding like any other. Compliant now: only its verdict tags are missing,
+    # which is no breach of the policy (counted apart, so the non-compliant total means what it says).
+    kind = FindingKind.NON_COMPLIANT if verdict.status is ComplianceStatus.NON_COMPLIANT else FindingKind.UNJUDGED
+    return image_finding(policy, index, image, now, kind, NEVER_JUDGED, reason, fix)
