@@ -44,8 +44,7 @@ from stacks.permissions import (
     enforce_permissions,
     replicate_permissions,
     report_permissions,
-    sweep_acts,
-    sweep_deletes_snapshots,
+    sweep_retries_cleanups,
 )
 from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME, alarm_name
 
@@ -207,7 +206,7 @@ class AmiGovernanceHomeStack(Stack):
         # It reads the whole inventory (Scan) and records launch permissions it verified (UpdateItem); a sweep
         # that retries deferred clean-ups does so through the clean-up service, which reads an AMI's item.
         inventory_actions = ["dynamodb:Scan", "dynamodb:UpdateItem"]
-        if sweep_acts(policy) and sweep_deletes_snapshots(policy) and policy.report.sweep.retry_deferred_cleanups:
+        if sweep_retries_cleanups(policy):
             inventory_actions.insert(0, "dynamodb:GetItem")
         report = self._governed_function(
             "Report",

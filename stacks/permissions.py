@@ -585,10 +585,21 @@ def report_permissions(policy: GovernancePolicy, account: str, *, report_objects
     return permissions + sweep_permissions(policy, account)
 
 
+def sweep_retries_cleanups(policy: GovernancePolicy) -> bool:
+    # Through the clean-up service (services/sweep.py): it reads the AMI's item and acts as the clean-up does.
+    return sweep_acts(policy) and policy.report.sweep.retry_deferred_cleanups
+
+
 def sweep_deregisters(policy: GovernancePolicy) -> bool:
     sweep = policy.report.sweep
-    # Overdue AMIs are those enforce gave a deregistration deadline: enforce mode only.
-    return (sweep.deregister_overdue and policy.mode is Mode.ENFORCE) or sweep.deregister_stale_unused
+    cleanup = policy.cleanup
+    # Overdue AMIs are those enforce gave a deregistration deadline: enforce mode only. A retried clean-up that
+    # deletes also cascades to the replicas, if the policy cascades.
+    return (
+        (sweep.deregister_overdue and policy.mode is Mode.ENFORCE)
+        or sweep.deregister_stale_unused
+        or (sweep.retry_deferred_cleanups and not cleanup.dry_run and cleanup.cascade_to_replicas)
+    )
 
 
 def sweep_deletes_snapshots(policy: GovernancePolicy) -> bool:
@@ -606,7 +617,8 @@ def sweep_acts(policy: GovernancePolicy) -> bool:
 def sweep_permissions(policy: GovernancePolicy, account: str) -> list[Permission]:
     """Nothing unless the sweep is on and not a dry run. Then: its verdict and clean-up tags (as enforce and
     cleanup write them), deregistering unprotected AMIs if it may deregister, deleting unprotected snapshots if it
-    may delete; the protection and approval tags out of reach, as for every role."""
+    may delete, and in enforce mode the policy's remediation (the AMIs it judges are judged by the enforcement
+    service, which remediates there); the protection and approval tags out of reach, as for every role."""
     if not sweep_acts(policy):
         return []
     regions = list(policy.governed_regions)
@@ -664,4 +676,4 @@ def sweep_permissions(policy: GovernancePolicy, account: str) -> list[Permission
                 ),
             )
         )
-    return permissions
+    return permissions + remediation_permissions(policy)

@@ -11,7 +11,7 @@ from aws_lambda_powertools import single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ami_governance.observability import logger, metrics, reports_runtime, traced
+from ami_governance.observability import count, logger, metrics, reports_runtime, traced
 from ami_governance.settings import ReportSettings
 
 # Read and checked at the cold start: a missing or malformed variable fails the init, naming it.
@@ -27,7 +27,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     from ami_governance.outputs.summary import report_metrics, summary_notice
     from ami_governance.services.wiring import report_notifier, report_service, report_store
 
-    service = report_service(context.invoked_function_arn)
+    service = report_service(context.invoked_function_arn, count)
     report = service.run(requested_regions(event, service.policy.governed_regions))
     # A region that could not be scanned is in the report as incomplete, with its errors: the run did its job.
     # Publishing is the job: a failed upload raises, and so does a failed notice (the reports are then in S3).

@@ -150,6 +150,14 @@ def _actions(policy: GovernancePolicy) -> set[str]:
             {"cleanup": {"dry_run": False}, "report": {"sweep": {"enabled": True, "dry_run": False}}},
             {"ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSnapshot"},
         ),
+        # a retried clean-up that deletes cascades to the replicas when the policy cascades
+        (
+            {
+                "cleanup": {"dry_run": False, "cascade_to_replicas": True},
+                "report": {"sweep": {"enabled": True, "dry_run": False}},
+            },
+            {"ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSnapshot", "ec2:DeregisterImage"},
+        ),
         (
             {"report": {"sweep": {"enabled": True, "dry_run": False, "delete_orphaned_snapshots_after_days": 0}}},
             {"ec2:CreateTags", "ec2:DeleteTags", "ec2:DeleteSnapshot"},
@@ -175,3 +183,26 @@ def test_the_sweep_gets_exactly_the_writes_its_settings_need(
 ) -> None:
     # Given a policy's sweep settings, then the report's EC2 writes are exactly what they can lead to
     assert _actions(make_policy(**changes)) & SWEEP_WRITES == writes
+
+
+REMEDIATION = {"ec2:DisableImage", "ec2:EnableImage", "ec2:EnableImageDeprecation", "ec2:DisableImageDeprecation"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "dry_run", "remediation"),
+    [
+        ("enforce", False, {"ec2:DisableImage", "ec2:EnableImage", "ec2:DisableImageDeprecation"}),
+        ("enforce", True, set()),
+        ("audit", False, set()),
+    ],
+)
+def test_in_enforce_mode_the_sweep_remediates_the_amis_it_judges_as_enforce_does(
+    make_policy: Callable[..., GovernancePolicy], mode: str, dry_run: bool, remediation: set[str]
+) -> None:
+    # Given the repository's remediation (disable), and a sweep that acts or is a dry run
+    policy = make_policy(mode=mode, report={"sweep": {"enabled": True, "dry_run": dry_run}})
+    assert policy.remediation.action.value == "disable"
+
+    # Then AMIs no event judged are remediated by the sweep's judging only where enforce would remediate them: the
+    # policy's action and the undo actions, as the enforce role has them
+    assert _actions(policy) & REMEDIATION == remediation

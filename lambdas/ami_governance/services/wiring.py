@@ -35,7 +35,6 @@ from ami_governance.settings import (
 
 if TYPE_CHECKING:
     from ami_governance.adapters.report_store import ReportStore
-    from ami_governance.adapters.scan import RegionScanner
     from ami_governance.models.policy import GovernancePolicy
     from ami_governance.services.cleanup import CleanupService
     from ami_governance.services.copy import CopyService
@@ -109,25 +108,43 @@ def copy_service(function_arn: str, count: Counter) -> CopyService:
     return CopyService(**_common(CopySettings.load(), function_arn, count), images_in=_images_in, queue_for=_queue_for)
 
 
-def report_service(function_arn: str) -> ReportService:
-    """The report of this function's account, over the policy's governed regions (or those an invoke names)."""
+def report_service(function_arn: str, count: Counter) -> ReportService:
+    """The report of this function's account, over the policy's governed regions (or those an invoke names), with
+    the sweep if the policy turns it on (it acts only when not a dry run)."""
     from ami_governance.adapters.launch_permissions import LaunchPermissionReader
+    from ami_governance.adapters.scan import RegionScanner
     from ami_governance.services.report import ReportService
 
-    config = ReportSettings.load()
-    account_id = _account_of(function_arn)
+    common = _common(ReportSettings.load(), function_arn, count)
+    policy, account_id = common["policy"], common["account_id"]
 
     def scanner_for(region: str) -> RegionScanner:
-        from ami_governance.adapters.scan import RegionScanner
-
         return RegionScanner(account_id, region)
 
+    sweeper = None
+    if policy.report.sweep.enabled:
+        from ami_governance.services.cleanup import CleanupService
+        from ami_governance.services.enforce import EnforcementService
+        from ami_governance.services.sweep import Sweeper
+
+        sweeper = Sweeper(
+            policy=policy,
+            account_id=account_id,
+            count=count,
+            images_in=_images_in,
+            references_in=scanner_for,
+            permissions_for=LaunchPermissionReader,
+            # Deferred clean-ups are retried, and AMIs no event judged are judged, by the services the events use.
+            cleanup=CleanupService(**common, snapshots_in=_images_in),
+            enforcement=EnforcementService(**common, images_in=_images_in),
+        )
     return ReportService(
-        policy=load_policy(config.policy_parameter_name),
+        policy=policy,
         account_id=account_id,
         scanner_for=scanner_for,
-        inventory=Inventory(config.inventory_table_name, config.region),
+        inventory=common["inventory"],
         permissions_for=LaunchPermissionReader,
+        sweeper=sweeper,
         now=lambda: datetime.now(UTC),
     )
 
