@@ -1,0 +1,92 @@
+"""The scheduled report end to end on the emulator: the schedule fires -> the report is in S3 (the run's folder and
+latest/) -> the SNS summary names its keys."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import HOME
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
+
+REPORT_HANDLER = "handlers.report.handler"
+FORMATS = ("json", "csv", "html")
+
+
+def _report_function(emulator: Any) -> dict[str, Any]:
+    [function] = [f for f in emulator.functions() if f["handler"] == REPORT_HANDLER]
+    return function
+
+
+def _orphaned_snapshot(emulator: Any) -> str:
+    """A snapshot whose AMI was deregistered (the clean-up is a dry run by default, so it stays)."""
+    ec2 = emulator.client("ec2")
+    image_id = ec2.create_image(InstanceId=emulator.launch_instance(), Name="payments-api-al2023-1.0.0")["ImageId"]
+    emulator.drain()
+    [mapping] = ec2.describe_images(ImageIds=[image_id])["Images"][0]["BlockDeviceMappings"]
+    ec2.deregister_image(ImageId=image_id)
+    emulator.drain()
+    return str(mapping["Ebs"]["SnapshotId"])
+
+
+def _body(s3: Any, bucket: str, key: str) -> str:
+    return str(s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8"))
+
+
+def test_the_schedule_fires_the_report_into_s3_and_the_summary_names_its_keys(emulator: Any, inbox: Any) -> None:
+    # Given an estate with a snapshot left behind by a deregistered AMI, and the report function deployed
+    snapshot_id = _orphaned_snapshot(emulator)
+    function = _report_function(emulator)
+    bucket = function["environment"]["REPORTS_BUCKET_NAME"]
+    inbox()  # what the estate's own events announced
+
+    # When the scheduled rules fire (EventBridge's `Scheduled Event` on the default bus)
+    fired = emulator.control("POST", "schedule")["fired"]
+    ran = emulator.drain()
+
+    # Then the report's rule fired, and the function ran once and succeeded, every governed region complete
+    runs = [i for i in ran if i["target"] == function["name"]]
+    assert [(r["outcome"], r["error"]) for r in runs] == [("success", None)]
+    [run] = runs
+    assert run["detail_type"] == "Scheduled Event"
+    assert run["rule"] in fired
+    result = run["result"]
+    assert set(result) == {"run_id", "keys", "complete", "findings", "monthly_cost"}
+    assert result["complete"] is True
+    assert result["findings"] >= 1
+
+    # the run's three files are under reports/<date>/<run-id>/, and latest/ holds the same files
+    s3 = emulator.client("s3", HOME)
+    listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"])
+    run_id = result["run_id"]
+    [folder] = {key.rsplit("/", 1)[0] for key in listed if key.startswith("reports/")}
+    assert re.fullmatch(rf"reports/\d{{4}}-\d{{2}}-\d{{2}}/{re.escape(run_id)}", folder)
+    assert listed == sorted([f"{folder}/report.{f}" for f in FORMATS] + [f"latest/report.{f}" for f in FORMATS])
+    assert set(result["keys"].values()) <= set(listed)
+    assert {f"{folder}/report.{f}" for f in FORMATS} <= set(result["keys"].values())
+    for extension in FORMATS:
+        assert _body(s3, bucket, f"latest/report.{extension}") == _body(s3, bucket, f"{folder}/report.{extension}")
+
+    # the JSON names the run and the orphaned snapshot, the CSV has a row for it, the HTML page is rendered (by
+    # Jinja2 from the function's own asset: the worker's import root, as Lambda's code directory is)
+    report_json = _body(s3, bucket, f"{folder}/report.json")
+    assert json.loads(report_json)["run_id"] == run_id
+    assert snapshot_id in report_json
+    rows = list(csv.DictReader(io.StringIO(_body(s3, bucket, f"{folder}/report.csv"))))
+    assert [row for row in rows if snapshot_id in row.values()]
+    html = _body(s3, bucket, f"{folder}/report.html")
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert snapshot_id in html
+
+    # and one summary on the topic names every key
+    summaries = [n for n in inbox() if run_id in json.dumps(n)]
+    assert len(summaries) == 1
+    [summary] = summaries
+    for key in result["keys"].values():
+        assert key in json.dumps(summary["body"])
