@@ -259,18 +259,30 @@ def _image_deprecation(p: dict[str, Any]) -> dict[str, Any]:
     return _compact({"imageId": p.get("ImageId"), "deprecateAt": p.get("DeprecateAt")})
 
 
+# LaunchPermission's fields (botocore's model) -> CloudTrail's names for them.
+_GRANTEE_FIELDS = {
+    "UserId": "userId",
+    "Group": "group",
+    "OrganizationArn": "organizationArn",
+    "OrganizationalUnitArn": "organizationalUnitArn",
+}
+
+
 def _modify_image_attribute(p: dict[str, Any]) -> dict[str, Any]:
+    # CloudTrail names the attribute changed in `attributeType`, also when the call gave only LaunchPermission.
     launch = p.get("LaunchPermission") or {}
     permissions = {
         verb.lower(): {
-            "items": [_compact({"userId": i.get("UserId"), "group": i.get("Group")}) for i in _items(launch.get(verb))]
+            "items": [
+                _compact({name: grantee.get(field) for field, name in _GRANTEE_FIELDS.items()})
+                for grantee in _items(launch.get(verb))
+            ]
         }
         for verb in ("Add", "Remove")
         if _items(launch.get(verb))
     }
-    return _compact(
-        {"imageId": p.get("ImageId"), "attribute": p.get("Attribute"), "launchPermission": permissions or None}
-    )
+    attribute = p.get("Attribute") or ("launchPermission" if permissions else None)
+    return _compact({"imageId": p.get("ImageId"), "attributeType": attribute, "launchPermission": permissions or None})
 
 
 REQUEST_PARAMETERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

@@ -19,6 +19,7 @@ from ami_governance.models.events import (
     EC2_EVENT_SOURCE,
     EC2_SOURCE,
     IMAGE_LIFECYCLE_CALLS,
+    MODIFY_IMAGE_ATTRIBUTE,
     NEW_IMAGE_CALLS,
     TAG_CALLS,
 )
@@ -64,6 +65,10 @@ ENFORCE_ON_IMAGE_CREATED: Final = _cloudtrail_ec2_call(NEW_IMAGE_CALLS, errorCod
 ENFORCE_ON_IMAGE_TAGS_CHANGED: Final = _cloudtrail_ec2_call(
     TAG_CALLS, errorCode=_SUCCEEDED, requestParameters=_TOUCHES_AN_AMI
 )
+# Every successful ModifyImageAttribute: the Lambda keeps those on launchPermission. (A pattern on CloudTrail's
+# `attributeType` would be narrower, but a record that names the change only by its launchPermission lists would
+# slip through it; the other attributes, description and IMDS support, change rarely.)
+ENFORCE_ON_IMAGE_ATTRIBUTE_MODIFIED: Final = _cloudtrail_ec2_call((MODIFY_IMAGE_ATTRIBUTE,), errorCode=_SUCCEEDED)
 ENFORCE_ON_IMAGE_CREATION_ENDED: Final[EventPatternData] = {
     "source": [EC2_SOURCE],
     "detail-type": [AMI_STATE_CHANGE_DETAIL_TYPE],
@@ -75,6 +80,7 @@ ENFORCE_PATTERNS: Final[dict[str, EventPatternData]] = {
     "ImageCreated": ENFORCE_ON_IMAGE_CREATED,
     "ImageTagsChanged": ENFORCE_ON_IMAGE_TAGS_CHANGED,
     "ImageCreationEnded": ENFORCE_ON_IMAGE_CREATION_ENDED,
+    "ImageAttributeModified": ENFORCE_ON_IMAGE_ATTRIBUTE_MODIFIED,
 }
 
 # Both signals of one deregistration go to cleanup: the CloudTrail call names the caller (and whether it asked

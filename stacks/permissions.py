@@ -132,8 +132,8 @@ ANY_IMAGE_REASON = (
 
 
 def enforce_permissions(policy: GovernancePolicy, account: str) -> list[Permission]:
-    """EC2 permissions of the enforce Lambda: read AMIs, write its own tag namespace, and the one remediation
-    the policy asks for (enforce mode only)."""
+    """EC2 permissions of the enforce Lambda: read AMIs and this account's AMIs' launch permissions, write its own
+    tag namespace, and the one remediation the policy asks for (enforce mode only)."""
     regions = list(policy.governed_regions)
     images = image_arns(regions)
     tagged = images + snapshot_arns(regions)
@@ -160,6 +160,19 @@ def enforce_permissions(policy: GovernancePolicy, account: str) -> list[Permissi
             f"to images and snapshots in the governed regions, and to tag keys starting with {policy.tag_prefix!r}",
         ),
         _never_the_protection_tag(policy, "NeverTouchProtectionTag", ["ec2:CreateTags", "ec2:DeleteTags"], tagged),
+        # After a ModifyImageAttribute, the AMI's launch permissions are read back (and recorded for the report).
+        # Unlike the Describe* listings, DescribeImageAttribute authorizes the image itself, which supports ec2:Owner.
+        Permission(
+            iam.PolicyStatement(
+                sid="ReadOwnImagesLaunchPermissions",
+                actions=["ec2:DescribeImageAttribute"],
+                resources=images,
+                conditions=_owned_by(account),
+            ),
+            why_wildcard=(
+                "AMI ids are random and created at any time; limited to this account's images in the governed regions"
+            ),
+        ),
     ]
     return permissions + remediation_permissions(policy)
 

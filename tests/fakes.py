@@ -10,16 +10,25 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from ami_governance.adapters.inventory import LOCKED, REPLICAS
+from ami_governance.adapters.inventory import (
+    LAUNCH_PERMISSIONS,
+    LOCKED,
+    RECORD_FIELDS,
+    REPLICAS,
+    launch_permissions_item,
+)
+from ami_governance.models.findings import InventoryRecord, LaunchPermissions
 from ami_governance.models.lineage import ApprovalRecord, ReplicaSettlement, ReplicaState, RoundPlan
 
 
 class FakeInventory:
-    """Items by (image id, region), as plain values; `writes` counts the successful writes."""
+    """Items by (image id, region), as plain values; `writes` counts the successful writes, `scan_calls` the
+    reads of the whole table (one call each: the fake has no pages)."""
 
     def __init__(self) -> None:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.writes = 0
+        self.scan_calls = 0
 
     # ---- reads and plain records --------------------------------------------------------------------
 
@@ -31,6 +40,27 @@ class FakeInventory:
         values = {k: v for k, v in fields.items() if v is not None and v != ""}
         if values:
             self._set(image_id, region, {(key,): value for key, value in values.items()})
+
+    # ---- the report ----------------------------------------------------------------------------------
+
+    def records(self) -> dict[str, list[InventoryRecord]]:
+        self.scan_calls += 1
+        by_region: dict[str, list[InventoryRecord]] = {}
+        for item in self.items.values():
+            projected = {key: copy.deepcopy(value) for key, value in item.items() if key in RECORD_FIELDS}
+            by_region.setdefault(item["region"], []).append(InventoryRecord.from_item(projected))
+        return by_region
+
+    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None:
+        self.record_newer_launch_permissions(image_id, region, permissions)
+
+    def record_newer_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool:
+        recorded = launch_permissions_item(permissions)
+        current = (self.items.get((image_id, region)) or {}).get(LAUNCH_PERMISSIONS)
+        if isinstance(current, dict) and "recorded_at" in current and current["recorded_at"] > recorded["recorded_at"]:
+            return False
+        self._set(image_id, region, {(LAUNCH_PERMISSIONS,): recorded})
+        return True
 
     # ---- the source's round --------------------------------------------------------------------------
 

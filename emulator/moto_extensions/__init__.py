@@ -8,7 +8,7 @@ module covers one area and says which moto gaps it closes.
 from __future__ import annotations
 
 from emulator import moto_additions
-from emulator.moto_extensions import copy_image, images, instances, launch_templates, snapshots
+from emulator.moto_extensions import copy_image, image_attributes, images, instances, launch_templates, snapshots
 from emulator.moto_extensions.control import (
     UnknownResource,
     image_state,
@@ -38,6 +38,7 @@ def apply() -> None:
         return
     _applied = True
     images.apply()
+    image_attributes.apply()
     snapshots.apply()
     copy_image.apply()
     instances.apply()

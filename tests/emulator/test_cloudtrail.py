@@ -155,3 +155,23 @@ def test_a_plain_deregister_image_has_no_snapshot_results():
 
     assert event["detail"]["requestParameters"] == {"imageId": "ami-0123", "deleteAssociatedSnapshots": False}
     assert event["detail"]["responseElements"] == {"requestId": "r-3", "_return": True}
+
+
+def test_modify_image_attribute_names_the_attribute_and_every_kind_of_grantee():
+    # Given a ModifyImageAttribute that shares with an account and an OU and makes the AMI private
+    ou = "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdefgh34"
+    query = (
+        "Action=ModifyImageAttribute&ImageId=ami-0a1b2c3d4e5f60718&LaunchPermission.Add.1.UserId=444455556666"
+        f"&LaunchPermission.Add.2.OrganizationalUnitArn={ou}&LaunchPermission.Remove.1.Group=all"
+    )
+
+    event = cloudtrail_event(
+        call(query),
+        "123456789012",
+        200,
+        "<ModifyImageAttributeResponse><return>true</return></ModifyImageAttributeResponse>",
+    )
+
+    # Then its record has CloudTrail's shape, as the sample (shaped like the records AWS writes) has it
+    params = event["detail"]["requestParameters"]
+    assert params == load_event("modify_image_attribute_launch_permission")["detail"]["requestParameters"]

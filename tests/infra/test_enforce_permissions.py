@@ -92,6 +92,20 @@ def test_describe_images_is_limited_to_governed_regions(audit_app: Any) -> None:
     assert describe["Condition"] == {"StringEquals": {"aws:RequestedRegion": list(audit_app.policy.governed_regions)}}
 
 
+def test_launch_permissions_are_read_only_for_this_accounts_images_in_governed_regions(audit_app: Any) -> None:
+    # Given the enforce role's statements
+    statements = _enforce_statements(audit_app.template(audit_app.home))
+    [reading] = [s for s in statements if "ec2:DescribeImageAttribute" in as_list(s["Action"])]
+
+    # Then DescribeImageAttribute (authorized on the image, which supports ec2:Owner) is granted on the governed
+    # regions' image ARNs and this account's images only, in a statement of its own
+    assert reading["Sid"] == "ReadOwnImagesLaunchPermissions"
+    assert reading["Effect"] == "Allow"
+    assert reading["Action"] == "ec2:DescribeImageAttribute"
+    assert reading["Resource"] == [f"arn:aws:ec2:{r}::image/*" for r in audit_app.policy.governed_regions]
+    assert reading["Condition"] == {"StringEquals": {"ec2:Owner": {"Ref": "AWS::AccountId"}}}
+
+
 @pytest.mark.parametrize("app_fixture", ["audit_app", "cleanup_enabled_app"])
 def test_only_unavoidable_actions_run_on_every_resource(app_fixture: str, request: pytest.FixtureRequest) -> None:
     # Given every Allow statement on '*' in the home stack's policies (enforce's and cleanup's roles)

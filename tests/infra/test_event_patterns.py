@@ -35,6 +35,8 @@ EXPECTED_ROUTES: dict[str, tuple[set[str], set[str], set[str]]] = {
     "ami_state_deregistered.json": (set(), {"ImageStateDeregistered"}, {"ImageStateChanges"}),
     "deregister_image.json": (set(), {"ImageDeregistered"}, {"ImageCalls"}),
     "deregister_image_delete_snapshots.json": (set(), {"ImageDeregistered"}, {"ImageCalls"}),
+    # Enforce records the AMI's launch permissions, read back from EC2.
+    "modify_image_attribute_launch_permission.json": ({"ImageAttributeModified"}, set(), {"ImageCalls"}),
 }
 
 

@@ -205,3 +205,52 @@ def tags_call(resource_ids: list[str], tags: dict[str, str] | None = None) -> di
     if tags is not None:
         event["detail"]["requestParameters"]["tagSet"]["items"] = [{"key": k, "value": v} for k, v in tags.items()]
     return event
+
+
+def test_a_launch_permission_change_is_parsed_as_cloudtrail_records_it():
+    # Given the real-shaped ModifyImageAttribute record (adds an account and an OU, removes the group all)
+    detail = CloudTrailImageEvent.model_validate(load_event("modify_image_attribute_launch_permission")).detail
+
+    # Then it names its AMI and is a launch-permission change, with the lists as CloudTrail wrote them
+    params = detail.request_parameters
+    assert params is not None
+    assert params.launch_permission is not None
+    assert params.image_id == "ami-0a1b2c3d4e5f60718"
+    assert detail.changes_launch_permissions() is True
+    assert params.launch_permission.counts() == {"add": 2, "remove": 1}
+    added = params.launch_permission.add
+    assert added is not None
+    assert [item.user_id or item.organizational_unit_arn for item in added.items] == [
+        "444455556666",
+        "arn:aws:organizations::111122223333:ou/o-a1b2c3d4e5/ou-ab12-cdefgh34",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"attributeType": "launchPermission"}, True),
+        ({"attributeType": "description", "description": {"value": "x"}, "launchPermission": None}, False),
+        ({"attributeType": "imdsSupport", "launchPermission": None}, False),
+        ({"attributeType": None}, True),  # no attributeType, but launchPermission lists
+        ({"attributeType": None, "launchPermission": None}, False),
+    ],
+)
+def test_only_launch_permission_changes_count_as_such(changes, expected):
+    event = load_event("modify_image_attribute_launch_permission")
+    params = event["detail"]["requestParameters"]
+    params.update(changes)
+    for key in [k for k, v in changes.items() if v is None]:
+        del params[key]
+
+    detail = CloudTrailImageEvent.model_validate(event).detail
+
+    assert detail.changes_launch_permissions() is expected
+
+
+def test_a_launch_permission_change_without_its_ami_is_malformed():
+    event = load_event("modify_image_attribute_launch_permission")
+    del event["detail"]["requestParameters"]["imageId"]
+
+    with pytest.raises(ValidationError, match=r"ModifyImageAttribute names no requestParameters\.imageId"):
+        CloudTrailImageEvent.model_validate(event)

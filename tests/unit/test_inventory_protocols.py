@@ -9,15 +9,24 @@ from typing import Any, Protocol
 
 import pytest
 
-from ami_governance.adapters.inventory import Inventory
+from ami_governance.adapters.inventory import Inventory, ReportInventory
 from ami_governance.services.cleanup import CleanupInventory
 from ami_governance.services.copy import CopyInventory
 from ami_governance.services.enforce import InventoryStore
 from ami_governance.services.lineage import LineageStore
 from ami_governance.services.replicate import ReplicationInventory
+from ami_governance.services.report import ReportInventory as ReportServiceInventory
 from tests.fakes import FakeInventory
 
-PROTOCOLS = [LineageStore, ReplicationInventory, CopyInventory, CleanupInventory, InventoryStore]
+PROTOCOLS = [
+    LineageStore,
+    ReplicationInventory,
+    CopyInventory,
+    CleanupInventory,
+    InventoryStore,
+    ReportInventory,
+    ReportServiceInventory,
+]
 
 
 def members(protocol: type) -> list[str]:
@@ -43,7 +52,11 @@ def test_the_adapter_takes_each_operation_as_the_service_calls_it(protocol: type
         assert parameters(getattr(Inventory, name)) == parameters(getattr(protocol, name)), name
 
 
-@pytest.mark.parametrize("protocol", [LineageStore, ReplicationInventory, CopyInventory], ids=lambda p: p.__name__)
+@pytest.mark.parametrize(
+    "protocol",
+    [LineageStore, ReplicationInventory, CopyInventory, ReportServiceInventory],
+    ids=lambda p: p.__name__,
+)
 def test_the_fake_inventory_takes_each_operation_as_the_adapter_does(protocol: type) -> None:
     for name in members(protocol):
         assert parameters(getattr(FakeInventory, name)) == parameters(getattr(Inventory, name)), name
@@ -53,3 +66,9 @@ def test_cleanup_reads_are_consistent_by_default_as_the_adapters_are() -> None:
     default = inspect.signature(CleanupInventory.get).parameters["consistent"].default
 
     assert default is True
+
+
+def _conforms(inventory: Inventory, fake: FakeInventory) -> None:
+    # Checked by mypy (strict), never run: the adapter and the fake fit the report service's view of the inventory.
+    views: list[ReportServiceInventory] = [inventory, fake]
+    del views

@@ -11,29 +11,59 @@ exist only in items written before.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
 from ami_governance.adapters.clients import client
 from ami_governance.adapters.errors import error_code
+from ami_governance.models.findings import InventoryRecord, LaunchPermissions
 from ami_governance.models.lineage import ApprovalRecord, ReplicaSettlement, ReplicaState, RoundPlan
+from ami_governance.rules.tags import iso_timestamp
 
 # A source's replication entries: {target region: entry}, see rules/approval.py.
 REPLICAS = "replicas"
 # The fields of a replication entry that say where it stands: `queue_round` plans on them as read.
 LOCKED = ("state", "generation", "approval_event_id", "lease_until")
 CLEANUP = "cleanup"
+# An AMI's launch permissions as last read from EC2 (see `launch_permissions_item`).
+LAUNCH_PERMISSIONS = "launch_permissions"
+# What the report reads of each item: exactly InventoryRecord's fields, which are named after the item's.
+RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(InventoryRecord))
 
 # One field path inside an item: ("replicas", "eu-west-1", "state") is replicas.<region>.state.
 _Path = tuple[str, ...]
 
 
+class ReportInventory(Protocol):
+    """What the report reads and writes back (Inventory, and tests/fakes.py's FakeInventory)."""
+
+    def records(self) -> dict[str, list[InventoryRecord]]: ...
+    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None: ...
+
+
+def launch_permissions_item(permissions: LaunchPermissions) -> dict[str, Any]:
+    """The item's `launch_permissions` map (read back by models/findings.py's `recorded_launch_permissions`)."""
+    if permissions.recorded_at is None:
+        raise ValueError(f"a reading of {permissions.image_id}'s launch permissions needs the time it was made")
+    return {
+        "public": permissions.public,
+        "accounts": list(permissions.accounts),
+        "organization_arns": list(permissions.organization_arns),
+        "ou_arns": list(permissions.ou_arns),
+        "recorded_at": iso_timestamp(permissions.recorded_at),
+    }
+
+
 class Inventory:
-    def __init__(self, table_name: str, region: str) -> None:
+    def __init__(self, table_name: str, region: str, *, scan_page_size: int | None = None) -> None:
         self.table_name = table_name
         self._dynamodb = client("dynamodb", region)
+        # None: DynamoDB's own pages (up to 1 MB each), the fewest calls.
+        self._scan_page_size = scan_page_size
+        self.scan_calls = 0
 
     def get(self, image_id: str, region: str, consistent: bool = True) -> dict[str, Any] | None:
         response = self._dynamodb.get_item(
@@ -63,6 +93,53 @@ class Inventory:
             lambda e: f"attribute_exists({e.path('image_id')})",
         )
         return updated is not None
+
+    # ---- the report ---------------------------------------------------------------------------------
+
+    def records(self) -> dict[str, list[InventoryRecord]]:
+        """Every item of the table, by region: a paged Scan of only the fields InventoryRecord reads.
+
+        Eventually consistent: the report is a picture of one moment, and a write that lands within the read's
+        lag (about a second) is in the next run's; a strongly consistent Scan costs twice the read capacity.
+        The fields are named through placeholders, since several (name, region, state) are reserved words.
+        """
+        names = {f"#f{i}": field for i, field in enumerate(RECORD_FIELDS)}
+        arguments: dict[str, Any] = {
+            "TableName": self.table_name,
+            "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names,
+        }
+        if self._scan_page_size is not None:
+            arguments["Limit"] = self._scan_page_size
+        by_region: dict[str, list[InventoryRecord]] = {}
+        while True:
+            response = self._dynamodb.scan(**arguments)
+            self.scan_calls += 1
+            for item in response.get("Items", []):
+                record = InventoryRecord.from_item(plain_item(item))
+                by_region.setdefault(record.region, []).append(record)
+            last_key = response.get("LastEvaluatedKey")
+            if not last_key:
+                return by_region
+            arguments["ExclusiveStartKey"] = last_key
+
+    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None:
+        """Record a reading of the AMI's launch permissions unless a later one is recorded (the report's
+        write-back: see `record_newer_launch_permissions`)."""
+        self.record_newer_launch_permissions(image_id, region, permissions)
+
+    def record_newer_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool:
+        """Record a reading of the AMI's launch permissions (creating the item: the caller read them from EC2,
+        so the AMI exists), unless the item holds a later reading: the event path and the report both write
+        here, and a slow writer must not put back what a later reading replaced. False when it did not write."""
+        recorded = launch_permissions_item(permissions)
+        at: _Path = (LAUNCH_PERMISSIONS, "recorded_at")
+
+        def not_newer(e: _Expression) -> str:
+            # `<=`: the same reading written twice (a retry) is not refused.
+            return f"attribute_not_exists({e.path(*at)}) OR {e.path(*at)} <= {e.value(recorded['recorded_at'])}"
+
+        return self._update(image_id, region, {(LAUNCH_PERMISSIONS,): recorded}, not_newer) is not None
 
     # ---- cleanup ----------------------------------------------------------------------------------
 

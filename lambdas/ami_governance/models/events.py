@@ -32,6 +32,9 @@ CREATE_IMAGE: Final = "CreateImage"
 DEREGISTER_IMAGE: Final = "DeregisterImage"
 CREATE_TAGS: Final = "CreateTags"
 DELETE_TAGS: Final = "DeleteTags"
+MODIFY_IMAGE_ATTRIBUTE: Final = "ModifyImageAttribute"
+# The attribute of ModifyImageAttribute (CloudTrail's `requestParameters.attributeType`) that shares an AMI.
+LAUNCH_PERMISSION_ATTRIBUTE: Final = "launchPermission"
 # Calls that bring a new AMI into existence (the AMI is still pending when the call's event arrives). Tuples, not
 # sets: the patterns list them in this order, so the synthesized template does not change from one synth to the next.
 NEW_IMAGE_CALLS: Final = (CREATE_IMAGE, "RegisterImage", "CopyImage", "ImportImage", "CreateRestoreImageTask")
@@ -42,7 +45,7 @@ IMAGE_LIFECYCLE_CALLS: Final = (
     "EnableImage",
     "EnableImageDeprecation",
     "DisableImageDeprecation",
-    "ModifyImageAttribute",
+    MODIFY_IMAGE_ATTRIBUTE,
 )
 TAG_CALLS: Final = (CREATE_TAGS, DELETE_TAGS)
 
@@ -127,6 +130,29 @@ class ResourcesSet(_Lenient):
     items: list[ResourceItem] = Field(default_factory=list)
 
 
+class LaunchPermissionItem(_Lenient):
+    # One grantee of ModifyImageAttribute's launchPermission, as CloudTrail writes it: exactly one field is set.
+    user_id: str | None = Field(default=None, alias="userId")
+    group: str | None = None
+    organization_arn: str | None = Field(default=None, alias="organizationArn")
+    organizational_unit_arn: str | None = Field(default=None, alias="organizationalUnitArn")
+
+
+class LaunchPermissionItems(_Lenient):
+    items: list[LaunchPermissionItem] = Field(default_factory=list)
+
+
+class LaunchPermissionModifications(_Lenient):
+    """What the caller asked to add and remove. Read for the log only: the AMI's permissions are read back from
+    EC2 (a list of changes says nothing of the permissions it did not name, and events may arrive out of order)."""
+
+    add: LaunchPermissionItems | None = None
+    remove: LaunchPermissionItems | None = None
+
+    def counts(self) -> dict[str, int]:
+        return {"add": len(self.add.items) if self.add else 0, "remove": len(self.remove.items) if self.remove else 0}
+
+
 class RequestParameters(_Lenient):
     """Union of the request fields of the AMI calls we handle; each call fills only its own."""
 
@@ -140,6 +166,9 @@ class RequestParameters(_Lenient):
     tag_specification_set: TagSpecificationSet | None = Field(default=None, alias="tagSpecificationSet")
     resources_set: ResourcesSet | None = Field(default=None, alias="resourcesSet")
     tag_set: TagItems | None = Field(default=None, alias="tagSet")
+    # ModifyImageAttribute: which attribute changed, and for launchPermission the grantees added and removed.
+    attribute_type: str | None = Field(default=None, alias="attributeType")
+    launch_permission: LaunchPermissionModifications | None = Field(default=None, alias="launchPermission")
 
 
 class DeletedSnapshot(_Lenient):
@@ -176,7 +205,9 @@ class CloudTrailDetail(_Lenient):
         if self.error_code:
             return self
         params = self.request_parameters
-        if self.event_name == DEREGISTER_IMAGE and (params is None or params.image_id is None):
+        if self.event_name in (DEREGISTER_IMAGE, MODIFY_IMAGE_ATTRIBUTE) and (
+            params is None or params.image_id is None
+        ):
             raise ValueError(f"{self.event_name} names no requestParameters.imageId")
         if self.event_name in TAG_CALLS and (
             params is None or params.resources_set is None or not params.resources_set.items
@@ -219,6 +250,17 @@ class CloudTrailDetail(_Lenient):
         if results is None:
             return None
         return {item.snapshot_id: item.return_code or "" for item in results.items if item.snapshot_id}
+
+    def changes_launch_permissions(self) -> bool:
+        """A ModifyImageAttribute call on the AMI's launch permissions (not its description or IMDS support).
+        CloudTrail names the attribute in `attributeType`; a record that lacks it but lists launchPermission
+        changes is taken at its word."""
+        params = self.request_parameters
+        if self.event_name != MODIFY_IMAGE_ATTRIBUTE or params is None:
+            return False
+        if params.attribute_type is not None:
+            return params.attribute_type == LAUNCH_PERMISSION_ATTRIBUTE
+        return params.launch_permission is not None
 
     def tag_keys_changed(self) -> list[str]:
         tag_set = self.request_parameters.tag_set if self.request_parameters else None

@@ -83,6 +83,7 @@ class LaunchPermissions:
     organization_arns: tuple[str, ...] = ()
     ou_arns: tuple[str, ...] = ()
     recorded_at: datetime | None = None
+    error: str | None = None  # VerifiedBy.UNKNOWN: why the read failed, "Code: message"
 
 
 @dataclass(frozen=True)

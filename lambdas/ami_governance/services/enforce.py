@@ -15,12 +15,14 @@ from aws_lambda_powertools import Logger
 
 from ami_governance.adapters.ec2 import MalformedImageId, TagLimitExceeded
 from ami_governance.models.events import (
+    MODIFY_IMAGE_ATTRIBUTE,
     NEW_IMAGE_CALLS,
     TAG_CALLS,
     AmiStateChangeEvent,
     CloudTrailDetail,
     CloudTrailImageEvent,
 )
+from ami_governance.models.findings import LaunchPermissions
 from ami_governance.models.image import ComplianceStatus, ImageFacts, Verdict
 from ami_governance.models.notices import Notice
 from ami_governance.rules.compliance import evaluate
@@ -56,9 +58,14 @@ class ImageStore(Protocol):
     def disable_deprecation(self, image_id: str) -> None: ...
 
 
+class LaunchPermissionSource(Protocol):
+    def read_one(self, image_id: str) -> LaunchPermissions | None: ...
+
+
 class InventoryStore(Protocol):
     def record(self, image_id: str, region: str, fields: Mapping[str, Any]) -> None: ...
     def record_existing(self, image_id: str, region: str, fields: Mapping[str, Any]) -> bool: ...
+    def record_newer_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> bool: ...
 
 
 @dataclass
@@ -78,6 +85,7 @@ class EnforcementService(EventService):
     images_in: Callable[[str], ImageStore]
     inventory: InventoryStore
     notifier: NoticeSink
+    permissions_in: Callable[[str], LaunchPermissionSource]
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     _remediations: int = 0
 
@@ -88,12 +96,14 @@ class EnforcementService(EventService):
     # ---- routing -----------------------------------------------------------------------------
 
     def on_cloudtrail(self, event: CloudTrailImageEvent) -> EventOutcome:
-        dropped = self.screen_call(event, NEW_IMAGE_CALLS + TAG_CALLS)
+        dropped = self.screen_call(event, (*NEW_IMAGE_CALLS, *TAG_CALLS, MODIFY_IMAGE_ATTRIBUTE))
         if dropped:
             return dropped
         detail = event.detail
         if detail.event_name in TAG_CALLS:
             return self._on_tags_changed(detail)
+        if detail.event_name == MODIFY_IMAGE_ATTRIBUTE:
+            return self._on_attribute_modified(detail)
         return self._on_new_image(detail)
 
     def _on_new_image(self, detail: CloudTrailDetail) -> EventOutcome:
@@ -140,6 +150,73 @@ class EnforcementService(EventService):
         for image in described.values():
             if image is not None and image.owner_id == self.account_id and (changed or key in image.tags):
                 self.inventory.record(image.image_id, image.region, {"protected": key in image.tags})
+
+    def _on_attribute_modified(self, detail: CloudTrailDetail) -> EventOutcome:
+        """Record the AMI's launch permissions after a ModifyImageAttribute on them, as EC2 reports them now.
+
+        The call's add and remove lists are not applied: they say nothing of the grantees they do not name, an
+        event can be lost or arrive after a later one, and a forged event must not write sharing into the
+        inventory. The report trusts this record instead of reading every AMI's permissions on every run.
+        """
+        params = detail.request_parameters
+        if params is None or not detail.changes_launch_permissions():
+            self.count("AttributeChangesIgnored")
+            attribute = params.attribute_type if params else None
+            return EventOutcome("ignored", detail.event_id, f"attribute {attribute} is not launchPermission")
+        image_id = str(params.image_id)  # the model refuses a ModifyImageAttribute that names no image
+        region = detail.aws_region
+        log = {
+            "image_id": image_id,
+            "region": region,
+            "event_id": detail.event_id,
+            "requested": params.launch_permission.counts() if params.launch_permission else {},
+        }
+        try:
+            # Whose AMI it is, and whether it still exists: DescribeImageAttribute answers neither.
+            image = self.images_in(region).describe_image(image_id)
+            if image is None or image.owner_id != self.account_id:
+                return self._permissions_not_recorded(image_id, region, detail.event_id, image, log)
+            permissions = self.permissions_in(region).read_one(image_id)
+        except MalformedImageId:
+            logger.error("Malformed image id in event", extra=log)
+            self.count("MalformedEvents")
+            return EventOutcome(
+                "rejected", detail.event_id, images=[ImageOutcome(image_id, region, "malformed-image-id")]
+            )
+        if permissions is None:  # deregistered between the two calls
+            return self._permissions_not_recorded(image_id, region, detail.event_id, None, log)
+        recorded = self.inventory.record_newer_launch_permissions(image_id, region, permissions)
+        shared = {
+            "public": permissions.public,
+            "accounts": len(permissions.accounts),
+            "organizations": len(permissions.organization_arns),
+            "organizational_units": len(permissions.ou_arns),
+        }
+        if recorded:
+            self.count("LaunchPermissionsRecorded")
+            logger.info("Launch permissions recorded", extra={**log, "permissions": shared})
+            result = "launch-permissions-recorded"
+        else:
+            # A later reading is already recorded (the report's, or another delivery's): it stands.
+            self.count("LaunchPermissionsSuperseded")
+            logger.info("A later reading of the launch permissions is recorded; this one is dropped", extra=log)
+            result = "launch-permissions-superseded"
+        return EventOutcome("handled", detail.event_id, images=[ImageOutcome(image_id, region, result)])
+
+    def _permissions_not_recorded(
+        self, image_id: str, region: str, event_id: str, image: ImageFacts | None, log: Mapping[str, Any]
+    ) -> EventOutcome:
+        if image is None:
+            # Nothing is recorded: no item for an AMI that may never have existed, and a deregistered AMI has no
+            # launch permissions left to report.
+            logger.info("AMI is gone before its launch permissions could be read", extra=log)
+            self.count("ImagesGone")
+            result = "gone"
+        else:
+            logger.warning("AMI owned by another account is not governed here", extra={**log, "owner": image.owner_id})
+            self.count("ForeignImages")
+            result = "foreign-image"
+        return EventOutcome("handled", event_id, images=[ImageOutcome(image_id, region, result)])
 
     def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
         detail = event.detail

@@ -5,7 +5,7 @@ must take effect within the parameters cache's `POLICY_CACHE_SECONDS` (adapters/
 service keeps the source AMIs it described during one invocation, which a later batch must describe afresh.
 Building one costs a dataclass: what is worth keeping is kept per container underneath it, namely the settings
 (settings.py), the account id, the policy and its validated model (policy_store.py), the boto3 clients
-(adapters/clients.py) and the EC2 adapter per region.
+(adapters/clients.py) and the EC2 adapters per region.
 
 Each factory imports its own service: a Lambda loads only the capability it runs (cold-start import time).
 """
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, TypedDict
 from ami_governance.adapters.clients import reset_clients
 from ami_governance.adapters.ec2 import Ec2Images
 from ami_governance.adapters.inventory import Inventory
+from ami_governance.adapters.launch_permissions import LaunchPermissionReader
 from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.policy_store import forget_policies, load_policy
 from ami_governance.adapters.queue import CopyQueue, queue_url_from_arn
@@ -75,6 +76,11 @@ def _images_in(region: str) -> Ec2Images:
 
 
 @cache
+def _permissions_in(region: str) -> LaunchPermissionReader:
+    return LaunchPermissionReader(region)
+
+
+@cache
 def _queue_for(queue_arn: str) -> CopyQueue:
     return CopyQueue(queue_url_from_arn(queue_arn), queue_arn.split(":")[3])
 
@@ -82,7 +88,9 @@ def _queue_for(queue_arn: str) -> CopyQueue:
 def enforcement_service(function_arn: str, count: Counter) -> EnforcementService:
     from ami_governance.services.enforce import EnforcementService
 
-    return EnforcementService(**_common(EnforceSettings.load(), function_arn, count), images_in=_images_in)
+    return EnforcementService(
+        **_common(EnforceSettings.load(), function_arn, count), images_in=_images_in, permissions_in=_permissions_in
+    )
 
 
 def cleanup_service(function_arn: str, count: Counter) -> CleanupService:
@@ -164,6 +172,7 @@ def reset() -> None:
     """Forget per-container state (tests switch AWS backends and the environment between cases)."""
     forget_policies()
     _images_in.cache_clear()
+    _permissions_in.cache_clear()
     _queue_for.cache_clear()
     forget_settings()
     reset_clients()
