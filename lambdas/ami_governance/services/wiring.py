@@ -119,7 +119,6 @@ def copy_service(function_arn: str, count: Counter) -> CopyService:
 def report_service(function_arn: str, count: Counter) -> ReportService:
     """The report of this function's account, over the policy's governed regions (or those an invoke names), with
     the sweep if the policy turns it on (it acts only when not a dry run)."""
-    from ami_governance.adapters.launch_permissions import LaunchPermissionReader
     from ami_governance.adapters.scan import RegionScanner
     from ami_governance.services.report import ReportService
 
@@ -141,17 +140,17 @@ def report_service(function_arn: str, count: Counter) -> ReportService:
             count=count,
             images_in=_images_in,
             references_in=scanner_for,
-            permissions_for=LaunchPermissionReader,
+            permissions_for=_permissions_in,
             # Deferred clean-ups are retried, and AMIs no event judged are judged, by the services the events use.
             cleanup=CleanupService(**common, snapshots_in=_images_in),
-            enforcement=EnforcementService(**common, images_in=_images_in),
+            enforcement=EnforcementService(**common, images_in=_images_in, permissions_in=_permissions_in),
         )
     return ReportService(
         policy=policy,
         account_id=account_id,
         scanner_for=scanner_for,
         inventory=common["inventory"],
-        permissions_for=LaunchPermissionReader,
+        permissions_for=_permissions_in,
         sweeper=sweeper,
         now=lambda: datetime.now(UTC),
     )
