@@ -105,12 +105,16 @@ class _LocalPackage:
 
     # jsii passes the bundling options as one positional struct (the stubs declare them as keywords); none is used.
     def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
-        output = Path(output_dir)
-        ignore = shutil.ignore_patterns(*BUNDLE_EXCLUDED_NAMES)
-        shutil.copytree(LAMBDAS_DIR, output, ignore=ignore, dirs_exist_ok=True)
-        for package in BUNDLED_PACKAGES:
-            shutil.copytree(package_directory(package), output / package, ignore=ignore, dirs_exist_ok=True)
+        bundle_function_code(Path(output_dir))
         return True
+
+
+def bundle_function_code(output: Path) -> None:
+    """Write the functions' code into `output`: what the asset holds (the benchmark measures it the same way)."""
+    ignore = shutil.ignore_patterns(*BUNDLE_EXCLUDED_NAMES)
+    shutil.copytree(LAMBDAS_DIR, output, ignore=ignore, dirs_exist_ok=True)
+    for package in BUNDLED_PACKAGES:
+        shutil.copytree(package_directory(package), output / package, ignore=ignore, dirs_exist_ok=True)
 
 
 def package_directory(package: str) -> Path:
