@@ -21,7 +21,7 @@ home (us-east-1)
   builder instances ran an Amazon AMI and are terminated: neither counts.)
 other (eu-west-1)
 - a copy of web-al2023-1.0.4, deregistered: its CopyImage snapshot is orphaned (the other tools miss it).
-Both regions' snapshot block public access is "unblocked" (AWS's default): exposure in each.
+Both regions' snapshot block public access is "unblocked" (AWS's default): exposure in each (resource: the region).
 """
 
 from __future__ import annotations
@@ -155,6 +155,8 @@ def seed(policy: GovernancePolicy, now: datetime | None = None) -> SeededEstate:
     home.disable_image_block_public_access()
     home.modify_image_attribute(ImageId=estate.images["pub-al2023-1.0.0"], LaunchPermission={"Add": [{"Group": "all"}]})
     estate.expected.add((FindingKind.EXPOSURE, HOME, estate.images["pub-al2023-1.0.0"]))
+    estate.expected.add((FindingKind.EXPOSURE, HOME, HOME))  # image block public access now off
+    estate.expected |= {(FindingKind.EXPOSURE, region, region) for region in (HOME, OTHER)}  # snapshot BPA off
 
     _image(estate, policy, "Bad_Name", tags=False)
     estate.expected.add((FindingKind.NON_COMPLIANT, HOME, estate.images["Bad_Name"]))
