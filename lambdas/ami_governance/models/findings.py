@@ -206,6 +206,7 @@ class ActionKind(StrEnum):
     RETRY_CLEANUP = "retry-cleanup"
     DELETE_ORPHANED_SNAPSHOT = "delete-orphaned-snapshot"
     DEREGISTER_STALE = "deregister-stale"
+    JUDGE = "judge"  # an AMI no event judged (imported, made before the deployment) gets its verdict tags
 
 
 class ActionStatus(StrEnum):

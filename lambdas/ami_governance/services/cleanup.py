@@ -67,6 +67,11 @@ AWAITING_CALL = "awaiting-call"
 # A claim in one of these may be taken again: a run that failed, an event for an AMI that was still registered,
 # and a clean-up awaiting the CloudTrail record (only that record's delivery gets this far, see `_clean`).
 RECLAIMABLE_STATUSES = ("failed", "not-deregistered", AWAITING_CALL)
+# Statuses the scheduled sweep takes up again (`retry`): the ones an event's delivery leaves alone as finished.
+RETRYABLE_STATUSES = ("deferred", "dry-run")
+# A retry comes long after the deregistration, whose CloudTrail record settled what EC2 deleted itself: a recorded
+# snapshot gone since then was deleted by someone else (or went to the Recycle Bin), not by DeregisterImage.
+RETRY_CALL = DeregisterCall(delete_associated_snapshots=False, results={})
 # What DeleteSnapshot or CreateTags said of a snapshot that DescribeSnapshots showed moments before.
 NOT_FOUND = KeepReason(ReasonKind.GONE, "not found")
 
@@ -149,6 +154,26 @@ class CleanupService(EventService):
         # simply gone by now): the CloudTrail record will.
         return self._clean(event.detail.image_id, event.region, event.id, call=None)
 
+    def retry(self, image_id: str, region: str, run_id: str) -> EventOutcome:
+        """The scheduled sweep takes up a clean-up left deferred (a snapshot too young, pending, over the cap) or
+        dry-run: under the same claim, with the same checks and the same record as an event's delivery."""
+        refused = self.refused(self.account_id, region, run_id)
+        if refused:
+            return refused
+        item = self.inventory.get(image_id, region) or {}
+        status = item.get(f"{CLAIM}_status")
+        if status not in RETRYABLE_STATUSES:
+            return EventOutcome("ignored", run_id, f"the clean-up of {image_id} is {status or 'not recorded'}")
+        now = self.now()
+        if not self.inventory.claim_cleanup(
+            image_id, region, str(uuid.uuid4()), iso_timestamp(now), iso_timestamp(now + CLAIM_LEASE),
+            RETRYABLE_STATUSES,
+        ):  # fmt: skip
+            self.count("CleanupsBusy")
+            raise CleanupInProgress(f"{image_id}: clean-up in progress elsewhere; retry later")
+        self.count("CleanupsRetried")
+        return self._clean_holding_claim(image_id, region, run_id, RETRY_CALL, item, now, None)
+
     # ---- one deregistered AMI ----------------------------------------------------------------
 
     def _clean(self, image_id: str, region: str, event_id: str, call: DeregisterCall | None) -> EventOutcome:
@@ -182,6 +207,18 @@ class CleanupService(EventService):
             # work nobody may finish (the holder may have crashed; its lease then expires).
             self.count("CleanupsBusy")
             raise CleanupInProgress(f"{image_id}: clean-up in progress elsewhere; retry later")
+        return self._clean_holding_claim(image_id, region, event_id, call, item, now, found)
+
+    def _clean_holding_claim(
+        self,
+        image_id: str,
+        region: str,
+        event_id: str,
+        call: DeregisterCall | None,
+        item: Mapping[str, Any],
+        now: datetime,
+        found: list[str] | None,
+    ) -> EventOutcome:
         try:
             return self._clean_claimed(image_id, region, event_id, call, item, now, found)
         except CleanupIncomplete:

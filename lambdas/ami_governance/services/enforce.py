@@ -246,6 +246,15 @@ class EnforcementService(EventService):
         outcome = self._judge(images, detail.image_id, event.region, event.id, record_inventory=True)
         return EventOutcome("handled", event.id, images=[outcome])
 
+    def judge_images(self, region: str, image_ids: list[str], run_id: str) -> list[ImageOutcome]:
+        """Judge AMIs no event judged (imported, or made before the deployment) as a tag change would: one
+        DescribeImages for them all, the verdict tags, the notice and, in enforce mode, the remediation, under
+        the per-event remediation cap (here: per call)."""
+        self._remediations = 0
+        images = self.images_in(region)
+        described = images.describe_images(image_ids)
+        return [self._judge(images, image_id, region, run_id, described=described) for image_id in image_ids]
+
     # ---- one image ---------------------------------------------------------------------------
 
     def _judge(
