@@ -7,11 +7,14 @@ import csv
 import io
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.e2e.conftest import HOME
+from emulator.assembly import synthesize
+from tests.e2e.conftest import HOME, REPO_ROOT, start_emulator, stop_emulator
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -93,3 +96,44 @@ def test_the_schedule_fires_the_report_into_s3_and_the_summary_names_its_keys(em
     [summary] = summaries
     for key in result["keys"].values():
         assert key in json.dumps(summary["body"])
+
+
+@pytest.fixture(scope="module")
+def sweeping_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The stacks of a policy whose sweep acts (not a dry run) and deletes orphaned snapshots of any age."""
+    policy = yaml.safe_load((REPO_ROOT / "governance-policy.yaml").read_text())
+    policy["report"]["sweep"] = {"enabled": True, "dry_run": False, "delete_orphaned_snapshots_after_days": 0}
+    workdir = tmp_path_factory.mktemp("sweeping")
+    policy_file = workdir / "policy.yaml"
+    policy_file.write_text(yaml.safe_dump(policy))
+    running = start_emulator(synthesize(workdir / "cdk.out", policy_file), workdir / "emulator")
+    yield running
+    stop_emulator(running)
+
+
+def test_with_the_sweep_on_the_scheduled_report_deletes_the_orphaned_snapshot_once(sweeping_emulator: Any) -> None:
+    # Given an orphaned snapshot, and a policy whose sweep deletes orphaned snapshots
+    emulator = sweeping_emulator
+    snapshot_id = _orphaned_snapshot(emulator)
+    function = _report_function(emulator)
+
+    # When the schedule fires
+    emulator.control("POST", "schedule")
+    runs = [i for i in emulator.drain() if i["target"] == function["name"]]
+
+    # Then the report ran once, and the snapshot is gone, reported done in the report's actions
+    assert [(r["outcome"], r["error"]) for r in runs] == [("success", None)]
+    described = emulator.client("ec2").describe_snapshots(Filters=[{"Name": "snapshot-id", "Values": [snapshot_id]}])
+    assert described["Snapshots"] == []
+    s3 = emulator.client("s3", HOME)
+    bucket = function["environment"]["REPORTS_BUCKET_NAME"]
+    report = json.loads(_body(s3, bucket, runs[0]["result"]["keys"]["json"]))
+    assert [(a["resource_id"], a["status"]) for a in report["actions"] if a["resource_id"] == snapshot_id] == [
+        (snapshot_id, "done")
+    ]
+
+    # and a second run right after changes nothing: nothing is left to do
+    emulator.control("POST", "schedule")
+    [again] = [i for i in emulator.drain() if i["target"] == function["name"]]
+    second = json.loads(_body(s3, bucket, again["result"]["keys"]["json"]))
+    assert [a for a in second["actions"] if a["status"] == "done"] == []
