@@ -17,12 +17,13 @@ if TYPE_CHECKING:
     from mypy_boto3_iam import IAMClient
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
 # The services the deployer and the router call; a new one gets its overload below (and its stubs pinned).
-Service = Literal["cloudwatch", "dynamodb", "events", "iam", "kms", "logs", "rbin", "sns", "sqs", "ssm"]
+Service = Literal["cloudwatch", "dynamodb", "events", "iam", "kms", "logs", "rbin", "s3", "sns", "sqs", "ssm"]
 
 
 class EmulatorClients:
@@ -47,6 +48,8 @@ class EmulatorClients:
     # No stubs are pinned for rbin (one CreateRule call, by the deployer): its client is untyped.
     @overload
     def client(self, service: Literal["rbin"], region: str) -> Any: ...
+    @overload
+    def client(self, service: Literal["s3"], region: str) -> S3Client: ...
     @overload
     def client(self, service: Literal["sns"], region: str) -> SNSClient: ...
     @overload

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_events.type_defs import PutRuleRequestTypeDef
     from mypy_boto3_iam.type_defs import CreateRoleRequestTypeDef
     from mypy_boto3_kms.type_defs import CreateKeyRequestTypeDef
+    from mypy_boto3_s3.type_defs import BucketLoggingStatusTypeDef, LifecycleRuleTypeDef
     from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_ssm.type_defs import PutParameterRequestTypeDef
 
@@ -56,6 +57,18 @@ RBIN_RULE_PROPERTIES = (
     "ResourceType", "RetentionPeriod", "Description", "ResourceTags", "ExcludeResourceTags", "LockConfiguration",
     "Tags",
 )  # fmt: skip
+
+
+# What an AWS::S3::Bucket may say; anything else (replication, notifications, CORS, websites...) would change what
+# the bucket does, and the emulator refuses it rather than ignore it.
+BUCKET_PROPERTIES = frozenset(
+    {
+        "BucketName", "BucketEncryption", "PublicAccessBlockConfiguration", "OwnershipControls",
+        "LifecycleConfiguration", "LoggingConfiguration", "VersioningConfiguration", "Tags",
+    }
+)  # fmt: skip
+# The lifecycle rule members the stacks use, in CloudFormation's spelling; others are refused.
+LIFECYCLE_RULE_PROPERTIES = frozenset({"Id", "Status", "Prefix", "ExpirationInDays", "AbortIncompleteMultipartUpload"})
 
 
 class DeployError(RuntimeError):
@@ -101,6 +114,8 @@ class StackDeployer:
         self.functions = functions
         self.add_sqs_mapping = add_sqs_mapping  # the router, which runs the mappings
         self.client = EmulatorClients(endpoint_url, "emulator-deployer").client
+        # Server access logging waits for the log bucket's policy (see _bucket): (region, bucket) -> its logging.
+        self._pending_logging: dict[tuple[str, str], BucketLoggingStatusTypeDef] = {}
 
     # ---- orchestration -----------------------------------------------------------------------
 
@@ -125,6 +140,7 @@ class StackDeployer:
                 deployed.resources[logical_id] = create(stack, deployed, logical_id, properties)
             except Exception as error:
                 raise DeployError(f"{stack.name}/{logical_id} ({resource_type}): {error}") from error
+        self._enable_pending_logging()
         return deployed
 
     def _creators(self) -> dict[str, Callable[[StackArtifact, DeployedStack, str, dict[str, Any]], Physical]]:
@@ -142,7 +158,10 @@ class StackDeployer:
             "AWS::Lambda::EventInvokeConfig": self._event_invoke_config,
             "AWS::Lambda::EventSourceMapping": self._event_source_mapping,
             "AWS::CloudWatch::Alarm": self._alarm,
+            "AWS::CloudWatch::Dashboard": self._dashboard,
             "AWS::Rbin::Rule": self._rbin_rule,
+            "AWS::S3::Bucket": self._bucket,
+            "AWS::S3::BucketPolicy": self._bucket_policy,
         }
 
     def _name(self, stack: StackArtifact, logical_id: str, limit: int = 64) -> str:
@@ -359,6 +378,107 @@ class StackDeployer:
         self.client("cloudwatch", stack.region).put_metric_alarm(AlarmName=name, **request)
         return Physical(name, {"Arn": self._arn("cloudwatch", stack.region, f"alarm:{name}")})
 
+    def _dashboard(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        name = props.get("DashboardName") or self._name(stack, logical_id, 255)
+        body = props["DashboardBody"]
+        self.client("cloudwatch", stack.region).put_dashboard(
+            DashboardName=name, DashboardBody=body if isinstance(body, str) else json.dumps(body)
+        )
+        return Physical(name)
+
+    def _bucket(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        unknown = sorted(set(props) - BUCKET_PROPERTIES)
+        if unknown:
+            raise DeployError(f"property {', '.join(unknown)} is not supported by the emulator")
+        # CloudFormation names an unnamed bucket <stack>-<logical id>-<random>, in lowercase as S3 requires.
+        name = props.get("BucketName") or self._name(stack, logical_id, 63).lower()
+        s3 = self.client("s3", stack.region)
+        if stack.region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": stack.region})  # type: ignore[typeddict-item]
+        if "BucketEncryption" in props:
+            rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [
+                        {
+                            "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                            **(
+                                {"BucketKeyEnabled": bool(rule["BucketKeyEnabled"])}
+                                if "BucketKeyEnabled" in rule
+                                else {}
+                            ),
+                        }
+                        for rule in rules
+                    ]
+                },
+            )
+        if "PublicAccessBlockConfiguration" in props:
+            block = {
+                key: str(value).lower() == "true" for key, value in props["PublicAccessBlockConfiguration"].items()
+            }
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=block)  # type: ignore[arg-type]
+        if "OwnershipControls" in props:
+            s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
+        if "VersioningConfiguration" in props:
+            s3.put_bucket_versioning(
+                Bucket=name, VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]}
+            )
+        if "LifecycleConfiguration" in props:
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [_lifecycle_rule(r) for r in props["LifecycleConfiguration"]["Rules"]]
+                },
+            )
+        if "LoggingConfiguration" in props:
+            logging = props["LoggingConfiguration"]
+            enabled = {
+                "TargetBucket": logging["DestinationBucketName"],
+                "TargetPrefix": logging.get("LogFilePrefix", ""),
+            }
+            # S3 (moto as AWS) checks that the log bucket lets the logging service write, and that policy is a
+            # resource of its own that names this bucket: CloudFormation creates it after this bucket. Logging is
+            # turned on once it exists (or at the end of the stack, where a refusal fails the deployment).
+            self._pending_logging[(stack.region, name)] = {"LoggingEnabled": enabled}  # type: ignore[typeddict-item]
+        arn = f"arn:{PARTITION}:s3:::{name}"
+        return Physical(
+            name,
+            {
+                "Arn": arn,
+                "DomainName": f"{name}.s3.{URL_SUFFIX}",
+                "RegionalDomainName": f"{name}.s3.{stack.region}.{URL_SUFFIX}",
+            },
+        )
+
+    def _bucket_policy(
+        self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]
+    ) -> Physical:
+        # Its log-delivery statement is what S3 checks before it turns on a bucket's access logging. moto evaluates
+        # a bucket policy's actions and resources on every request but not its conditions: the TLS-only Deny
+        # (aws:SecureTransport false) would refuse every call on the emulator's plain-HTTP endpoint, which stands
+        # for AWS's HTTPS one. A Deny with conditions is therefore left out; what is left is stored.
+        bucket = str(props["Bucket"])
+        document = dict(props["PolicyDocument"])
+        kept = [s for s in document.get("Statement", []) if not (s.get("Effect") == "Deny" and s.get("Condition"))]
+        if kept:
+            policy = json.dumps({**document, "Statement": kept})
+            self.client("s3", stack.region).put_bucket_policy(Bucket=bucket, Policy=policy)
+        self._enable_pending_logging(target=bucket)
+        return Physical(f"{bucket}-policy")
+
+    def _enable_pending_logging(self, target: str | None = None) -> None:
+        for (region, bucket), status in list(self._pending_logging.items()):
+            if target is not None and status["LoggingEnabled"]["TargetBucket"] != target:
+                continue
+            del self._pending_logging[(region, bucket)]
+            try:
+                self.client("s3", region).put_bucket_logging(Bucket=bucket, BucketLoggingStatus=status)
+            except Exception as error:
+                raise DeployError(f"bucket {bucket}: server access logging refused: {error}") from error
+
     def _rbin_rule(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         # The emulator's Recycle Bin (emulator/moto_additions/rbin_service.py): deleted snapshots and AMIs the rule
         # matches stay restorable, as on AWS.
@@ -446,6 +566,22 @@ class _Resolver:
             return self._ref(name)
 
         return SUB_VARIABLE.sub(replace, text)
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> LifecycleRuleTypeDef:
+    """A lifecycle rule in CloudFormation's spelling as PutBucketLifecycleConfiguration takes it."""
+    unknown = sorted(set(rule) - LIFECYCLE_RULE_PROPERTIES)
+    if unknown:
+        raise DeployError(f"lifecycle rule property {', '.join(unknown)} is not supported by the emulator")
+    translated: LifecycleRuleTypeDef = {"Status": rule["Status"], "Filter": {"Prefix": rule.get("Prefix", "")}}
+    if "Id" in rule:
+        translated["ID"] = rule["Id"]
+    if "ExpirationInDays" in rule:
+        translated["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = int(rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"])
+        translated["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return translated
 
 
 def _references(node: Any) -> set[str]:

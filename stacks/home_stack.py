@@ -1,5 +1,6 @@
 """The home stack: governance bus, enforce and cleanup Lambdas (and the replicate and copy Lambdas with their copy
-queue, when the policy replicates), inventory, notifications, policy parameter, DLQs, alarms."""
+queue, when the policy replicates), the scheduled report Lambda and its bucket, inventory, notifications, policy
+parameter, DLQs, alarms and the dashboard."""
 
 from __future__ import annotations
 
@@ -22,8 +23,10 @@ from ami_governance.models.policy import GovernancePolicy, PolicyError
 from stacks.constructs.alarmed_dead_letter_queue import AlarmedDeadLetterQueue
 from stacks.constructs.ami_event_forwarder import AmiEventForwarder
 from stacks.constructs.deleted_snapshot_recycle_bin import DeletedSnapshotRecycleBin, DeletedSnapshotRetention
-from stacks.constructs.governed_function import DEFAULT_TIMEOUT, GovernedFunction
+from stacks.constructs.governance_dashboard import GovernanceDashboard
+from stacks.constructs.governed_function import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT, GovernedFunction
 from stacks.constructs.job_queue import JobQueue
+from stacks.constructs.reports_bucket import ReportsBucket
 from stacks.constructs.routed_rule import RoutedRule
 from stacks.event_patterns import (
     ALARM_RAISED,
@@ -40,6 +43,8 @@ from stacks.permissions import (
     copy_permissions,
     enforce_permissions,
     replicate_permissions,
+    report_permissions,
+    sweep_retries_cleanups,
 )
 from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME, alarm_name
 
@@ -67,6 +72,14 @@ COPY_QUEUE_MAX_RECEIVES = 20
 # Replicate and copy both record replicas: they read a source's item, add replica items and update both. Every
 # write is an UpdateItem (which creates a missing item): no PutItem.
 REPLICATION_INVENTORY_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+
+# The report scans every governed region (concurrently) and, with the sweep on, acts on what it found: Lambda's
+# maximum leaves room for large estates and for botocore's retries of throttled listings.
+REPORT_TIMEOUT = Duration.minutes(15)
+# Memory is also CPU on Lambda: 512 MB (a third of a vCPU) for the JSON, CSV and HTML rendering and the findings
+# over every region's records, with headroom above the scan's measured peak (README "Measured"). Once a day, the
+# difference from 256 MB is a fraction of a cent per run.
+REPORT_MEMORY_MB = 512
 
 
 def policy_parameter_value(policy: GovernancePolicy) -> str:
@@ -182,6 +195,54 @@ class AmiGovernanceHomeStack(Stack):
         self.copy: GovernedFunction | None = None
         if policy.replication.regions:
             self._build_replication(policy)
+        self.reports, self.report = self._build_report(policy)
+        self._build_dashboard()
+
+    def _build_report(self, policy: GovernancePolicy) -> tuple[ReportsBucket, GovernedFunction]:
+        """The report: on the policy's schedule (a rule on the default bus, which the emulator fires too) or on
+        demand (`aws lambda invoke`), it scans every governed region, publishes JSON, CSV and HTML to its bucket,
+        and a summary to the topic."""
+        reports = ReportsBucket(self, "Reports", expire_after_days=policy.report.expire_reports_after_days)
+        # It reads the whole inventory (Scan) and records launch permissions it verified (UpdateItem); a sweep
+        # that retries deferred clean-ups does so through the clean-up service, which reads an AMI's item.
+        inventory_actions = ["dynamodb:Scan", "dynamodb:UpdateItem"]
+        if sweep_retries_cleanups(policy):
+            inventory_actions.insert(0, "dynamodb:GetItem")
+        report = self._governed_function(
+            "Report",
+            handler="handlers.report.handler",
+            description="AMI governance: scheduled report of AMI and snapshot waste, exposure and drift (and sweep)",
+            permissions=report_permissions(policy, self.account, report_objects=reports.report_object_arns()),
+            inventory_actions=inventory_actions,
+            patterns={},
+            schedule=events.Schedule.expression(policy.report.schedule),
+            timeout=REPORT_TIMEOUT,
+            memory_size=REPORT_MEMORY_MB,
+            environment={"REPORTS_BUCKET_NAME": reports.bucket.bucket_name},
+        )
+        CfnOutput(self, "ReportsBucketName", value=reports.bucket.bucket_name, description="Bucket of the reports")
+        CfnOutput(self, "ReportFunctionName", value=report.function.function_name, description="Run a report now")
+        return reports, report
+
+    def _build_dashboard(self) -> None:
+        functions = {
+            name: governed.function
+            for name, governed in (
+                ("enforce", self.enforce),
+                ("cleanup", self.cleanup),
+                ("replicate", self.replicate),
+                ("copy", self.copy),
+                ("report", self.report),
+            )
+            if governed is not None
+        }
+        queues = {
+            "rule targets": self.rule_dead_letters.queue,
+            "async invocations": self.invoke_dead_letters.queue,
+        }
+        if self.copy_jobs is not None:
+            queues["copy jobs"] = self.copy_jobs.dead_letters.queue
+        self.dashboard = GovernanceDashboard(self, "Dashboard", functions=functions, dead_letter_queues=queues)
 
     def _build_replication(self, policy: GovernancePolicy) -> None:
         """Replicate turns an approval into one copy job per target region and follows the replicas; copy starts
@@ -272,11 +333,14 @@ class AmiGovernanceHomeStack(Stack):
         permissions: list[Permission],
         inventory_actions: list[str],
         patterns: dict[str, EventPatternData],
+        schedule: events.Schedule | None = None,
         timeout: Duration = DEFAULT_TIMEOUT,
+        memory_size: int = DEFAULT_MEMORY_MB,
         environment: Mapping[str, str] | None = None,
     ) -> GovernedFunction:
         """A function that reads the policy, records in the inventory and notifies, with its own permissions (EC2,
-        and whatever else it alone needs), an error alarm, and one rule on the governance bus per pattern."""
+        and whatever else it alone needs), an error alarm, one rule on the governance bus per pattern, and a
+        scheduled rule (on the default bus) if it has a schedule."""
         function = GovernedFunction(
             self,
             name,
@@ -291,8 +355,9 @@ class AmiGovernanceHomeStack(Stack):
             # EventBridge invokes a rule's function asynchronously: an event that failed every retry goes to the DLQ.
             # A function fed only by a queue mapping is invoked synchronously, where Lambda never uses a DLQ (the
             # queue's own redrive policy does): none, and no sqs:SendMessage for it.
-            dead_letter_queue=self.invoke_dead_letters.queue if patterns else None,
+            dead_letter_queue=self.invoke_dead_letters.queue if patterns or schedule else None,
             timeout=timeout,
+            memory_size=memory_size,
         )
         attach_policy(self, f"{name}Permissions", function.role, permissions)
         self._grant_common(function.role, inventory_actions)
@@ -304,6 +369,16 @@ class AmiGovernanceHomeStack(Stack):
                 event_bus=self.governance_bus,
                 event_pattern=pattern,
                 description=f"AMI governance: {pattern_name} -> {name.lower()}",
+                function=function.function,
+                dead_letter_queue=self.rule_dead_letters.queue,
+            )
+        if schedule is not None:
+            RoutedRule(
+                self,
+                f"{name}Schedule",
+                event_bus=None,
+                schedule=schedule,
+                description=f"AMI governance: schedule -> {name.lower()}",
                 function=function.function,
                 dead_letter_queue=self.rule_dead_letters.queue,
             )

@@ -495,3 +495,198 @@ def copy_permissions(policy: GovernancePolicy, account: str) -> list[Permission]
         if reference is not None:
             permissions += _replica_key_permissions(replica_key(region, reference, account))
     return permissions
+
+
+# What the report reads in each governed region (adapters/scan.py, adapters/launch_permissions.py). Every one of
+# these EC2 actions accepts only '*' as its resource (the service authorization reference lists no resource type
+# for them, and only the ec2:Region key). ec2:DescribeLaunchTemplates is not called by the scan: with the
+# Image Builder actions below, it is what DescribeImageReferences needs to search each resource type it checks.
+REPORT_EC2_LISTINGS = (
+    "ec2:DescribeFleets",
+    "ec2:DescribeImageReferences",
+    "ec2:DescribeImages",
+    "ec2:DescribeInstanceImageMetadata",
+    "ec2:DescribeInstances",
+    "ec2:DescribeLaunchTemplateVersions",
+    "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeSnapshots",
+    "ec2:GetImageBlockPublicAccessState",
+    "ec2:GetSnapshotBlockPublicAccessState",
+    "ec2:ListImagesInRecycleBin",
+    "ec2:ListSnapshotsInRecycleBin",
+)
+REPORT_OTHER_LISTINGS = (
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeLaunchConfigurations",
+    "ssm:DescribeParameters",
+)
+# DescribeImageReferences with IncludeAllResourceTypes only finds the references the caller may read: AWS's managed
+# policy for it, AmazonEC2ImageReferencesAccessPolicy (EC2 User Guide, "Identify your resources referencing
+# specified AMIs"), adds the read actions of each resource type it searches. Instances, launch templates and SSM
+# parameters are read by the scan anyway; Image Builder recipes only here. A reference the role cannot read would
+# be missing, and its AMI wrongly reported unused.
+IMAGE_RECIPE_LISTINGS = ("imagebuilder:ListContainerRecipes", "imagebuilder:ListImageRecipes")
+
+
+def _governed_arns(policy: GovernancePolicy, account: str, service: str, resource: str) -> list[str]:
+    return [f"arn:{partition_of(region)}:{service}:{region}:{account}:{resource}" for region in policy.governed_regions]
+
+
+def report_permissions(policy: GovernancePolicy, account: str, *, report_objects: Sequence[str]) -> list[Permission]:
+    """Permissions of the report Lambda: read-only listings in the governed regions, the launch permissions of this
+    account's AMIs, the parameters AMIs are published in, and writing its reports. With the sweep on (and not a
+    dry run), exactly what the sweep does, never on a protected resource."""
+    regions = list(policy.governed_regions)
+    permissions = [
+        Permission(
+            iam.PolicyStatement(
+                sid="ListEstateInGovernedRegions",
+                actions=[*REPORT_EC2_LISTINGS, *REPORT_OTHER_LISTINGS, *IMAGE_RECIPE_LISTINGS],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:RequestedRegion": regions}},
+            ),
+            why_wildcard=(
+                "the report's listings (EC2 describes, Recycle Bin and block public access reads, Auto Scaling "
+                "and SSM DescribeParameters, Image Builder recipe lists) support no resource-level permissions; "
+                "the statement is limited to the governed regions by aws:RequestedRegion"
+            ),
+        ),
+        Permission(
+            iam.PolicyStatement(
+                # Only for AMIs whose launch permissions the inventory has not recorded, or on the full
+                # verification schedule: the one per-image call of the report.
+                sid="ReadOwnImagesLaunchPermissions",
+                actions=["ec2:DescribeImageAttribute"],
+                resources=image_arns(regions),
+                conditions=_owned_by(account),
+            ),
+            why_wildcard=f"{ANY_IMAGE_REASON}; limited to this account's images (ec2:Owner)",
+        ),
+        Permission(
+            iam.PolicyStatement(
+                # The values of the AMI parameters DescribeParameters lists (aws:ec2:image), and what
+                # DescribeLaunchTemplateVersions resolves a `resolve:ssm:` image id from (its dependent action):
+                # this account's parameters, or AWS's public ones.
+                sid="ReadImageParameters",
+                actions=["ssm:GetParameters"],
+                resources=[
+                    *_governed_arns(policy, account, "ssm", "parameter/*"),
+                    # AWS's public parameters have ARNs with an empty account field, which '*' matches.
+                    *_governed_arns(policy, "*", "ssm", "parameter/aws/service/*"),
+                ],
+            ),
+            why_wildcard=(
+                "AMI parameters have any name; limited to this account's parameters and AWS's public ones under "
+                "/aws/service/ in the governed regions"
+            ),
+        ),
+        Permission(
+            iam.PolicyStatement(
+                # Container recipes name the AMI of their build instance, which ListContainerRecipes does not show.
+                sid="ReadContainerRecipesForImageReferences",
+                actions=["imagebuilder:GetContainerRecipe"],
+                resources=_governed_arns(policy, account, "imagebuilder", "container-recipe/*"),
+            ),
+            why_wildcard="recipes have any name; limited to this account's container recipes in the governed regions",
+        ),
+        Permission(
+            iam.PolicyStatement(sid="PublishReports", actions=["s3:PutObject"], resources=list(report_objects)),
+            why_wildcard="every run writes new keys under reports/<date>/<run-id>/ and overwrites latest/; "
+            "limited to those two prefixes of the reports bucket",
+        ),
+    ]
+    return permissions + sweep_permissions(policy, account)
+
+
+def sweep_retries_cleanups(policy: GovernancePolicy) -> bool:
+    # Through the clean-up service (services/sweep.py): it reads the AMI's item and acts as the clean-up does.
+    return sweep_acts(policy) and policy.report.sweep.retry_deferred_cleanups
+
+
+def sweep_deregisters(policy: GovernancePolicy) -> bool:
+    sweep = policy.report.sweep
+    cleanup = policy.cleanup
+    # Overdue AMIs are those enforce gave a deregistration deadline: enforce mode only. A retried clean-up that
+    # deletes also cascades to the replicas, if the policy cascades.
+    return (
+        (sweep.deregister_overdue and policy.mode is Mode.ENFORCE)
+        or sweep.deregister_stale_unused
+        or (sweep.retry_deferred_cleanups and not cleanup.dry_run and cleanup.cascade_to_replicas)
+    )
+
+
+def sweep_deletes_snapshots(policy: GovernancePolicy) -> bool:
+    sweep = policy.report.sweep
+    # A deferred clean-up is retried through the clean-up service, which deletes only in clean-up delete mode.
+    return sweep.delete_orphaned_snapshots_after_days is not None or (
+        sweep.retry_deferred_cleanups and not policy.cleanup.dry_run
+    )
+
+
+def sweep_acts(policy: GovernancePolicy) -> bool:
+    return policy.report.sweep.enabled and not policy.report.sweep.dry_run
+
+
+def sweep_permissions(policy: GovernancePolicy, account: str) -> list[Permission]:
+    """Nothing unless the sweep is on and not a dry run. Then: its verdict and clean-up tags (as enforce and
+    cleanup write them), deregistering unprotected AMIs if it may deregister, deleting unprotected snapshots if it
+    may delete, and in enforce mode the policy's remediation (the AMIs it judges are judged by the enforcement
+    service, which remediates there); the protection and approval tags out of reach, as for every role."""
+    if not sweep_acts(policy):
+        return []
+    regions = list(policy.governed_regions)
+    images, snapshots = image_arns(regions), snapshot_arns(regions)
+    permissions = [
+        Permission(
+            iam.PolicyStatement(
+                sid="SweepTagsInOwnTagNamespaceOnly",
+                actions=["ec2:CreateTags"],
+                resources=images + snapshots,
+                conditions={**_own_tag_keys_only(policy), **_owned_by(account)},
+            ),
+            why_wildcard=(
+                f"the sweep judges AMIs never judged and marks the snapshots it deletes, whatever their id; limited "
+                f"to this account's images and snapshots in the governed regions, and to tag keys starting with "
+                f"{policy.tag_prefix!r}"
+            ),
+        ),
+        _delete_own_tags_only(
+            policy,
+            "SweepRemovesOwnTagNamespaceOnly",
+            images + snapshots,
+            f"stale verdict tags and the deletion mark of a snapshot EC2 keeps are removed, whatever their id; "
+            f"limited to images and snapshots in the governed regions, and to tag keys starting with "
+            f"{policy.tag_prefix!r}",
+        ),
+        _never_the_protection_tag(
+            policy, "SweepNeverTouchesProtectionTag", ["ec2:CreateTags", "ec2:DeleteTags"], images + snapshots
+        ),
+    ]
+    if sweep_deregisters(policy):
+        permissions.append(
+            Permission(
+                iam.PolicyStatement(
+                    sid="SweepDeregistersUnprotectedImages",
+                    actions=["ec2:DeregisterImage"],
+                    resources=images,
+                    conditions={**_unprotected(policy), **_owned_by(account)},
+                ),
+                why_wildcard=f"{ANY_IMAGE_REASON}; only this account's images without the protection tag",
+            )
+        )
+    if sweep_deletes_snapshots(policy):
+        permissions.append(
+            Permission(
+                iam.PolicyStatement(
+                    sid="SweepDeletesUnprotectedSnapshots",
+                    actions=["ec2:DeleteSnapshot"],
+                    resources=snapshots,
+                    conditions={**_unprotected(policy), **_owned_by(account)},
+                ),
+                why_wildcard=(
+                    "orphaned snapshots have random ids; limited to this account's snapshots in the governed regions "
+                    "without the protection tag"
+                ),
+            )
+        )
+    return permissions + remediation_permissions(policy)

@@ -95,6 +95,21 @@ class CopySettings(FunctionSettings):
     so it is not told the copy queue's URL."""
 
 
+class ReportSettings(FunctionSettings):
+    """The report Lambda: the common settings and the bucket it publishes each run's report to."""
+
+    VARIABLES: ClassVar[Mapping[str, str]] = {
+        **FunctionSettings.VARIABLES,
+        "reports_bucket_name": "REPORTS_BUCKET_NAME",
+    }
+
+    reports_bucket_name: str
+
+    def check(self) -> None:
+        super().check()
+        _check_bucket_name(self.reports_bucket_name, "REPORTS_BUCKET_NAME")
+
+
 _loaded: dict[type[FunctionSettings], FunctionSettings] = {}
 
 
@@ -117,3 +132,17 @@ def _check_queue_url(value: str, variable: str) -> None:
     segments = path.split("/")
     if scheme not in ("https", "http") or not host or len(segments) != 2 or not all(segments):
         raise SettingsError(f"{variable} is not an SQS queue URL: {value!r}")
+
+
+# 3-63 characters: lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit
+# (S3 User Guide, "General purpose bucket naming rules"). A whole ARN, or an s3:// URL, is a common mistake.
+_BUCKET_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+
+
+def _check_bucket_name(value: str, variable: str) -> None:
+    if (
+        not 3 <= len(value) <= 63
+        or not set(value) <= _BUCKET_NAME_CHARACTERS
+        or not (value[0].isalnum() and value[-1].isalnum())
+    ):
+        raise SettingsError(f"{variable} is not an S3 bucket name: {value!r}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+import jsii
+from aws_cdk import AssetHashType, BundlingOptions, DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -18,17 +21,19 @@ from stacks.nag import acknowledge, wildcard_resource_finding
 from stacks.resource_names import partition_of
 
 LAMBDAS_DIR = Path(__file__).resolve().parents[2] / "lambdas"
-# The operator CLI (and its session adapter) runs on laptops, never in a Lambda; `pip install -e .` leaves egg-info.
-ASSET_EXCLUDES = [
-    "**/__pycache__",
-    "**/*.pyc",
-    "tests",
-    "**/.mypy_cache",
-    "**/.pytest_cache",
-    "ami_governance/cli",
-    "ami_governance/adapters/session.py",
-    "*.egg-info",
-]
+# What the functions import that neither the Lambda runtime (boto3) nor the Powertools layer (pydantic, the X-Ray
+# SDK) brings: the report's HTML is rendered with Jinja2, which needs MarkupSafe. Pure Python, so copied from the
+# synthesizing interpreter's site-packages (the versions requirements.txt pins; a test holds them together)
+# rather than installed by pip in Docker for the Lambda's platform.
+BUNDLED_PACKAGES = ("jinja2", "markupsafe")
+# MarkupSafe's C accelerator is built for the synthesizing interpreter (CPython 3.11 on x86_64 here), not for the
+# Lambda's (3.14, arm64): left out, MarkupSafe falls back to its pure-Python `_native` module, as its __init__ does
+# on ImportError. The .c source and the stub go with it.
+BUNDLE_EXCLUDED_NAMES = ("__pycache__", "*.pyc", "tests", ".mypy_cache", ".pytest_cache", "_speedups*")
+# The operator CLI (and its session adapter) runs on laptops, never in a Lambda (paths under lambdas/); the editable
+# install (`make setup`) leaves an egg-info directory there.
+OPERATOR_ONLY = ("ami_governance/cli", "ami_governance/adapters/session.py")
+OPERATOR_ONLY_NAMES = ("*.egg-info",)
 
 SERVICE_NAME = "ami-governance"
 METRICS_NAMESPACE = "AmiGovernance"
@@ -60,6 +65,7 @@ POWERTOOLS_LAYER_ACCOUNTS: Final[Mapping[str, Mapping[str, str]]] = {
 }
 
 DEFAULT_TIMEOUT = Duration.seconds(60)
+DEFAULT_MEMORY_MB = 256
 
 
 class PowertoolsLayerError(ValueError):
@@ -97,6 +103,56 @@ def _where_published() -> str:
     )
 
 
+@jsii.implements(ILocalBundling)
+class _LocalPackage:
+    """Builds the functions' code without Docker: lambdas/ plus BUNDLED_PACKAGES, less BUNDLE_EXCLUDED_NAMES."""
+
+    # jsii passes the bundling options as one positional struct (the stubs declare them as keywords); none is used.
+    def try_bundle(self, output_dir: str, *_options: Any, **_keywords: Any) -> bool:
+        bundle_function_code(Path(output_dir))
+        return True
+
+
+def bundle_function_code(output: Path) -> None:
+    """Write the functions' code into `output`: what the asset holds (the benchmark measures it the same way)."""
+    ignore = shutil.ignore_patterns(*BUNDLE_EXCLUDED_NAMES)
+    operator_names = shutil.ignore_patterns(*OPERATOR_ONLY_NAMES)
+
+    def lambdas_ignore(directory: str, names: list[str]) -> set[str]:
+        relative = Path(directory).relative_to(LAMBDAS_DIR)
+        operator_only = {name for name in names if (relative / name).as_posix() in OPERATOR_ONLY}
+        return set(ignore(directory, names)) | set(operator_names(directory, names)) | operator_only
+
+    shutil.copytree(LAMBDAS_DIR, output, ignore=lambdas_ignore, dirs_exist_ok=True)
+    for package in BUNDLED_PACKAGES:
+        shutil.copytree(package_directory(package), output / package, ignore=ignore, dirs_exist_ok=True)
+
+
+def package_directory(package: str) -> Path:
+    """Where the synthesizing interpreter imports `package` from; a missing package fails the synth, naming it."""
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if len(locations) != 1:
+        raise RuntimeError(f"{package} is not installed as one package directory (pip install -r requirements.txt)")
+    return Path(locations[0])
+
+
+def function_code() -> lambda_.Code:
+    # One asset for every function (the same output, hence the same hash; CDK stages it once): the shared domain
+    # package, the thin handlers and the bundled packages. The report alone imports Jinja2; the others carry it
+    # (README "Measured": what it adds to the asset) rather than have a second asset to keep in step, and never
+    # import it. The hash is of the output (the copied files): an upgraded package changes the asset too.
+    return lambda_.Code.from_asset(
+        str(LAMBDAS_DIR),
+        asset_hash_type=AssetHashType.OUTPUT,
+        bundling=BundlingOptions(
+            # Never pulled: local bundling always succeeds, and CDK only falls back to the image when it does not.
+            image=DockerImage.from_registry("local-bundling-only"),
+            local=_LocalPackage(),
+        ),
+    )
+
+
 class GovernedFunction(Construct):
     """A Python 3.14 arm64 function with JSON logs, X-Ray, an explicit log group, the Powertools layer, an
     async-invoke dead-letter queue (for a function invoked asynchronously) and a role of its own that starts with
@@ -111,7 +167,7 @@ class GovernedFunction(Construct):
         description: str,
         environment: Mapping[str, str],
         dead_letter_queue: sqs.IQueue | None,
-        memory_size: int = 256,
+        memory_size: int = DEFAULT_MEMORY_MB,
         timeout: Duration = DEFAULT_TIMEOUT,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
     ) -> None:
@@ -136,9 +192,7 @@ class GovernedFunction(Construct):
             runtime=lambda_.Runtime.PYTHON_3_14,
             # arm64 (Graviton): cheaper per GB-second than x86_64, and Powertools publishes arm64 layers.
             architecture=lambda_.Architecture.ARM_64,
-            # One asset for every function: the shared domain package plus thin handlers. Pure Python with
-            # no dependencies beyond boto3 (in the runtime) and Powertools (the layer), so no Docker bundling.
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=ASSET_EXCLUDES),
+            code=function_code(),
             handler=handler,
             memory_size=memory_size,
             timeout=timeout,

@@ -49,6 +49,8 @@ def to_event_pattern(data: Mapping[str, Any]) -> events.EventPattern:
 
 class RoutedRule(Construct):
     """A rule on `event_bus` with exactly one target: a Lambda function, another event bus, or an SNS topic.
+    It matches `event_pattern`, or, with `schedule` instead, fires on that schedule (only the default bus runs
+    scheduled rules).
 
     The target always gets a retry policy and a dead-letter queue, so an event that cannot be delivered
     ends up in an alarmed queue instead of being dropped.
@@ -59,9 +61,10 @@ class RoutedRule(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        event_bus: events.IEventBus,
-        event_pattern: Mapping[str, Any],
+        event_bus: events.IEventBus | None,
         description: str,
+        event_pattern: Mapping[str, Any] | None = None,
+        schedule: events.Schedule | None = None,
         dead_letter_queue: sqs.IQueue,
         function: lambda_.IFunction | None = None,
         target_bus: events.IEventBus | None = None,
@@ -73,11 +76,16 @@ class RoutedRule(Construct):
         super().__init__(scope, construct_id)
         if [function, target_bus, topic].count(None) != 2:
             raise ValueError("a routed rule needs exactly one of 'function', 'target_bus' or 'topic'")
+        if (event_pattern is None) == (schedule is None):
+            raise ValueError("a routed rule needs exactly one of 'event_pattern' or 'schedule'")
+        if schedule is not None and event_bus is not None:
+            raise ValueError("a scheduled rule runs on the default bus: give no 'event_bus'")
         self.rule = events.Rule(
             self,
             "Rule",
             event_bus=event_bus,
-            event_pattern=to_event_pattern(event_pattern),
+            event_pattern=None if event_pattern is None else to_event_pattern(event_pattern),
+            schedule=schedule,
             description=description,
         )
         cfn_rule = cast(events.CfnRule, self.rule.node.default_child)

@@ -45,6 +45,7 @@ from tests.infra.support import (  # noqa: E402
     REPLICATION_SHARE_WITH,
     REPLICATION_SOURCE_ONLY_REGIONS,
     REPLICATION_TARGETS,
+    SWEEP_ENABLED,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -103,8 +104,12 @@ def enforce_disable_app(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
 
 @pytest.fixture(scope="session")
 def cleanup_enabled_app(tmp_path_factory: pytest.TempPathFactory) -> BuiltApp:
-    """Everything cleanup can be given: deletion (no dry-run), cascade to replicas, and the Recycle Bin option."""
-    policy = policy_variant(cleanup={"dry_run": False, "cascade_to_replicas": True})
+    """Everything cleanup can be given: deletion (no dry-run), cascade to replicas, and the Recycle Bin option; and
+    the report's sweep on (not a dry run), deleting orphaned snapshots and deregistering stale unused AMIs."""
+    policy = policy_variant(
+        cleanup={"dry_run": False, "cascade_to_replicas": True},
+        report={"sweep": SWEEP_ENABLED},
+    )
     context = {RECYCLE_BIN_RETENTION_DAYS_CONTEXT_KEY: CLEANUP_ENABLED_RETENTION_DAYS}
     return _build(policy, tmp_path_factory.mktemp("cleanup-enabled-assembly"), context)
 

@@ -17,6 +17,24 @@ APP_FIXTURES = ("audit_app", "enforce_disable_app", "cleanup_enabled_app", "repl
 # The Recycle Bin retention (context option) the cleanup-enabled app is built with.
 CLEANUP_ENABLED_RETENTION_DAYS = 14
 
+# Every listing the report makes, in its one statement on '*' (none supports resource-level permissions).
+REPORT_LISTINGS = [
+    "ec2:DescribeFleets", "ec2:DescribeImageReferences", "ec2:DescribeImages", "ec2:DescribeInstanceImageMetadata",
+    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeSnapshots", "ec2:GetImageBlockPublicAccessState", "ec2:GetSnapshotBlockPublicAccessState",
+    "ec2:ListImagesInRecycleBin", "ec2:ListSnapshotsInRecycleBin",
+    "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "ssm:DescribeParameters",
+    "imagebuilder:ListContainerRecipes", "imagebuilder:ListImageRecipes",
+]  # fmt: skip
+
+# The report's sweep in the cleanup-enabled app: on, acting, with every kind of action it can take in audit mode.
+SWEEP_ENABLED = {
+    "enabled": True,
+    "dry_run": False,
+    "delete_orphaned_snapshots_after_days": 30,
+    "deregister_stale_unused": True,
+}
+
 # The replication app: governed regions that are only ever sources (the home region first), the targets, and a key
 # per target, named each way the policy allows (alias name, key id, key ARN).
 REPLICATION_SOURCE_ONLY_REGIONS = ("us-east-1", "ap-northeast-1")

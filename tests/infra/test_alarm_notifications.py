@@ -109,7 +109,7 @@ def _alarm_rules(template: Template) -> dict[str, dict[str, Any]]:
     return {
         logical_id: rule["Properties"]
         for logical_id, rule in template.find_resources("AWS::Events::Rule").items()
-        if rule["Properties"]["EventPattern"] == EXPECTED_ALARM_PATTERN
+        if rule["Properties"].get("EventPattern") == EXPECTED_ALARM_PATTERN
     }
 
 

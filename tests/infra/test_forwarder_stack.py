@@ -119,8 +119,12 @@ def test_forwarder_stacks_run_no_lambda(app_fixture: str, request: pytest.Fixtur
 
 def test_a_governed_region_without_the_powertools_layer_can_have_a_forwarder(make_policy: Any) -> None:
     # Given a home region with the layer and a governed region without it (ca-west-1 is not in the publisher's list)
+    # (and no report prices for the repository's other region, which a policy may only set for governed ones)
     policy = make_policy(
-        home_region="us-east-1", governed_regions=["us-east-1", "ca-west-1"], replication={"regions": []}
+        home_region="us-east-1",
+        governed_regions=["us-east-1", "ca-west-1"],
+        replication={"regions": []},
+        report={"snapshot_price_per_gb_month": {}},
     )
 
     # When the app is built, then the forwarder is there, with no function

@@ -55,15 +55,15 @@ def test_nothing_of_replication_exists_without_replication_regions(no_replicatio
 
     # Then there is no replicate or copy function, no copy queue, no event source, no rule and no output for them
     handlers = {f["Properties"]["Handler"] for f in template.find_resources("AWS::Lambda::Function").values()}
-    assert handlers == {"handlers.enforce.handler", "handlers.cleanup.handler"}
+    assert handlers == {"handlers.enforce.handler", "handlers.cleanup.handler", "handlers.report.handler"}
     assert not template.find_resources("AWS::Lambda::EventSourceMapping")
     queues = template.find_resources("AWS::SQS::Queue")
     assert len(queues) == 2
     assert all("RedrivePolicy" not in q["Properties"] for q in queues.values())
-    assert template.to_json().get("Outputs", {}) == {}
+    assert set(template.to_json().get("Outputs", {})) == {"ReportsBucketName", "ReportFunctionName"}
     approval_key = no_replication_app.policy.approval_tag_key
     assert approval_key not in json.dumps(
-        [r["Properties"]["EventPattern"] for r in template.find_resources("AWS::Events::Rule").values()]
+        [r["Properties"].get("EventPattern") for r in template.find_resources("AWS::Events::Rule").values()]
     )
     # Nor any of their permissions in any role
     statements = json.dumps(template.find_resources("AWS::IAM::Policy"))
@@ -185,7 +185,7 @@ def test_the_approval_rule_names_a_custom_approval_tag(replication_app: Any) -> 
 
     # Then the approval rule matches that key (and not the default one)
     patterns = json.dumps(
-        [r["Properties"]["EventPattern"] for r in template.find_resources("AWS::Events::Rule").values()]
+        [r["Properties"].get("EventPattern") for r in template.find_resources("AWS::Events::Rule").values()]
     )
     assert f'"key": ["{REPLICATION_APPROVAL_TAG}"]' in patterns
     assert policy.tag_key("approved") not in patterns

@@ -38,7 +38,7 @@ from ami_governance.models.findings import (
     ResourceType,
     VerifiedBy,
 )
-from stacks.constructs.governed_function import ASSET_EXCLUDES
+from stacks.constructs.governed_function import bundle_function_code
 from tests.conftest import POLICY_FILE, REPO_ROOT
 
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -499,9 +499,14 @@ def test_the_console_script_is_declared_and_built_with_setuptools() -> None:
     assert "-e ." in (REPO_ROOT / "requirements-dev.txt").read_text().splitlines()
 
 
-def test_the_cli_is_not_in_the_lambda_asset() -> None:
-    assert "ami_governance/cli" in ASSET_EXCLUDES
-    assert "ami_governance/adapters/session.py" in ASSET_EXCLUDES
+def test_the_cli_is_not_in_the_lambda_asset(tmp_path: Path) -> None:
+    bundle_function_code(tmp_path)
+
+    assert (tmp_path / "ami_governance" / "services" / "report.py").is_file()
+    assert (tmp_path / "ami_governance" / "adapters" / "clients.py").is_file()
+    assert not (tmp_path / "ami_governance" / "cli").exists()
+    assert not (tmp_path / "ami_governance" / "adapters" / "session.py").exists()
+    assert not list(tmp_path.glob("*.egg-info"))
 
 
 def _never(*args: Any, **kwargs: Any) -> Any:

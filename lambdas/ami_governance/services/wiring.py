@@ -12,6 +12,7 @@ Each factory imports its own service: a Lambda loads only the capability it runs
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, TypedDict
 
@@ -29,15 +30,18 @@ from ami_governance.settings import (
     EnforceSettings,
     FunctionSettings,
     ReplicateSettings,
+    ReportSettings,
     forget_settings,
 )
 
 if TYPE_CHECKING:
+    from ami_governance.adapters.report_store import ReportStore
     from ami_governance.models.policy import GovernancePolicy
     from ami_governance.services.cleanup import CleanupService
     from ami_governance.services.copy import CopyService
     from ami_governance.services.enforce import EnforcementService
     from ami_governance.services.replicate import ReplicationService
+    from ami_governance.services.report import ReportService
 
 
 class _Common(TypedDict):
@@ -110,6 +114,57 @@ def copy_service(function_arn: str, count: Counter) -> CopyService:
     from ami_governance.services.copy import CopyService
 
     return CopyService(**_common(CopySettings.load(), function_arn, count), images_in=_images_in, queue_for=_queue_for)
+
+
+def report_service(function_arn: str, count: Counter) -> ReportService:
+    """The report of this function's account, over the policy's governed regions (or those an invoke names), with
+    the sweep if the policy turns it on (it acts only when not a dry run)."""
+    from ami_governance.adapters.scan import RegionScanner
+    from ami_governance.services.report import ReportService
+
+    common = _common(ReportSettings.load(), function_arn, count)
+    policy, account_id = common["policy"], common["account_id"]
+
+    def scanner_for(region: str) -> RegionScanner:
+        return RegionScanner(account_id, region)
+
+    sweeper = None
+    if policy.report.sweep.enabled:
+        from ami_governance.services.cleanup import CleanupService
+        from ami_governance.services.enforce import EnforcementService
+        from ami_governance.services.sweep import Sweeper
+
+        sweeper = Sweeper(
+            policy=policy,
+            account_id=account_id,
+            count=count,
+            images_in=_images_in,
+            references_in=scanner_for,
+            permissions_for=_permissions_in,
+            # Deferred clean-ups are retried, and AMIs no event judged are judged, by the services the events use.
+            cleanup=CleanupService(**common, snapshots_in=_images_in),
+            enforcement=EnforcementService(**common, images_in=_images_in, permissions_in=_permissions_in),
+        )
+    return ReportService(
+        policy=policy,
+        account_id=account_id,
+        scanner_for=scanner_for,
+        inventory=common["inventory"],
+        permissions_for=_permissions_in,
+        sweeper=sweeper,
+        now=lambda: datetime.now(UTC),
+    )
+
+
+def report_store() -> ReportStore:
+    from ami_governance.adapters.report_store import ReportStore
+
+    config = ReportSettings.load()
+    return ReportStore(config.reports_bucket_name, config.region)
+
+
+def report_notifier() -> Notifier:
+    return Notifier(ReportSettings.load().notification_topic_arn)
 
 
 def reset() -> None:
