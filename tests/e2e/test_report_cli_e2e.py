@@ -1,9 +1,10 @@
 """End-to-end: `ami-governance report` against the emulator, as an operator runs it (a process of its own, the caller's
 credentials, `--endpoint-url`), reading the deployed policy from its SSM parameter and the inventory table.
 
-The CLI's report.json must hold the same findings and region figures as the report service computes over the
-same estate with the same adapters, run directly; the exit codes follow the findings and the regions' completeness;
-setup errors are one line on stderr with exit 3.
+The CLI's report.json must hold the same findings and region figures as the deployed report Lambda writes to S3
+when its schedule fires, and as the report service computes over the same estate with the CLI's adapters, run
+directly; the exit codes follow the findings and the regions' completeness; setup errors are one line on stderr
+with exit 3.
 """
 
 from __future__ import annotations
@@ -219,3 +220,46 @@ def test_setup_errors_are_one_line_and_exit_3(
     assert done.stderr.startswith(f"ami-governance report: {message}")
     assert done.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+REPORT_HANDLER = "handlers.report.handler"
+
+
+def test_the_cli_writes_the_findings_the_scheduled_report_lambda_writes(
+    emulator: RunningEmulator, deployed: Deployed, tmp_path: Path
+) -> None:
+    # Given the deployed report function, run by its schedule
+    [function] = [f for f in emulator.functions() if f["handler"] == REPORT_HANDLER]
+    emulator.control("POST", "schedule")
+    [run] = [i for i in emulator.drain() if i["target"] == function["name"]]
+    assert run["outcome"] == "success", run["error"]
+    s3 = emulator.client("s3", HOME)
+    [key] = [k for k in run["result"]["keys"].values() if k.startswith("reports/") and k.endswith("/report.json")]
+    lambda_report = json.loads(
+        s3.get_object(Bucket=function["environment"]["REPORTS_BUCKET_NAME"], Key=key)["Body"].read()
+    )
+
+    # When the operator runs the CLI over the same estate, with the deployed policy and the inventory
+    out = tmp_path / "report"
+    done = run_cli(
+        emulator,
+        tmp_path,
+        "--policy-parameter",
+        deployed.policy_parameter,
+        "--inventory-table",
+        deployed.inventory_table,
+        "--output-dir",
+        str(out),
+    )
+
+    # Then its report.json holds the same findings, regions and listing errors as the Lambda's
+    assert done.returncode == 0, done.stderr
+    cli_report = json.loads((out / "report.json").read_text())
+
+    def regions(document: dict[str, Any]) -> list[dict[str, Any]]:
+        # verified_by: the Lambda records the launch permissions it read, so the CLI reads them from the inventory.
+        return [{k: v for k, v in r.items() if k not in {"api_calls", "verified_by"}} for r in document["regions"]]
+
+    assert cli_report["findings"] == lambda_report["findings"]
+    assert regions(cli_report) == regions(lambda_report)
+    assert cli_report["mode"] == lambda_report["mode"]
