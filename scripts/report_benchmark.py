@@ -171,16 +171,18 @@ def serve(sizes: Sizes, regions: Sequence[str]) -> None:
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    shared: dict[str, list[str]] = {}
     for index, region in enumerate(regions):
         started = time.perf_counter()
-        seed_region(endpoint, region, sizes, index)
+        shared |= seed_region(endpoint, region, sizes, index)
         log(f"seeded {region} in {time.perf_counter() - started:.1f} s")
-    print(f"READY {endpoint}", flush=True)
+    # The parent records in the inventory what the event path would have: which AMIs are shared with whom.
+    print(f"READY {endpoint} {json.dumps(shared)}", flush=True)
     sys.stdin.read()
     server.stop()
 
 
-def seed_region(endpoint: str, region: str, sizes: Sizes, index: int) -> None:  # noqa: PLR0912, PLR0915 - one estate
+def seed_region(endpoint: str, region: str, sizes: Sizes, index: int) -> dict[str, list[str]]:  # noqa: PLR0912, PLR0915 - one estate
     import boto3
     from moto.ec2.models import ec2_backends
     from moto.ec2.models.amis import Ami
@@ -358,6 +360,7 @@ def seed_region(endpoint: str, region: str, sizes: Sizes, index: int) -> None:  
         backend.deregister_image(made.id)
     for number in range(sizes.binned_snapshots):
         backend.delete_snapshot(snapshot(f"deleted backup {number}", 10, 20).id)
+    return {made.id: [OTHER_ACCOUNT] for made in sharing[1:]}
 
 
 class EstateServer:
@@ -379,7 +382,8 @@ class EstateServer:
         if not line.startswith("READY "):
             self.stop()
             raise RuntimeError(f"the moto server did not start: {line!r}")
-        self.endpoint = line.split()[1]
+        _ready, self.endpoint, shared = line.split(maxsplit=2)
+        self.shared: dict[str, list[str]] = json.loads(shared)
 
     def stop(self) -> None:
         if self.process.stdin:
@@ -588,7 +592,7 @@ def create_inventory(endpoint: str) -> Any:
     return dynamodb
 
 
-def fill_inventory(endpoint: str, dynamodb: Any, regions: Sequence[str]) -> int:
+def fill_inventory(endpoint: str, dynamodb: Any, regions: Sequence[str], shared: Mapping[str, list[str]]) -> int:
     """What the event path records for every AMI: its snapshots and its launch permissions, verified a day ago."""
     import boto3
 
@@ -604,7 +608,8 @@ def fill_inventory(endpoint: str, dynamodb: Any, regions: Sequence[str]) -> int:
         items = []
         for page in pages:
             for image in page["Images"]:
-                permissions = {"public": {"BOOL": bool(image.get("Public"))}, "accounts": {"L": []}}
+                accounts = {"L": [{"S": account} for account in shared.get(image["ImageId"], [])]}
+                permissions = {"public": {"BOOL": bool(image.get("Public"))}, "accounts": accounts}
                 permissions |= {"organization_arns": {"L": []}, "ou_arns": {"L": []}, "recorded_at": {"S": recorded_at}}
                 snapshots = [m["Ebs"]["SnapshotId"] for m in image.get("BlockDeviceMappings", []) if "Ebs" in m]
                 items.append(
@@ -651,7 +656,7 @@ def measure(sizes: Sizes, regions: Sequence[str], *, quick: bool = False) -> dic
         policy = bench_policy(regions)
         dynamodb = create_inventory(server.endpoint)
         empty = run_report("empty inventory", server.endpoint, policy, sizes, regions)
-        records = fill_inventory(server.endpoint, dynamodb, regions)
+        records = fill_inventory(server.endpoint, dynamodb, regions, server.shared)
         if quick:
             # One run fewer: the populated run is traced, and its wall time is tracemalloc's.
             populated = run_report("populated inventory", server.endpoint, policy, sizes, regions, trace_memory=True)

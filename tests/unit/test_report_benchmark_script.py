@@ -59,6 +59,8 @@ def test_the_small_estate_is_measured(tmp_path: Path, capsys: pytest.CaptureFixt
     assert populated["images_without_fresh_record"] == 0
     assert report_benchmark.PER_IMAGE not in populated["calls"]
     assert empty["total_calls"] == 17 + 1 + empty["calls"][report_benchmark.PER_CANDIDATE] + 200
+    # The inventory holds what the event path records (sharing included): the same findings either way.
+    assert populated["findings"] == empty["findings"] > 0
     assert populated["wall_time_under_tracemalloc"] is True
     assert 0 < figures["peak_memory"]["tracemalloc_peak_mib"] < figures["peak_memory"]["ru_maxrss_mib"]
     assert figures["custodian_reference"] == {"calls": 6000, "describe_image_attribute": 5700}
