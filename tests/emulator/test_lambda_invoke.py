@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,9 @@ REGION = "us-east-1"
 EU_ECHO = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:echo"
 HANDLERS = """
 import json
+import os
+import subprocess
+import sys
 
 def echo(event, context):
     print("echoing", json.dumps(event))
@@ -235,3 +241,18 @@ def test_a_payload_that_is_not_json_is_invalid_request_content(emulator: Running
     assert error["Error"]["Code"] == "InvalidRequestContentException"
     assert error["Error"]["Message"].startswith("Could not parse request body into json: ")
     assert emulator.drain() == []
+
+
+def test_the_aws_cli_invoke_of_the_readme_works(emulator: RunningEmulator, tmp_path: Path) -> None:
+    # awscli (requirements-dev.txt) as a user runs it: the payload as JSON text, the result into a file.
+    out = tmp_path / "out.json"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "cli", "AWS_SECRET_ACCESS_KEY": "any", "AWS_DEFAULT_REGION": REGION}
+    env.pop("AWS_SESSION_TOKEN", None)
+    command = [
+        str(Path(sys.executable).parent / "aws"), "--endpoint-url", emulator.endpoint, "--output", "json",
+        "lambda", "invoke", "--function-name", "echo", "--payload", '{"regions": ["us-east-1"]}', str(out),
+    ]  # fmt: skip
+    printed = subprocess.run(command, capture_output=True, text=True, env=env, check=True, timeout=120).stdout
+
+    assert json.loads(printed) == {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
+    assert json.loads(out.read_text())["event"] == {"regions": ["us-east-1"]}
