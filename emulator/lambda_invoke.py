@@ -1,7 +1,8 @@
 """Lambda's `Invoke` API for the functions the emulator deployed (moto's own Lambda would run them in Docker).
 
 `POST /2015-03-31/functions/{FunctionName}/invocations`, as botocore's lambda model (2015-03-31, operation Invoke,
-shapes InvocationRequest / InvocationResponse) and the Lambda API reference ("Invoke") define it:
+shapes InvocationRequest / InvocationResponse) and the Lambda API reference
+(https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html) define it:
 
 - FunctionName: a name, a full ARN (`arn:aws:lambda:us-east-1:123456789012:function:f`) or a partial ARN
   (`123456789012:function:f`), each optionally with `:qualifier`; or `Qualifier` in the query string. The
@@ -156,6 +157,11 @@ def _resolve(
         shown = f"{arn}:{qualifier}" if qualifier else arn
         return None, (404, "ResourceNotFoundException", "Message", f"Function not found: {shown}")
     return spec, (0, "", "", "")
+
+
+def service_error(message: str) -> Response:
+    """ServiceException (500): "The Lambda service encountered an internal error" (its shape: Type, Message)."""
+    return _error(str(uuid.uuid4()), 500, "ServiceException", "Message", message)
 
 
 def _error(request_id: str, status: int, code: str, message_member: str, message: str) -> Response:

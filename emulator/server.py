@@ -290,10 +290,14 @@ class _GovernanceApp:
             value = environ.get("HTTP_" + name.upper().replace("-", "_"))
             return None if value is None else str(value)
 
-        response = lambda_invoke.invoke(
-            environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), header, body, region, ACCOUNT,
-            emulator.functions, emulator.router,
-        )  # fmt: skip
+        try:
+            response = lambda_invoke.invoke(
+                environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), header, body, region, ACCOUNT,
+                emulator.functions, emulator.router,
+            )  # fmt: skip
+        except Exception as error:  # the emulator failed (a worker that cannot start): Lambda's ServiceException
+            logger.exception("Invoke failed in the emulator: %s", path)
+            response = lambda_invoke.service_error(f"the emulator failed: {type(error).__name__}: {error}")
         reason = "OK" if response.status < 400 else "ERROR"
         headers = [*response.headers.items(), ("Content-Length", str(len(response.body)))]
         start_response(f"{response.status} {reason}", headers)
