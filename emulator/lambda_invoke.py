@@ -13,6 +13,7 @@ shapes InvocationRequest / InvocationResponse) and the Lambda API reference
 - A function error is still a 200: X-Amz-Function-Error `Unhandled` and the runtime's error object
   (`errorMessage`, `errorType`, `stackTrace`) as the payload.
 - X-Amz-Log-Type `Tail` (synchronous only): X-Amz-Log-Result, the base64 of the last 4 KB of the invocation's log.
+- A payload over the quota (6 MB synchronous, 1 MB Event) is RequestTooLargeException (413).
 - Errors in Lambda's REST-JSON shape: the code in `X-Amzn-ErrorType`, the body `{"Type": "User", "Message": ...}`
   (ResourceNotFoundException, 404) or `{"Type": "User", "message": ...}` (InvalidRequestContentException, 400: the
   payload is not JSON), the member names of each shape in the model.
@@ -44,6 +45,8 @@ FUNCTION_NAME = re.compile(
 )
 LOG_RESULT_BYTES = 4096  # "The last 4 KB of the execution log" (InvocationResponse.LogResult)
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
+# "For synchronous invocations, the maximum payload size is 6 MB. For asynchronous invocations, ... 1 MB." (Invoke)
+MAX_PAYLOAD_BYTES = {"RequestResponse": 6 * 1024 * 1024, "DryRun": 6 * 1024 * 1024, "Event": 1024 * 1024}
 
 
 @dataclass
@@ -79,19 +82,9 @@ def invoke(
     if spec is None:
         return _error(request_id, *problem)
     invocation_type = headers("X-Amz-Invocation-Type") or "RequestResponse"
-    if invocation_type not in INVOCATION_TYPES:
-        return _error(
-            request_id, 400, "InvalidParameterValueException", "Message",
-            f"Unsupported invocation type {invocation_type!r}: expected one of {', '.join(INVOCATION_TYPES)}",
-        )  # fmt: skip
-    try:
-        # No payload is an empty object to the function, as the CLI's invoke without --payload gives it.
-        payload = json.loads(body) if body.strip() else {}
-    except (ValueError, RecursionError) as error:
-        return _error(
-            request_id, 400, "InvalidRequestContentException", "message",
-            f"Could not parse request body into json: {error}",
-        )  # fmt: skip
+    payload, refused = _payload(request_id, invocation_type, body)
+    if refused is not None:
+        return refused
     base = {"x-amzn-RequestId": request_id}
     if invocation_type == "DryRun":
         return Response(204, base)
@@ -111,6 +104,29 @@ def invoke(
         response.headers["X-Amz-Function-Error"] = "Unhandled"
         response.body = json.dumps(function_error(result)).encode()
     return response
+
+
+def _payload(request_id: str, invocation_type: str, body: bytes) -> tuple[Any, Response | None]:
+    """The request's payload, or the error Lambda answers for its invocation type, size or content."""
+    if invocation_type not in INVOCATION_TYPES:
+        return None, _error(
+            request_id, 400, "InvalidParameterValueException", "Message",
+            f"Unsupported invocation type {invocation_type!r}: expected one of {', '.join(INVOCATION_TYPES)}",
+        )  # fmt: skip
+    if len(body) > MAX_PAYLOAD_BYTES[invocation_type]:
+        return None, _error(
+            request_id, 413, "RequestTooLargeException", "message",
+            f"Request must be smaller than {MAX_PAYLOAD_BYTES[invocation_type]} bytes for the {invocation_type} "
+            "invocation type",
+        )  # fmt: skip
+    try:
+        # No payload is an empty object to the function, as the CLI's invoke without --payload gives it.
+        return (json.loads(body) if body.strip() else {}), None
+    except (ValueError, RecursionError) as error:
+        return None, _error(
+            request_id, 400, "InvalidRequestContentException", "message",
+            f"Could not parse request body into json: {error}",
+        )  # fmt: skip
 
 
 def function_error(result: InvocationResult) -> dict[str, Any]:

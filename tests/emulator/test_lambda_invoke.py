@@ -256,3 +256,15 @@ def test_the_aws_cli_invoke_of_the_readme_works(emulator: RunningEmulator, tmp_p
 
     assert json.loads(printed) == {"StatusCode": 200, "ExecutedVersion": "$LATEST"}
     assert json.loads(out.read_text())["event"] == {"regions": ["us-east-1"]}
+
+
+def test_an_event_payload_over_1_mb_is_too_large(emulator: RunningEmulator) -> None:
+    emulator.drain()
+    payload = json.dumps("x" * (1024 * 1024))  # the quotes make it 2 bytes over
+
+    with pytest.raises(ClientError) as raised:
+        _lambda(emulator).invoke(FunctionName="echo", InvocationType="Event", Payload=payload)
+
+    error = raised.value.response
+    assert (error["ResponseMetadata"]["HTTPStatusCode"], error["Error"]["Code"]) == (413, "RequestTooLargeException")
+    assert emulator.drain() == []
