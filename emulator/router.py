@@ -506,7 +506,8 @@ class Router:
         """A synchronous Invoke, for the next drain: it ran outside the router, but it ran."""
         error = None if result.ok else f"{result.error_type}: {result.error_message}"
         self._complete(Invocation(
-            request_id, "", describe(payload), INVOKE_REQUEST_RESPONSE, function.name, 0,
+            request_id, "", describe(payload) or f"lambda:Invoke {function.name}", INVOKE_REQUEST_RESPONSE,
+            function.name, 0,
             "success" if result.ok else "error", result.duration_ms, error, result.result,
         ))  # fmt: skip
 
