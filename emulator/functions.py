@@ -49,6 +49,8 @@ class InvocationResult:
     error_type: str | None = None
     error_message: str | None = None
     stack_trace: list[str] = field(default_factory=list)
+    # What the worker wrote to its log during this invocation, when asked for (Invoke with LogType Tail).
+    log: str = ""
 
 
 class FunctionWorker:
@@ -124,48 +126,68 @@ class FunctionWorker:
             self._replies.close()
             self._replies = None
 
-    def invoke(self, event: dict[str, Any], request_id: str | None = None) -> InvocationResult:
+    def invoke(self, event: Any, request_id: str | None = None, tail_log: bool = False) -> InvocationResult:
+        """Run one invocation; `event` is any JSON value (Invoke's payload need not be an object)."""
         with self._lock:
-            started = time.perf_counter()
-            if self._process is None or self._process.poll() is not None:
-                self.stop()
-                self._start()
-            process, replies = self._process, self._replies
-            if process is None or process.stdin is None or replies is None:
-                raise RuntimeError(f"worker for {self.spec.name} did not start")
-            request = {
-                "event": event,
-                "request_id": request_id or str(uuid.uuid4()),
-                "timeout": self.spec.timeout_seconds,
-            }
-            try:
-                process.stdin.write(json.dumps(request) + "\n")
-                process.stdin.flush()
-            except BrokenPipeError:
-                self.stop()
-                return InvocationResult(
-                    False, _ms(started), error_type="Runtime.ExitError", error_message="worker exited"
-                )
-            reply_line = _read_line(replies, self.spec.timeout_seconds + 5.0)
-            duration = _ms(started)
-            if reply_line is None:
-                self.stop()  # a timed-out container is not reused
-                return InvocationResult(
-                    False, duration, error_type="Sandbox.Timedout",
-                    error_message=f"Task timed out after {self.spec.timeout_seconds} seconds",
-                )  # fmt: skip
-            if not reply_line:
-                self.stop()
-                return InvocationResult(
-                    False, duration, error_type="Runtime.ExitError", error_message=f"worker exited: {self._log_tail()}"
-                )
-            reply = json.loads(reply_line)
-            if reply["ok"]:
-                return InvocationResult(True, duration, result=reply["result"])
+            log_start = self._log_size() if tail_log else 0
+            result = self._invoke(event, request_id)
+            if tail_log:
+                result.log = self._log_since(log_start)
+            return result
+
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with self.log_path.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _invoke(self, event: Any, request_id: str | None) -> InvocationResult:
+        started = time.perf_counter()
+        if self._process is None or self._process.poll() is not None:
+            self.stop()
+            self._start()
+        process, replies = self._process, self._replies
+        if process is None or process.stdin is None or replies is None:
+            raise RuntimeError(f"worker for {self.spec.name} did not start")
+        request = {
+            "event": event,
+            "request_id": request_id or str(uuid.uuid4()),
+            "timeout": self.spec.timeout_seconds,
+        }
+        try:
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+        except BrokenPipeError:
+            self.stop()
+            return InvocationResult(False, _ms(started), error_type="Runtime.ExitError", error_message="worker exited")
+        reply_line = _read_line(replies, self.spec.timeout_seconds + 5.0)
+        duration = _ms(started)
+        if reply_line is None:
+            self.stop()  # a timed-out container is not reused
             return InvocationResult(
-                False, duration, error_type=reply["errorType"], error_message=reply["errorMessage"],
-                stack_trace=reply.get("stackTrace", []),
+                False, duration, error_type="Sandbox.Timedout",
+                error_message=f"Task timed out after {self.spec.timeout_seconds} seconds",
             )  # fmt: skip
+        if not reply_line:
+            self.stop()
+            return InvocationResult(
+                False, duration, error_type="Runtime.ExitError", error_message=f"worker exited: {self._log_tail()}"
+            )
+        reply = json.loads(reply_line)
+        if reply["ok"]:
+            return InvocationResult(True, duration, result=reply["result"])
+        return InvocationResult(
+            False, duration, error_type=reply["errorType"], error_message=reply["errorMessage"],
+            stack_trace=reply.get("stackTrace", []),
+        )  # fmt: skip
 
 
 def _read_line(stream: IO[str], timeout: float) -> str | None:
@@ -210,7 +232,9 @@ class FunctionRegistry:
     def all(self) -> list[FunctionSpec]:
         return list(self._by_name.values())
 
-    def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> InvocationResult:
+    def invoke(
+        self, spec: FunctionSpec, event: Any, request_id: str | None = None, tail_log: bool = False
+    ) -> InvocationResult:
         worker = self._workers.get(spec.name)
         if worker is None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +242,7 @@ class FunctionRegistry:
                 spec, self.endpoint_url, self.access_key_for(spec), self.log_dir, self.worker_environment
             )
             self._workers[spec.name] = worker
-        return worker.invoke(event)
+        return worker.invoke(event, request_id, tail_log)
 
     def stop(self) -> None:
         for worker in self._workers.values():

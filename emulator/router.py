@@ -42,6 +42,9 @@ logger = logging.getLogger(__name__)
 # Real retries back off for minutes; the emulator keeps the count and shortens the wait.
 RETRY_DELAY_SECONDS = 0.05
 MAX_TARGET_RETRIES = 3
+# The `rule` of what a Lambda Invoke API call ran, in the drain's records (emulator/lambda_invoke.py).
+INVOKE_EVENT = "lambda:Invoke (Event)"
+INVOKE_REQUEST_RESPONSE = "lambda:Invoke (RequestResponse)"
 
 
 @dataclass
@@ -429,9 +432,16 @@ class Router:
         outcome = "dead-lettered" if dead_letter else "dropped"
         self._record(event, rule, target["Arn"], attempt, outcome, error=f"{code}: {message}")
 
-    def _invoke(self, rule: str, function: Any, event: dict[str, Any], attempt: int) -> None:
-        request_id = str(uuid.uuid4())
-        result = self.functions.invoke(function, event)
+    def invoke_async(self, function: Any, payload: Any, request_id: str) -> None:
+        """Lambda `Invoke` with InvocationType Event: queued like a rule's delivery to a Lambda target, so the
+        function's retry count and dead-letter queue apply as they do to EventBridge's asynchronous invocations."""
+        invoke = functools.partial(self._invoke, INVOKE_EVENT, function, payload, 0, request_id)
+        self._schedule(0.0, invoke, event=_object(payload), rule=INVOKE_EVENT, target=function.name)
+
+    def _invoke(self, rule: str, function: Any, event: Any, attempt: int, request_id: str | None = None) -> None:
+        # One request id for every attempt of an asynchronous invocation, as Lambda's retries keep it.
+        request_id = request_id or str(uuid.uuid4())
+        result = self.functions.invoke(function, event, request_id)
         error = None if result.ok else f"{result.error_type}: {result.error_message}"
         outcome = "success" if result.ok else "error"
         self._record(event, rule, function.name, attempt, outcome, result.duration_ms, error, result.result)
@@ -440,8 +450,8 @@ class Router:
         if attempt < function.retry_attempts:
             self._schedule(
                 RETRY_DELAY_SECONDS,
-                lambda: self._invoke(rule, function, event, attempt + 1),
-                event=event,
+                lambda: self._invoke(rule, function, event, attempt + 1, request_id),
+                event=_object(event),
                 rule=rule,
                 target=function.name,
             )
@@ -456,7 +466,7 @@ class Router:
 
     def _record(
         self,
-        event: dict[str, Any],
+        event: Any,
         rule: str,
         target: str,
         attempt: int,
@@ -465,8 +475,9 @@ class Router:
         error: str | None = None,
         result: Any = None,
     ) -> None:
+        fields = _object(event)  # an Invoke payload can be any JSON value
         self._complete(Invocation(
-            _text(event.get("id")), _text(event.get("detail-type")), describe(event), rule, target, attempt, outcome,
+            _text(fields.get("id")), _text(fields.get("detail-type")), describe(event), rule, target, attempt, outcome,
             duration_ms, error, result,
         ))  # fmt: skip
 
@@ -490,6 +501,15 @@ class Router:
             exc_info=error,
         )
         self._record(event, rule, target, 0, "emulator-error", error=message)
+
+    def record_invoke(self, request_id: str, function: Any, payload: Any, result: Any) -> None:
+        """A synchronous Invoke, for the next drain: it ran outside the router, but it ran."""
+        error = None if result.ok else f"{result.error_type}: {result.error_message}"
+        self._complete(Invocation(
+            request_id, "", describe(payload) or f"lambda:Invoke {function.name}", INVOKE_REQUEST_RESPONSE,
+            function.name, 0,
+            "success" if result.ok else "error", result.duration_ms, error, result.result,
+        ))  # fmt: skip
 
     def _complete(self, invocation: Invocation) -> None:
         """What ran, for the next drain to report."""

@@ -10,6 +10,9 @@ POST /_governance/principals {"<access key>": "<principal ARN>", ...}: who Cloud
 POST /_governance/creation-dates {"region": ..., "images": {"ami-…": ISO 8601}, "snapshots": {"snap-…": ...}}: age
                              AMIs and snapshots (CreationDate, StartTime), which no EC2 API can
 GET  /_governance/health     200 once the stack is deployed
+
+Lambda's Invoke (POST /2015-03-31/functions/{FunctionName}/invocations) runs the deployed functions in the
+emulator's workers (emulator/lambda_invoke.py); every other AWS call is moto's.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.sqs.models import Queue, SQSBackend
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from emulator import moto_extensions
+from emulator import lambda_invoke, moto_extensions
 from emulator.api_call_recording import RECORD_API_CALLS_ENV, recording_directory, start_recording
 from emulator.assembly import read_assembly, synthesize
 from emulator.clients import EmulatorClients
@@ -256,6 +259,8 @@ class _GovernanceApp:
             data = json.dumps(payload, default=str).encode()
             start_response(f"{status} {'OK' if status < 400 else 'ERROR'}", [("Content-Type", "application/json")])
             return [data]
+        if lambda_invoke.is_invoke(environ["REQUEST_METHOD"], path):
+            return self._invoke(environ, path, body, start_response)
         call = self._recorded_ec2_call(environ, body)
         if call is None:
             return self.moto_app(environ, start_response)
@@ -269,6 +274,34 @@ class _GovernanceApp:
         response = b"".join(chunks)
         self.emulator.record_call(call, captured.get("status", 500), response.decode("utf-8", "replace"))
         return [response]
+
+    def _invoke(
+        self, environ: dict[str, Any], path: str, body: bytes, start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """Lambda Invoke for the deployed functions, which run in the emulator's workers, not in moto."""
+        emulator = self.emulator
+        if emulator.router is None or emulator.functions is None:
+            start_response("503 ERROR", [("Content-Type", "application/json")])
+            return [b'{"ready": false}']
+        match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        region = match.group(2) if match else "us-east-1"
+
+        def header(name: str) -> str | None:
+            value = environ.get("HTTP_" + name.upper().replace("-", "_"))
+            return None if value is None else str(value)
+
+        try:
+            response = lambda_invoke.invoke(
+                environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), header, body, region, ACCOUNT,
+                emulator.functions, emulator.router,
+            )  # fmt: skip
+        except Exception as error:  # the emulator failed (a worker that cannot start): Lambda's ServiceException
+            logger.exception("Invoke failed in the emulator: %s", path)
+            response = lambda_invoke.service_error(f"the emulator failed: {type(error).__name__}: {error}")
+        reason = "OK" if response.status < 400 else "ERROR"
+        headers = [*response.headers.items(), ("Content-Length", str(len(response.body)))]
+        start_response(f"{response.status} {reason}", headers)
+        return [response.body]
 
     def _recorded_ec2_call(self, environ: dict[str, Any], body: bytes) -> ApiCall | None:
         match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))

@@ -9,6 +9,7 @@ approver), deregisters it, and prints what the governance did and why.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import asdict
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where the demo puts the report's HTML page it downloads from the emulator's S3.
+REPORT_DIR = ROOT / "build" / "demo-report"
 sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
 
 import boto3  # noqa: E402
@@ -140,6 +143,29 @@ class Tour:
                     f"compliance={tags.get('ami-governance:compliance')}, "
                     f"source-image={tags.get('ami-governance:source-image')}", 2)  # fmt: skip
 
+    def report(self, function_name: str, bucket: str) -> None:
+        """Invoke the report Lambda as an operator would (`aws lambda invoke`), then read what it published."""
+        answer = self.client("lambda").invoke(FunctionName=function_name, Payload=b"{}")
+        result = json.loads(answer["Payload"].read())
+        if answer.get("FunctionError"):
+            say(f"the report failed: {result.get('errorType')}: {result.get('errorMessage')}", 1)
+            return
+        timeline(self.drain())
+        s3 = self.client("s3")
+        document = json.loads(s3.get_object(Bucket=bucket, Key=result["keys"]["json"])["Body"].read())
+        summary = document["summary"]
+        say(f"run {result['run_id']}: {summary['findings']} findings, up to ${summary['monthly_cost']:.2f} a month; "
+            f"{summary['regions_complete']} of {summary['regions']} regions complete", 1)  # fmt: skip
+        for kind, tally in summary["by_kind"].items():
+            if tally["count"]:
+                say(f"{kind:<18} {tally['count']:>3}   ${tally['monthly_cost']:.2f}/month", 2)
+        for finding in document["findings"][:6]:
+            say(f"- {finding['kind']} {finding['resource_id']}: {finding['reason']}", 2)
+        html = REPORT_DIR / "report.html"
+        REPORT_DIR.mkdir(parents=True, exist_ok=True)
+        html.write_bytes(s3.get_object(Bucket=bucket, Key=result["keys"]["html"])["Body"].read())
+        say(f"s3://{bucket}/{result['keys']['html']} (and latest/); the page, downloaded: {html}", 1)
+
     def show(self, image_id: str, table: str) -> None:
         image = self.ec2.describe_images(ImageIds=[image_id])["Images"][0]
         say(f"{image_id}  {image['Name']!r}  state={image['State']}", 1)
@@ -150,6 +176,13 @@ class Tour:
         )["Item"]
         item = {key: TypeDeserializer().deserialize(value) for key, value in stored.items()}
         say(f"inventory: compliance={item['compliance']}, snapshots=[{', '.join(item['snapshot_ids'])}]", 2)
+
+
+def report_now(tour: Tour, emulator: GovernanceEmulator, inbox: str) -> None:
+    assert emulator.functions is not None
+    [function] = [f for f in emulator.functions.all() if f.handler == "handlers.report.handler"]
+    tour.report(function.name, function.environment["REPORTS_BUCKET_NAME"])
+    tour.notices(inbox)
 
 
 def main() -> None:
@@ -210,6 +243,10 @@ def main() -> None:
         timeline(tour.drain())
         tour.notices(inbox)
         say("The policy's clean-up is dry-run by default: set cleanup.dry_run: false to delete.", 1)
+
+        say()
+        say("6. The daily report, asked for now: every governed region scanned, findings in S3 and on the topic")
+        report_now(tour, emulator, inbox)
 
         say()
         say("Where to look next:")

@@ -154,7 +154,9 @@ class FlakyFunctions:
     def find(self, arn: str) -> FunctionSpec | None:
         return self.spec if arn == self.spec.arn else None
 
-    def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> InvocationResult:
+    def invoke(
+        self, spec: FunctionSpec, event: dict[str, Any], request_id: str | None = None, tail_log: bool = False
+    ) -> InvocationResult:
         if event["id"] in self.failing_ids:
             raise BrokenPipeError("the worker's pipe broke")
         self.invoked.append(event["id"])
