@@ -1,6 +1,6 @@
 """How many API calls a client has made: the report states its cost per region, and the benchmark checks it.
 
-botocore emits `before-call` once per HTTP request it is about to make, retries included, so the count is what AWS
+botocore emits `before-send` once per HTTP request it is about to send, retries included, so the count is what AWS
 bills in throttling tokens. One handler per client (registered once, by unique id); the count lives on the client,
 and a caller takes the difference between two readings.
 """
@@ -26,5 +26,6 @@ def calls_made(client: Any) -> int:
                 with _lock:
                     _counts[key] += 1
 
-            client.meta.events.register("before-call", _count, unique_id=_HANDLER_ID)
+            # First: a stub (moto, botocore.stub) answers at before-send too, and handlers after it never run.
+            client.meta.events.register_first("before-send", _count, unique_id=_HANDLER_ID)
         return _counts[key]
