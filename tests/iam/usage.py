@@ -311,7 +311,7 @@ def analyse(run_dir: Path, mode: str) -> Report:  # noqa: PLR0912 - reads the ru
         # Synthesized when no emulator deployed the variant, or only a copy an e2e test broke (a handler typo hides
         # that function).
         replicates = bool(representative[key].replication.regions)
-        deployed = {"enforce", "cleanup", *(("replicate", "copy") if replicates else ())}
+        deployed = {"enforce", "cleanup", "report", *(("replicate", "copy") if replicates else ())}
         if not deployed <= set(variant.grants):
             try:
                 _merge_grants(variant, synthesize_home_template(representative[key]), "synthesized", errors)
