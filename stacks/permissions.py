@@ -520,7 +520,8 @@ REPORT_OTHER_LISTINGS = (
 )
 # DescribeImageReferences finds only the references the caller may read: EC2 (ec2-images.amazonaws.com) reads each
 # resource type it searches with the caller's permissions. EC2 User Guide, "Identify your resources referencing
-# specified AMIs", required permissions (the managed policy AmazonEC2ImageReferencesAccessPolicy): Allow
+# specified AMIs", required permissions (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-ami-references.html;
+# the managed policy AmazonEC2ImageReferencesAccessPolicy): Allow
 # ec2:DescribeImageReferences on '*', and ec2:DescribeInstances, ec2:DescribeLaunchTemplates,
 # ec2:DescribeLaunchTemplateVersions, ssm:DescribeParameters, ssm:GetParameters, imagebuilder:ListImageRecipes,
 # imagebuilder:ListContainerRecipes and imagebuilder:GetContainerRecipe on '*' under
