@@ -499,8 +499,7 @@ def copy_permissions(policy: GovernancePolicy, account: str) -> list[Permission]
 
 # What the report reads in each governed region (adapters/scan.py, adapters/launch_permissions.py). Every one of
 # these EC2 actions accepts only '*' as its resource (the service authorization reference lists no resource type
-# for them, and only the ec2:Region key). ec2:DescribeLaunchTemplates is not called by the scan: with the
-# Image Builder actions below, it is what DescribeImageReferences needs to search each resource type it checks.
+# for them, and only the ec2:Region key).
 REPORT_EC2_LISTINGS = (
     "ec2:DescribeFleets",
     "ec2:DescribeImageReferences",
@@ -508,7 +507,6 @@ REPORT_EC2_LISTINGS = (
     "ec2:DescribeInstanceImageMetadata",
     "ec2:DescribeInstances",
     "ec2:DescribeLaunchTemplateVersions",
-    "ec2:DescribeLaunchTemplates",
     "ec2:DescribeSnapshots",
     "ec2:GetImageBlockPublicAccessState",
     "ec2:GetSnapshotBlockPublicAccessState",
@@ -520,12 +518,24 @@ REPORT_OTHER_LISTINGS = (
     "autoscaling:DescribeLaunchConfigurations",
     "ssm:DescribeParameters",
 )
-# DescribeImageReferences with IncludeAllResourceTypes only finds the references the caller may read: AWS's managed
-# policy for it, AmazonEC2ImageReferencesAccessPolicy (EC2 User Guide, "Identify your resources referencing
-# specified AMIs"), adds the read actions of each resource type it searches. Instances, launch templates and SSM
-# parameters are read by the scan anyway; Image Builder recipes only here. A reference the role cannot read would
-# be missing, and its AMI wrongly reported unused.
-IMAGE_RECIPE_LISTINGS = ("imagebuilder:ListContainerRecipes", "imagebuilder:ListImageRecipes")
+# DescribeImageReferences finds only the references the caller may read: EC2 (ec2-images.amazonaws.com) reads each
+# resource type it searches with the caller's permissions. EC2 User Guide, "Identify your resources referencing
+# specified AMIs", required permissions (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-ami-references.html;
+# the managed policy AmazonEC2ImageReferencesAccessPolicy): Allow
+# ec2:DescribeImageReferences on '*', and ec2:DescribeInstances, ec2:DescribeLaunchTemplates,
+# ec2:DescribeLaunchTemplateVersions, ssm:DescribeParameters, ssm:GetParameters, imagebuilder:ListImageRecipes,
+# imagebuilder:ListContainerRecipes and imagebuilder:GetContainerRecipe on '*' under
+# {"ForAnyValue:StringEquals": {"aws:CalledVia": ["ec2-images.amazonaws.com"]}}. The scan calls DescribeInstances,
+# DescribeLaunchTemplateVersions, DescribeParameters and GetParameters itself, and its own statements cover EC2's
+# calls too (same regions; the parameters EC2 reads are this account's, in the region of the call). The others
+# only EC2 calls, so they are granted only through it. A reference the role cannot read would be missing, and its
+# AMI wrongly reported unused.
+IMAGE_REFERENCES_ONLY_READS = (
+    "ec2:DescribeLaunchTemplates",
+    "imagebuilder:ListContainerRecipes",
+    "imagebuilder:ListImageRecipes",
+)
+CALLED_VIA_EC2_IMAGES = {"ForAnyValue:StringEquals": {"aws:CalledVia": ["ec2-images.amazonaws.com"]}}
 
 
 def _governed_arns(policy: GovernancePolicy, account: str, service: str, resource: str) -> list[str]:
@@ -541,14 +551,28 @@ def report_permissions(policy: GovernancePolicy, account: str, *, report_objects
         Permission(
             iam.PolicyStatement(
                 sid="ListEstateInGovernedRegions",
-                actions=[*REPORT_EC2_LISTINGS, *REPORT_OTHER_LISTINGS, *IMAGE_RECIPE_LISTINGS],
+                actions=[*REPORT_EC2_LISTINGS, *REPORT_OTHER_LISTINGS],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:RequestedRegion": regions}},
             ),
             why_wildcard=(
                 "the report's listings (EC2 describes, Recycle Bin and block public access reads, Auto Scaling "
-                "and SSM DescribeParameters, Image Builder recipe lists) support no resource-level permissions; "
-                "the statement is limited to the governed regions by aws:RequestedRegion"
+                "and SSM DescribeParameters) support no resource-level permissions; the statement is limited to "
+                "the governed regions by aws:RequestedRegion"
+            ),
+        ),
+        Permission(
+            iam.PolicyStatement(
+                sid="ReadForImageReferencesOnly",
+                actions=list(IMAGE_REFERENCES_ONLY_READS),
+                resources=["*"],
+                conditions=CALLED_VIA_EC2_IMAGES,
+            ),
+            why_wildcard=(
+                "what DescribeImageReferences reads with the caller's permissions to find references (EC2 User "
+                "Guide, 'Identify your resources referencing specified AMIs'); these listings support no "
+                "resource-level permissions; allowed only when EC2 calls them for DescribeImageReferences "
+                "(aws:CalledVia ec2-images.amazonaws.com)"
             ),
         ),
         Permission(
@@ -582,12 +606,17 @@ def report_permissions(policy: GovernancePolicy, account: str, *, report_objects
         ),
         Permission(
             iam.PolicyStatement(
-                # Container recipes name the AMI of their build instance, which ListContainerRecipes does not show.
-                sid="ReadContainerRecipesForImageReferences",
+                # Container recipes name the AMI of their build instance, which ListContainerRecipes does not show:
+                # EC2 reads each for DescribeImageReferences (see IMAGE_REFERENCES_ONLY_READS), never the code.
+                sid="ReadContainerRecipesForImageReferencesOnly",
                 actions=["imagebuilder:GetContainerRecipe"],
                 resources=_governed_arns(policy, account, "imagebuilder", "container-recipe/*"),
+                conditions=CALLED_VIA_EC2_IMAGES,
             ),
-            why_wildcard="recipes have any name; limited to this account's container recipes in the governed regions",
+            why_wildcard=(
+                "recipes have any name; limited to this account's container recipes in the governed regions, and "
+                "to EC2 reading them for DescribeImageReferences (aws:CalledVia ec2-images.amazonaws.com)"
+            ),
         ),
         Permission(
             iam.PolicyStatement(sid="PublishReports", actions=["s3:PutObject"], resources=list(report_objects)),

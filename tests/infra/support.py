@@ -20,12 +20,17 @@ CLEANUP_ENABLED_RETENTION_DAYS = 14
 # Every listing the report makes, in its one statement on '*' (none supports resource-level permissions).
 REPORT_LISTINGS = [
     "ec2:DescribeFleets", "ec2:DescribeImageReferences", "ec2:DescribeImages", "ec2:DescribeInstanceImageMetadata",
-    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions", "ec2:DescribeLaunchTemplates",
+    "ec2:DescribeInstances", "ec2:DescribeLaunchTemplateVersions",
     "ec2:DescribeSnapshots", "ec2:GetImageBlockPublicAccessState", "ec2:GetSnapshotBlockPublicAccessState",
     "ec2:ListImagesInRecycleBin", "ec2:ListSnapshotsInRecycleBin",
     "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeLaunchConfigurations", "ssm:DescribeParameters",
-    "imagebuilder:ListContainerRecipes", "imagebuilder:ListImageRecipes",
 ]  # fmt: skip
+# What only EC2 reads for DescribeImageReferences, with the report's permissions (aws:CalledVia): on every resource.
+IMAGE_REFERENCES_ONLY_READS = [
+    "ec2:DescribeLaunchTemplates",
+    "imagebuilder:ListContainerRecipes",
+    "imagebuilder:ListImageRecipes",
+]
 
 # The report's sweep in the cleanup-enabled app: on, acting, with every kind of action it can take in audit mode.
 SWEEP_ENABLED = {

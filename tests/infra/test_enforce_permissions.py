@@ -12,7 +12,14 @@ from aws_cdk.assertions import Template
 
 from ami_governance.models.policy import GovernancePolicy
 from stacks.permissions import Permission, attach_policy, enforce_permissions
-from tests.infra.support import REPORT_LISTINGS, allowed_actions, as_list, resolved_statements, role_statements
+from tests.infra.support import (
+    IMAGE_REFERENCES_ONLY_READS,
+    REPORT_LISTINGS,
+    allowed_actions,
+    as_list,
+    resolved_statements,
+    role_statements,
+)
 
 pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 
@@ -127,6 +134,7 @@ def test_only_unavoidable_actions_run_on_every_resource(app_fixture: str, reques
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         *REPORT_LISTINGS,
+        *IMAGE_REFERENCES_ONLY_READS,
     }
 
 

@@ -12,6 +12,7 @@ import pytest
 from ami_governance.models.policy import GovernancePolicy
 from stacks.permissions import report_permissions
 from tests.infra.support import (
+    IMAGE_REFERENCES_ONLY_READS,
     REPORT_LISTINGS,
     allowed_actions,
     as_list,
@@ -25,9 +26,13 @@ pytestmark = [pytest.mark.infra, pytest.mark.xdist_group("infra")]
 REPORT_HANDLER = "handlers.report.handler"
 OBJECTS = ["arn:aws:s3:::reports-bucket/reports/*", "arn:aws:s3:::reports-bucket/latest/*"]
 OWNED_BY_THIS_ACCOUNT = {"StringEquals": {"ec2:Owner": {"Ref": "AWS::AccountId"}}}
+# EC2 User Guide, "Identify your resources referencing specified AMIs": what DescribeImageReferences reads with the
+# caller's permissions is granted under this condition (AmazonEC2ImageReferencesAccessPolicy).
+CALLED_VIA_EC2_IMAGES = {"ForAnyValue:StringEquals": {"aws:CalledVia": ["ec2-images.amazonaws.com"]}}
 
 READ_ONLY = {
-    *REPORT_LISTINGS, "ec2:DescribeImageAttribute", "ssm:GetParameters", "imagebuilder:GetContainerRecipe",
+    *REPORT_LISTINGS, *IMAGE_REFERENCES_ONLY_READS,
+    "ec2:DescribeImageAttribute", "ssm:GetParameters", "imagebuilder:GetContainerRecipe",
     "s3:PutObject",
     # the common grants of every governed function (home_stack._grant_common, GovernedFunction)
     "ssm:GetParameter", "sns:Publish", "kms:Decrypt", "kms:GenerateDataKey*", "logs:CreateLogStream",
@@ -77,11 +82,20 @@ def test_without_the_sweep_the_report_reads_and_publishes_and_changes_nothing(au
         *[{"Fn::Join": ["", [f"arn:aws:ssm:{r}:", {"Ref": "AWS::AccountId"}, ":parameter/*"]]} for r in regions],
         *[f"arn:aws:ssm:{r}:*:parameter/aws/service/*" for r in regions],
     ]
-    recipes = statement_by_sid(statements, "ReadContainerRecipesForImageReferences")
+    # what the code never calls, and EC2 reads for DescribeImageReferences: only when EC2 calls it for that
+    image_references = statement_by_sid(statements, "ReadForImageReferencesOnly")
+    assert (image_references["Action"], image_references["Resource"]) == (IMAGE_REFERENCES_ONLY_READS, "*")
+    assert image_references["Condition"] == CALLED_VIA_EC2_IMAGES
+    recipes = statement_by_sid(statements, "ReadContainerRecipesForImageReferencesOnly")
+    assert recipes["Action"] == "imagebuilder:GetContainerRecipe"
     assert recipes["Resource"] == [
         {"Fn::Join": ["", [f"arn:aws:imagebuilder:{r}:", {"Ref": "AWS::AccountId"}, ":container-recipe/*"]]}
         for r in regions
     ]
+    assert recipes["Condition"] == CALLED_VIA_EC2_IMAGES
+    # and only those: every other Allow of the role is usable by the code itself
+    called_via = [s["Sid"] for s in statements if "aws:CalledVia" in str(s.get("Condition"))]
+    assert called_via == ["ReadForImageReferencesOnly", "ReadContainerRecipesForImageReferencesOnly"]
     # reports under the two prefixes of the reports bucket, nothing else in S3 (no read, no delete)
     publish = statement_by_sid(statements, "PublishReports")
     assert publish["Action"] == "s3:PutObject"

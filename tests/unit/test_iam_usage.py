@@ -227,6 +227,26 @@ def test_the_variant_changes_with_a_grant_relevant_field_only():
     assert len({variant_key(p) for p in [base, *others]}) == 5
 
 
+def test_the_reports_sweep_makes_its_own_variants():
+    # Given the repository policy, whose sweep is off
+    base = policy()
+    assert not base.report.sweep.enabled
+    sweep_on = {"enabled": True, "dry_run": False}
+
+    # A dry-run sweep writes nothing: same role as off
+    assert variant_key(policy(report={"sweep": {"enabled": True, "dry_run": True}})) == variant_key(base)
+    # An acting sweep adds its writes; deleting orphaned snapshots adds DeleteSnapshot; retrying clean-ups adds
+    # only the inventory's GetItem (granted by the home stack, not stacks/permissions.py) to the same statements
+    acting = policy(report={"sweep": {**sweep_on, "retry_deferred_cleanups": False}})
+    deleting = policy(
+        report={"sweep": {**sweep_on, "retry_deferred_cleanups": False, "delete_orphaned_snapshots_after_days": 0}}
+    )
+    retrying = policy(report={"sweep": {**sweep_on, "retry_deferred_cleanups": True}})
+    assert len({variant_key(p) for p in [base, acting, deleting, retrying]}) == 4
+    assert "ec2:DeleteSnapshot" in variant_key(deleting)
+    assert "ec2:DeleteSnapshot" not in variant_key(acting)
+
+
 # ---- reading a run back ------------------------------------------------------------------------------------
 
 
