@@ -9,13 +9,13 @@ from typing import Any, Protocol
 
 import pytest
 
-from ami_governance.adapters.inventory import Inventory, ReportInventory
+from ami_governance.adapters.inventory import Inventory
 from ami_governance.services.cleanup import CleanupInventory
 from ami_governance.services.copy import CopyInventory
 from ami_governance.services.enforce import InventoryStore
 from ami_governance.services.lineage import LineageStore
 from ami_governance.services.replicate import ReplicationInventory
-from ami_governance.services.report import ReportInventory as ReportServiceInventory
+from ami_governance.services.report import ReportInventory
 from tests.fakes import FakeInventory
 
 PROTOCOLS = [
@@ -25,7 +25,6 @@ PROTOCOLS = [
     CleanupInventory,
     InventoryStore,
     ReportInventory,
-    ReportServiceInventory,
 ]
 
 
@@ -54,7 +53,7 @@ def test_the_adapter_takes_each_operation_as_the_service_calls_it(protocol: type
 
 @pytest.mark.parametrize(
     "protocol",
-    [LineageStore, ReplicationInventory, CopyInventory, ReportServiceInventory],
+    [LineageStore, ReplicationInventory, CopyInventory, ReportInventory],
     ids=lambda p: p.__name__,
 )
 def test_the_fake_inventory_takes_each_operation_as_the_adapter_does(protocol: type) -> None:
@@ -70,5 +69,5 @@ def test_cleanup_reads_are_consistent_by_default_as_the_adapters_are() -> None:
 
 def _conforms(inventory: Inventory, fake: FakeInventory) -> None:
     # Checked by mypy (strict), never run: the adapter and the fake fit the report service's view of the inventory.
-    views: list[ReportServiceInventory] = [inventory, fake]
+    views: list[ReportInventory] = [inventory, fake]
     del views

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -38,13 +38,6 @@ RECORD_FIELDS = tuple(field.name for field in dataclasses.fields(InventoryRecord
 
 # One field path inside an item: ("replicas", "eu-west-1", "state") is replicas.<region>.state.
 _Path = tuple[str, ...]
-
-
-class ReportInventory(Protocol):
-    """What the report reads and writes back (Inventory, and tests/fakes.py's FakeInventory)."""
-
-    def records(self) -> dict[str, list[InventoryRecord]]: ...
-    def record_launch_permissions(self, image_id: str, region: str, permissions: LaunchPermissions) -> None: ...
 
 
 def launch_permissions_item(permissions: LaunchPermissions) -> dict[str, Any]:
