@@ -7,7 +7,6 @@ changes nothing in the account.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ami_governance.cli.report import Prepared, SetupError
@@ -101,5 +100,4 @@ def report_service(
         scanner_for=scanner_for,
         inventory=inventory,
         permissions_for=permissions_for,
-        now=lambda: datetime.now(UTC),
     )

@@ -12,7 +12,6 @@ Each factory imports its own service: a Lambda loads only the capability it runs
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import cache
 from typing import TYPE_CHECKING, TypedDict
 
@@ -152,7 +151,6 @@ def report_service(function_arn: str, count: Counter) -> ReportService:
         inventory=common["inventory"],
         permissions_for=_permissions_in,
         sweeper=sweeper,
-        now=lambda: datetime.now(UTC),
     )
 
 
