@@ -4,8 +4,8 @@ parameter, DLQs, alarms and the dashboard."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -32,6 +32,7 @@ from stacks.event_patterns import (
     ALARM_RAISED,
     CLEANUP_PATTERNS,
     ENFORCE_PATTERNS,
+    FORWARDING_PATTERNS,
     EventPatternData,
     replicate_patterns,
 )
@@ -82,6 +83,15 @@ REPORT_TIMEOUT = Duration.minutes(15)
 REPORT_MEMORY_MB = 512
 
 
+# The `source` of every event the forwarders put on the governance bus: the AWS services whose events they forward.
+FORWARDED_SOURCES: tuple[str, ...] = tuple(
+    sorted({source for pattern in (*FORWARDING_PATTERNS.values(), ALARM_RAISED) for source in pattern["source"]})
+)
+BUS_POLICY_DENY_OTHER_ACCOUNTS_SID = "OnlyTheForwardersAccounts"
+BUS_POLICY_DENY_OTHER_SOURCES_SID = "OnlyTheForwardedSources"
+BUS_POLICY_ALLOW_FORWARDER_ACCOUNTS_SID = "ForwardersOfOtherAccounts"
+
+
 def policy_parameter_value(policy: GovernancePolicy) -> str:
     """The policy as the JSON its SSM parameter holds; too large for the parameter is a policy error."""
     policy_json = policy.model_dump_json()
@@ -100,11 +110,13 @@ class AmiGovernanceHomeStack(Stack):
         *,
         policy: GovernancePolicy,
         deleted_snapshot_retention: DeletedSnapshotRetention | None = None,
+        forwarder_accounts: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
         self.governance_bus = events.EventBus(self, "GovernanceBus", event_bus_name=GOVERNANCE_BUS_NAME)
+        self._accept_only_forwarded_events(forwarder_accounts)
 
         notifications_key = kms.Key(
             self,
@@ -197,6 +209,57 @@ class AmiGovernanceHomeStack(Stack):
             self._build_replication(policy)
         self.reports, self.report = self._build_report(policy)
         self._build_dashboard()
+
+    def _accept_only_forwarded_events(self, other_accounts: Sequence[str]) -> None:
+        """The governance bus takes events only from the forwarders: principals of this account (and of
+        `other_accounts`, the member accounts of an Organization scale-out, whose forwarders an Allow lets in), and
+        only the sources the forwarders forward. EventBridge refuses PutEvents with an AWS service's source
+        (`aws.*`, NotAuthorizedForSourceException) from any caller, so what passes both Denies is an event an
+        EventBridge rule delivered. Explicit Denies, so that no identity policy or later Allow can widen them;
+        events:PutEvents supports `events:source` (multivalued: one per entry) and the global `aws:PrincipalAccount`
+        (Service Authorization Reference, Amazon EventBridge)."""
+        accounts = [self.account, *other_accounts]
+        # From its name: the bus's own ARN attribute in its own policy would be a circular reference.
+        bus_arn = self.format_arn(service="events", resource="event-bus", resource_name=GOVERNANCE_BUS_NAME)
+        anyone = iam.AnyPrincipal()
+        statements = [
+            iam.PolicyStatement(
+                sid=BUS_POLICY_DENY_OTHER_ACCOUNTS_SID,
+                effect=iam.Effect.DENY,
+                principals=[anyone],
+                actions=["events:PutEvents"],
+                resources=[bus_arn],
+                conditions={"StringNotEquals": {"aws:PrincipalAccount": accounts}},
+            ),
+            iam.PolicyStatement(
+                sid=BUS_POLICY_DENY_OTHER_SOURCES_SID,
+                effect=iam.Effect.DENY,
+                principals=[anyone],
+                actions=["events:PutEvents"],
+                resources=[bus_arn],
+                # Any entry of the call with another source denies the whole call.
+                conditions={"ForAnyValue:StringNotEquals": {"events:source": list(FORWARDED_SOURCES)}},
+            ),
+        ]
+        if other_accounts:
+            # Another account's principals need the bus's own Allow too (this account's need only their role's).
+            statements.append(
+                iam.PolicyStatement(
+                    sid=BUS_POLICY_ALLOW_FORWARDER_ACCOUNTS_SID,
+                    principals=[iam.AccountPrincipal(account) for account in other_accounts],
+                    actions=["events:PutEvents"],
+                    resources=[bus_arn],
+                    conditions={
+                        "ForAllValues:StringEquals": {"events:source": list(FORWARDED_SOURCES)},
+                        # ForAllValues is true of a request without the key: it must be there.
+                        "Null": {"events:source": "false"},
+                    },
+                )
+            )
+        # One document on the bus itself (its Policy property), not one AWS::Events::EventBusPolicy per statement:
+        # the policy is replaced whole, never half-applied.
+        cfn_bus = cast(events.CfnEventBus, self.governance_bus.node.default_child)
+        cfn_bus.policy = iam.PolicyDocument(statements=statements).to_json()
 
     def _build_report(self, policy: GovernancePolicy) -> tuple[ReportsBucket, GovernedFunction]:
         """The report: on the policy's schedule (a rule on the default bus, which the emulator fires too) or on
