@@ -174,8 +174,17 @@ class StackDeployer:
     # ---- resource types ----------------------------------------------------------------------
 
     def _event_bus(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
+        unknown = set(props) - {"Name", "Policy"}
+        if unknown:
+            raise DeployError(f"event bus properties not supported by the emulator: {sorted(unknown)}")
         name = props["Name"]
-        arn = self.client("events", stack.region).create_event_bus(Name=name)["EventBusArn"]
+        events = self.client("events", stack.region)
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+        if "Policy" in props:
+            # The bus's resource policy, as CloudFormation applies it (PutPermission with the whole document):
+            # stored, readable with DescribeEventBus; moto does not evaluate it at PutEvents.
+            policy = props["Policy"]
+            events.put_permission(EventBusName=name, Policy=policy if isinstance(policy, str) else json.dumps(policy))
         return Physical(name, {"Arn": arn, "Name": name})
 
     def _rule(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
