@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from ami_governance.models.events import CREATE_IMAGE, CloudTrailDetail
-from ami_governance.models.image import ComplianceStatus, Creator, EvaluationSubject, Verdict
+from ami_governance.models.image import ComplianceStatus, Creator, EvaluationSubject, ImageFacts, Verdict
 from ami_governance.models.policy import TAG_VALUE_MAX_LENGTH, GovernancePolicy
 
 
@@ -119,6 +119,20 @@ def provenance_tags(policy: GovernancePolicy, detail: CloudTrailDetail) -> dict[
         if detail.event_name == CREATE_IMAGE and params.no_reboot and params.instance_id:
             tags[SystemTag.NO_REBOOT] = "true"
     return {policy.tag_key(name): fit_tag_value(value) for name, value in tags.items()}
+
+
+def creation_claims_refuted(detail: CloudTrailDetail, image: ImageFacts) -> dict[str, tuple[str, str]]:
+    """Claim -> (what the creation event says, what EC2 shows) for each claim of the event about the AMI that EC2
+    contradicts; empty when none is. A copy names its source (`SourceImageId`, `SourceImageRegion`); claims EC2
+    does not show (the creator above all) cannot be contradicted here."""
+    refuted: dict[str, tuple[str, str]] = {}
+    params = detail.request_parameters
+    if params is not None and params.source_image_id and image.source_image_id:
+        claimed = lineage_value(params.source_region or detail.aws_region, params.source_image_id)
+        shown = lineage_value(image.source_region or image.region, image.source_image_id)
+        if claimed != shown:
+            refuted["source-image"] = (claimed, shown)
+    return refuted
 
 
 # Who made the AMI and which event said so: written once, by the first creation event handled, and read back

@@ -31,6 +31,7 @@ from ami_governance.rules.remediation import Ec2Action, RemediationPlan, plan_re
 from ami_governance.rules.tags import (
     SystemTag,
     TagChange,
+    creation_claims_refuted,
     creator_conflict,
     inherited_system_tags,
     iso_timestamp,
@@ -121,6 +122,7 @@ class EnforcementService(EventService):
             detail.event_id,
             requested_tags=detail.image_tags_requested(),
             provenance=provenance_tags(self.policy, detail),
+            creation=detail,
         )
         return EventOutcome("handled", detail.event_id, images=[outcome])
 
@@ -234,7 +236,12 @@ class EnforcementService(EventService):
                 "last_event_id": event.id,
             }
             # EC2 lists a failed AMI (state failed) for a while; one it does not know gets no item of its own.
-            if self.images_in(event.region).describe_image(detail.image_id) is not None:
+            image = self.images_in(event.region).describe_image(detail.image_id)
+            if image is not None and image.state != "failed":
+                # EC2 shows the AMI alive: the event's claim is not recorded (a forged or misrouted event).
+                contradicted = self._state_claim_refuted(image, "failed", event.id)
+                return EventOutcome("ignored", event.id, contradicted.result, images=[contradicted])
+            if image is not None:
                 self.inventory.record(detail.image_id, event.region, fields)
             else:
                 self.inventory.record_existing(detail.image_id, event.region, fields)
@@ -243,8 +250,18 @@ class EnforcementService(EventService):
             self.count("UnsupportedEvents")
             return EventOutcome("ignored", event.id, f"AMI state {detail.state} is not handled by enforcement")
         images = self.images_in(event.region)
-        outcome = self._judge(images, detail.image_id, event.region, event.id, record_inventory=True)
+        outcome = self._judge(
+            images, detail.image_id, event.region, event.id, record_inventory=True, claimed_state="available"
+        )
         return EventOutcome("handled", event.id, images=[outcome])
+
+    def _state_claim_refuted(self, image: ImageFacts, claimed: str, event_id: str) -> ImageOutcome:
+        logger.warning(
+            "AMI state in the event is not the AMI's state in EC2: nothing done",
+            extra={"image_id": image.image_id, "event_id": event_id, "claimed": claimed, "state": image.state},
+        )
+        self.count("ClaimsRefuted", claim="state")
+        return ImageOutcome(image.image_id, image.region, f"claims-refuted: EC2 shows the AMI {image.state}")
 
     def judge_images(self, region: str, image_ids: list[str], run_id: str) -> list[ImageOutcome]:
         """Judge AMIs no event judged (imported, or made before the deployment) as a tag change would: one
@@ -267,6 +284,8 @@ class EnforcementService(EventService):
         provenance: Mapping[str, str] | None = None,
         described: Mapping[str, ImageFacts | None] | None = None,
         record_inventory: bool = False,
+        claimed_state: str | None = None,
+        creation: CloudTrailDetail | None = None,
     ) -> ImageOutcome:
         log = {"image_id": image_id, "region": region, "event_id": event_id}
         try:
@@ -275,16 +294,9 @@ class EnforcementService(EventService):
             logger.error("Malformed image id in event", extra=log)
             self.count("MalformedEvents")
             return ImageOutcome(image_id, region, "malformed-image-id")
-        if image is None:
-            # Nothing is recorded: "not found" cannot tell an AMI deregistered since from one that never existed,
-            # and events naming AMIs that do not exist must not create inventory items.
-            logger.info("AMI is gone before it could be judged", extra=log)
-            self.count("ImagesGone")
-            return ImageOutcome(image_id, region, "gone")
-        if image.owner_id != self.account_id:
-            logger.warning("AMI owned by another account is not governed here", extra={**log, "owner": image.owner_id})
-            self.count("ForeignImages")
-            return ImageOutcome(image_id, region, "foreign-image")
+        refused = self._not_judged(image, image_id, region, log, claimed_state, creation)
+        if refused is not None or image is None:  # (a missing AMI is always refused)
+            return refused or ImageOutcome(image_id, region, "gone")
 
         # A copy carries its source's governance tags (CopyImageTags): judge it as if it had none.
         inherited = inherited_system_tags(
@@ -356,6 +368,47 @@ class EnforcementService(EventService):
         )
         logger.info("AMI judged", extra={**log, **asdict(outcome)})
         return outcome
+
+    def _not_judged(
+        self,
+        image: ImageFacts | None,
+        image_id: str,
+        region: str,
+        log: Mapping[str, str],
+        claimed_state: str | None,
+        creation: CloudTrailDetail | None,
+    ) -> ImageOutcome | None:
+        """The outcome of an AMI this event may not judge (gone, another account's, or contradicted by EC2)."""
+        if image is None:
+            # Nothing is recorded: "not found" cannot tell an AMI deregistered since from one that never existed,
+            # and events naming AMIs that do not exist must not create inventory items.
+            logger.info("AMI is gone before it could be judged", extra=log)
+            self.count("ImagesGone")
+            return ImageOutcome(image_id, region, "gone")
+        if image.owner_id != self.account_id:
+            logger.warning("AMI owned by another account is not governed here", extra={**log, "owner": image.owner_id})
+            self.count("ForeignImages")
+            return ImageOutcome(image_id, region, "foreign-image")
+        return self._claims_refuted(image, claimed_state, creation, log)
+
+    def _claims_refuted(
+        self, image: ImageFacts, claimed_state: str | None, creation: CloudTrailDetail | None, log: Mapping[str, str]
+    ) -> ImageOutcome | None:
+        """The outcome that drops an event whose claims about the AMI EC2 contradicts (logged, counted), else None."""
+        if claimed_state is not None and image.state != claimed_state:
+            # A state change EC2 does not bear out (a forged `available` for a pending or failed AMI): judging now
+            # would record snapshots and a state the AMI does not have.
+            return self._state_claim_refuted(image, claimed_state, log["event_id"])
+        refuted = creation_claims_refuted(creation, image) if creation is not None else {}
+        if not refuted:
+            return None
+        # The creation event says something of the AMI that EC2 contradicts: none of its claims (creator, requested
+        # tags, source) may stand in for what EC2 shows, nor be written as provenance.
+        claims = {claim: {"event": said, "ec2": shown} for claim, (said, shown) in refuted.items()}
+        logger.warning("Creation event contradicted by EC2: nothing done", extra={**log, "claims": claims})
+        for claim in refuted:
+            self.count("ClaimsRefuted", claim=claim)
+        return ImageOutcome(image.image_id, image.region, f"claims-refuted: {', '.join(sorted(refuted))}")
 
     def _keep_recorded_provenance(
         self, recorded: Mapping[str, str], provenance: Mapping[str, str], log: Mapping[str, str]
