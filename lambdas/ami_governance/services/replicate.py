@@ -250,7 +250,7 @@ class ReplicationService(EventService):
 
     # ---- state changes --------------------------------------------------------------------------
 
-    def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:
+    def on_state_change(self, event: AmiStateChangeEvent) -> EventOutcome:  # noqa: PLR0911 - one per refusal
         detail = event.detail
         refused = self.refused(event.account, event.region, event.id)
         if refused:
@@ -265,16 +265,40 @@ class ReplicationService(EventService):
         if state is None:
             self.count("UnsupportedEvents")
             return EventOutcome("ignored", event.id, f"AMI state {detail.state} is not handled by replication")
+        image: ImageFacts | None = None
+        described = False
         if source is None:
             # The state change can outrun the copy worker's record of the replica: the lineage tags, written as
             # the copy was created, name the source whose entry decides whether this AMI is one of ours.
-            image = self.images_in(event.region).describe_image(detail.image_id)
+            image, described = self.images_in(event.region).describe_image(detail.image_id), True
             found = replica_source(self.policy, image) if image is not None else None
             source = SourceRef.parse(found) if found else None
         if source is None:
             return EventOutcome("ignored", event.id, "neither a replica nor an AMI awaiting replication")
+        if state is ReplicaState.AVAILABLE:
+            refuted = self._availability_refuted(event, image if described else None, described)
+            if refuted is not None:
+                return refuted
         result = self._settle(source, event.region, detail.image_id, state, event.id, detail.error_message)
         return EventOutcome("handled", event.id, f"replica of {source} {result}")
+
+    def _availability_refuted(
+        self, event: AmiStateChangeEvent, image: ImageFacts | None, described: bool
+    ) -> EventOutcome | None:
+        """Sharing a replica and closing its region are done only for a replica EC2 shows available: an event that
+        says so of a pending, failed or missing AMI (forged, or misrouted) changes nothing (logged, counted)."""
+        detail = event.detail
+        if not described:
+            image = self.images_in(event.region).describe_image(detail.image_id)
+        if image is not None and image.state == "available":
+            return None
+        shown = image.state if image is not None else "missing"
+        logger.warning(
+            "AMI state in the event is not the replica's state in EC2: nothing done",
+            extra={"image_id": detail.image_id, "event_id": event.id, "claimed": detail.state, "state": shown},
+        )
+        self.count("ClaimsRefuted", claim="state")
+        return EventOutcome("ignored", event.id, f"claims-refuted: EC2 shows the AMI {shown}")
 
     def _on_deregistered(self, source: SourceRef | None, region: str, image_id: str, event_id: str) -> EventOutcome:
         if source is None:
