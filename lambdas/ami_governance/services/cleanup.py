@@ -245,7 +245,9 @@ class CleanupService(EventService):
         previous = self._previous_outcomes(image_id, item.get(f"{CLAIM}_snapshots") or {})
         facts = store.describe_snapshots(snapshot_ids)
         users = store.images_using_snapshots(list(facts))
-        if still_registered(image_id, facts, users):
+        # Without a snapshot to tell (an instance-store AMI, or none recorded), EC2 is asked: the cascade to the
+        # replicas must never follow a DeregisterImage event for an AMI that is still registered.
+        if still_registered(image_id, facts, users) or (not facts and store.describe_image(image_id) is not None):
             # Nothing is decided; the real deregistration will come.
             self.inventory.record(
                 image_id, region, {f"{CLAIM}_status": "not-deregistered", f"{CLAIM}_at": iso_timestamp(now)}
