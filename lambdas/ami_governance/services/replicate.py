@@ -180,6 +180,10 @@ class ReplicationService(EventService):
             self.count("Notifications")
             rejection = {"by": caller, "reason": decision.reason, "at": iso_timestamp(self.now()), "event_id": event_id}
             self.inventory.record(image.image_id, image.region, {"approval_rejection": rejection})
+        if decision.approver is None and self.policy.tag_key(SystemTag.APPROVED_BY) in image.tags:
+            # Someone the policy does not allow set the tag again (or an event says so): the approval an approver
+            # gave stands, and so does its answer; the attempt is in the notice and the inventory.
+            return ApprovalOutcome(image.image_id, image.region, "rejected", decision.reason)
         self._answer(images, image, approval_answer(decision))
         return ApprovalOutcome(image.image_id, image.region, "rejected", decision.reason, decision.approver)
 
