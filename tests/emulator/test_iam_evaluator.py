@@ -169,3 +169,51 @@ def test_refusals_parse_as_the_services_errors(service: str, code: str, status: 
     assert parsed["Code"] == code
     expected = "You are not authorized to perform this operation. " if service == "ec2" else ""
     assert parsed["Message"] == f"{expected}User: x is not authorized"
+
+
+REPLICA_KEY = "arn:aws:kms:eu-west-1:123456789012:key/k-2"
+ROOT_ONLY = policy(
+    {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"}
+)
+
+
+@pytest.mark.parametrize(("via_region", "allowed"), [("eu-west-1", True), ("us-east-1", False)])
+def test_a_copy_uses_its_key_only_through_ec2_in_the_keys_region(
+    evaluator: Evaluator, via_region: str, allowed: bool
+) -> None:
+    # The copy role's statements on a key named by alias: any key of the region, narrowed by kms:ResourceAliases
+    # (a key of the resource type, which KMS's actions support) and used only through EC2 there.
+    via = {
+        "StringEquals": {"kms:ViaService": f"ec2.{via_region}.amazonaws.com"},
+        "ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/replicas"]},
+    }
+    keys = "arn:aws:kms:eu-west-1:123456789012:key/*"
+    document = policy(
+        allow("ec2:CopyImage", "*"),
+        allow("ec2:CreateTags", "*"),
+        allow(["kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncrypt*"], keys, **via),
+        allow("kms:CreateGrant", keys, **via, Bool={"kms:GrantIsForAWSResource": "true"}),
+    )
+    state = FakeState(
+        owners={("us-east-1", "ami-2"): ACCOUNT},
+        keys={"alias/replicas": Key(REPLICA_KEY, ROOT_ONLY, ("alias/replicas",))},
+    )
+    params = {"SourceImageId": "ami-2", "SourceRegion": "us-east-1", "KmsKeyId": "alias/replicas", "Encrypted": "true"}
+    requests = authorizations(Call("ec2", "CopyImage", "eu-west-1", params, CALLER), state)
+    results = {
+        r.action: evaluator.evaluate(simulation(CALLER, r, [{"name": "p", "policy": document}])).result
+        for r in requests
+    }
+    kms_actions = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKeyWithoutPlaintext",
+                   "kms:ReEncryptFrom", "kms:ReEncryptTo"]  # fmt: skip
+    assert results == {"ec2:CopyImage": ALLOWED, **dict.fromkeys(kms_actions, ALLOWED if allowed else IMPLICIT_DENY)}
+
+
+def test_a_key_policy_that_does_not_delegate_to_iam_refuses_what_the_role_allows(evaluator: Evaluator) -> None:
+    no_delegation = policy()
+    state = FakeState(owners={("us-east-1", "ami-2"): ACCOUNT}, keys={REPLICA_KEY: Key(REPLICA_KEY, no_delegation)})
+    document = policy(allow("ec2:CopyImage", "*"), allow("kms:*", "*"))
+    params = {"SourceImageId": "ami-2", "SourceRegion": "us-east-1", "KmsKeyId": REPLICA_KEY}
+    requests = authorizations(Call("ec2", "CopyImage", "eu-west-1", params, CALLER), state)
+    results = [evaluator.evaluate(simulation(CALLER, r, [{"name": "p", "policy": document}])).result for r in requests]
+    assert results == [ALLOWED, ALLOWED] + [IMPLICIT_DENY] * 6
