@@ -112,7 +112,7 @@ class MotoState:
         account = reference.split(":")[4] if reference.startswith("arn:") else self.account
         try:
             key = kms_backends[account][region].describe_key(reference)
-        except (KeyError, Exception):  # moto raises its own NotFound for an unknown key or alias
+        except Exception:  # moto raises its own NotFoundException (or KeyError) for an unknown key or alias
             return None
         policy = json.loads(key.policy) if key.policy else None
         return Key(key.arn, policy, tuple(sorted(key.aliases)))
@@ -261,15 +261,13 @@ def simulation(caller: Caller, request: Authorization, policies: list[dict[str, 
 
 
 def denial_message(caller: Caller, request: Authorization, decision: Decision) -> str:
-    # The wording of AWS's authorization errors ("User: … is not authorized to perform: … on resource: …").
+    # The wording of AWS's authorization errors ("User: … is not authorized to perform: … on resource: …"). A
+    # service principal has no identity policy: only a resource policy can grant it.
+    kind = "identity-based" if caller.arn.startswith("arn:") else "resource-based"
     if decision.result == EXPLICIT_DENY:
-        kind = "a resource-based" if request.resource_policy is not None and caller.arn == caller.role_arn else (
-            "an identity-based")  # fmt: skip
-        reason = f"with an explicit deny in {kind} policy"
-    elif request.resource_policy is not None:
-        reason = f"because no resource-based policy allows the {request.action} action"
+        reason = f"with an explicit deny in {'an' if kind == 'identity-based' else 'a'} {kind} policy"
     else:
-        reason = f"because no identity-based policy allows the {request.action} action"
+        reason = f"because no {kind} policy allows the {request.action} action"
     return f"User: {caller.arn} is not authorized to perform: {request.action} on resource: {request.resource} {reason}"
 
 

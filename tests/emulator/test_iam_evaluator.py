@@ -25,7 +25,7 @@ def policy(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def allow(action: str, resource: str = IMAGES, **condition: Any) -> dict[str, Any]:
+def allow(action: str | list[str], resource: str = IMAGES, /, **condition: Any) -> dict[str, Any]:
     statement: dict[str, Any] = {"Effect": "Allow", "Action": action, "Resource": resource}
     if condition:
         statement["Condition"] = condition
@@ -145,7 +145,10 @@ def _parsed_error(service: str, denial: Denial) -> dict[str, Any]:
     model = botocore.session.get_session().get_service_model(service)
     parser = create_parser(model.metadata["protocol"])
     headers = dict(response.headers)
-    parsed = parser.parse({"status_code": response.status, "headers": headers, "body": response.body}, None)
+    parsed = parser.parse(
+        {"status_code": response.status, "headers": headers, "body": response.body},
+        None,  # type: ignore[arg-type]  # an error response needs no output shape
+    )
     return {"status": response.status, **parsed["Error"]}
 
 
