@@ -11,6 +11,7 @@ from pathlib import Path
 
 from emulator.assembly import REPO_ROOT, AssemblyError
 from emulator.deployer import DeployError
+from emulator.iam.evaluator import EvaluatorUnavailable
 from emulator.server import GovernanceEmulator
 
 
@@ -35,6 +36,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="delay of each CloudTrail event, so that AMI state changes come first (as they usually do on AWS)",
     )
+    parser.add_argument(
+        "--enforce-iam",
+        action="store_true",
+        help="evaluate each function's AWS calls against its role's IAM policies and refuse them as AWS does "
+        "(needs Node.js and the dev dependency @cloud-copilot/iam-simulate; docs/emulator-iam.md)",
+    )
     return parser.parse_args(argv)
 
 
@@ -52,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         principals=principals,
         pending_seconds=args.pending_seconds,
         cloudtrail_delay_seconds=args.cloudtrail_delay_seconds,
+        enforce_iam=args.enforce_iam,
     )
     try:
         emulator.start()
-    except (AssemblyError, DeployError) as error:
+    except (AssemblyError, DeployError, EvaluatorUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         emulator.stop()
         return 1

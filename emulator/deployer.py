@@ -6,12 +6,15 @@ invoke them, and it accepts resource types it does not implement. This translato
 the emulator's AWS API (so a user sees them with any client), runs the functions itself (see functions.py), and
 refuses a resource type it does not know, so a stack change that the emulator cannot honour fails loudly.
 Event source mappings read SQS queues only; the router runs them (see event_sources.py).
-IAM and resource policies are created where moto has them but are not enforced: moto does not evaluate IAM.
+IAM and resource policies are created where moto has them; moto does not evaluate IAM. The identity policies
+attached to each role (AWS::IAM::Policy, a role's inline Policies) are resolved into a `PolicyRegistry`, which the
+emulator's optional enforcement evaluates (emulator/iam/, `--enforce-iam`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable
@@ -22,6 +25,7 @@ from emulator.assembly import StackArtifact
 from emulator.clients import EmulatorClients
 from emulator.event_sources import SqsEventSourceMapping
 from emulator.functions import FunctionRegistry, FunctionSpec
+from emulator.iam.enforcement import PolicyRegistry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import CreateTableInputTypeDef
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import BucketLoggingStatusTypeDef, LifecycleRuleTypeDef
     from mypy_boto3_sqs.literals import QueueAttributeNameType
     from mypy_boto3_ssm.type_defs import PutParameterRequestTypeDef
+
+logger = logging.getLogger(__name__)
 
 PARTITION = "aws"
 URL_SUFFIX = "amazonaws.com"
@@ -108,8 +114,10 @@ class StackDeployer:
         account_id: str,
         functions: FunctionRegistry,
         add_sqs_mapping: Callable[[SqsEventSourceMapping], None] | None = None,
+        policies: PolicyRegistry | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
+        self.policies = policies if policies is not None else PolicyRegistry()
         self.account_id = account_id
         self.functions = functions
         self.add_sqs_mapping = add_sqs_mapping  # the router, which runs the mappings
@@ -125,6 +133,8 @@ class StackDeployer:
         for logical_id in _creation_order(resources):
             definition = resources[logical_id]
             resource_type = definition["Type"]
+            if resource_type == "AWS::IAM::Policy":
+                self._register_policy(stack, deployed, logical_id, definition.get("Properties", {}))
             if resource_type in ACCESS_CONTROL_TYPES or resource_type in NOT_EMULATED_TYPES:
                 reason = NOT_EMULATED_TYPES.get(resource_type, "access control is not enforced by the emulator")
                 deployed.skipped[logical_id] = f"{resource_type}: {reason}"
@@ -284,8 +294,23 @@ class StackDeployer:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
         return Physical(name, {"Arn": self._arn("logs", stack.region, f"log-group:{name}:*")})
 
+    def _register_policy(
+        self, stack: StackArtifact, deployed: DeployedStack, logical_id: str, properties: dict[str, Any]
+    ) -> None:
+        # The roles it names are created before it (each is a Ref of the policy, see _creation_order).
+        resolved = _Resolver(self, stack, deployed).resolve(properties)
+        name = str(resolved.get("PolicyName") or logical_id)
+        for role in resolved.get("Roles", []):
+            self.policies.attach(str(role), f"{stack.name}/{name}", resolved["PolicyDocument"])
+
     def _role(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:
         name = props.get("RoleName") or self._name(stack, logical_id)
+        for inline in props.get("Policies", []):
+            self.policies.attach(name, f"{stack.name}/{inline['PolicyName']}", inline["PolicyDocument"])
+        if props.get("ManagedPolicyArns"):
+            # The documents of managed policies (AWS's own among them) are not in the template: IAM enforcement
+            # cannot evaluate them, and refuses what only they would allow.
+            logger.warning("%s/%s: ManagedPolicyArns are not evaluated by --enforce-iam", stack.name, logical_id)
         request: CreateRoleRequestTypeDef = {
             "RoleName": name,
             "AssumeRolePolicyDocument": json.dumps(props["AssumeRolePolicyDocument"]),

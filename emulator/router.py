@@ -98,8 +98,11 @@ class Router:
         send_sqs: Callable[..., None],
         publish_sns: Callable[[str, str], None],
         sqs_client: Callable[[str], SQSClient] | None = None,
+        sns_target_refusal: Callable[[str], str | None] | None = None,
     ) -> None:
         self.account = account
+        # With IAM enforced: topic ARN -> why EventBridge may not publish to it (its KMS key's policy), or None.
+        self.sns_target_refusal = sns_target_refusal
         self.functions = functions
         self.send_sqs = send_sqs
         self.publish_sns = publish_sns
@@ -401,6 +404,12 @@ class Router:
             self.send_sqs(arn, json.dumps(event))
             self._record(event, rule, arn, attempt, "delivered")
         elif service == "sns":
+            refusal = self.sns_target_refusal(arn) if self.sns_target_refusal is not None else None
+            if refusal is not None:
+                # A permission error is not retried: the event goes to the target's DLQ at once (EventBridge user
+                # guide, "Using dead-letter queues to process undelivered events").
+                self._target_failed(rule, target, event, attempt, "KMS.AccessDeniedException", refusal, retry=False)
+                return
             self.publish_sns(arn, json.dumps(event))
             self._record(event, rule, arn, attempt, "delivered")
         else:
@@ -409,10 +418,18 @@ class Router:
             )
 
     def _target_failed(
-        self, rule: str, target: dict[str, Any], event: dict[str, Any], attempt: int, code: str, message: str
+        self,
+        rule: str,
+        target: dict[str, Any],
+        event: dict[str, Any],
+        attempt: int,
+        code: str,
+        message: str,
+        *,
+        retry: bool = True,
     ) -> None:
         retries = min(int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185)), MAX_TARGET_RETRIES)
-        if attempt < retries:
+        if retry and attempt < retries:
             self._record(event, rule, target["Arn"], attempt, "error", error=f"{code}: {message}")
             self._schedule(
                 RETRY_DELAY_SECONDS,

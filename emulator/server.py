@@ -9,6 +9,7 @@ GET  /_governance/functions  the deployed functions (name, handler, environment)
 POST /_governance/principals {"<access key>": "<principal ARN>", ...}: who CloudTrail says made a call
 POST /_governance/creation-dates {"region": ..., "images": {"ami-…": ISO 8601}, "snapshots": {"snap-…": ...}}: age
                              AMIs and snapshots (CreationDate, StartTime), which no EC2 API can
+GET  /_governance/iam        with --enforce-iam: evaluations, time spent evaluating, and every denial
 GET  /_governance/health     200 once the stack is deployed
 
 Lambda's Invoke (POST /2015-03-31/functions/{FunctionName}/invocations) runs the deployed functions in the
@@ -54,6 +55,9 @@ from emulator.cloudtrail import (
 )
 from emulator.deployer import DeployedStack, StackDeployer
 from emulator.functions import FunctionRegistry, FunctionSpec
+from emulator.iam.enforcement import Enforcer, PolicyRegistry, error_response
+from emulator.iam.evaluator import Evaluator
+from emulator.iam.requests import Caller
 from emulator.router import Router
 
 if TYPE_CHECKING:
@@ -80,6 +84,7 @@ class GovernanceEmulator:
         principals: Mapping[str, str] | None = None,
         pending_seconds: float = 0.0,
         cloudtrail_delay_seconds: float = 0.0,
+        enforce_iam: bool = False,
     ) -> None:
         self.host = host
         self.port = port
@@ -103,6 +108,11 @@ class GovernanceEmulator:
         # (region, AMI) whose creation state change was sent: a CopyImage repeated with its client token creates
         # nothing, so AWS sends nothing more for it.
         self._announced: set[tuple[str, str]] = set()
+        # With IAM enforced, each function's calls are evaluated against its role's policies (emulator/iam/).
+        self.enforce_iam = enforce_iam
+        self.policies = PolicyRegistry()
+        self.evaluator: Evaluator | None = None
+        self.enforcer: Enforcer | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -113,6 +123,9 @@ class GovernanceEmulator:
         moto_extensions.apply()
         assembly_dir = self.cdk_out or synthesize(self.workdir / "cdk.out", self.policy_file)
         artifacts = read_assembly(assembly_dir)
+        if self.enforce_iam:
+            self.evaluator = Evaluator().start()  # before serving: a missing Node or package fails the start
+            self.enforcer = Enforcer(ACCOUNT, self.evaluator, self.policies, self._caller_of)
         app = _GovernanceApp(DomainDispatcherApplication(create_backend_app), self)
         self._server = make_server(self.host, self.port, app, threaded=True, request_handler=MotoRequestHandler)
         self.port = self._server.server_address[1]
@@ -121,12 +134,16 @@ class GovernanceEmulator:
         self._clients = EmulatorClients(self.endpoint_url, "emulator-eventbridge")  # the port is known now
         self.functions = FunctionRegistry(self.endpoint_url, self.workdir / "logs", self._function_access_key)
         clients = self._clients
+        enforcer = self.enforcer
         self.router = Router(
-            ACCOUNT, self.functions, self._send_sqs, self._publish_sns, lambda region: clients.client("sqs", region)
-        )
+            ACCOUNT, self.functions, self._send_sqs, self._publish_sns, lambda region: clients.client("sqs", region),
+            sns_target_refusal=enforcer.eventbridge_publish_refusal if enforcer is not None else None,
+        )  # fmt: skip
         _route_put_events_through(self.router)
         _report_queue_changes_to(self.router)
-        deployer = StackDeployer(self.endpoint_url, ACCOUNT, self.functions, self.router.add_sqs_mapping)
+        deployer = StackDeployer(
+            self.endpoint_url, ACCOUNT, self.functions, self.router.add_sqs_mapping, policies=self.policies
+        )
         self.stacks = [deployer.deploy(artifact) for artifact in artifacts]
         record_base = recording_directory()
         if record_base is not None:
@@ -143,6 +160,8 @@ class GovernanceEmulator:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self.evaluator is not None:
+            self.evaluator.stop()
         if self._temporary_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -153,6 +172,20 @@ class GovernanceEmulator:
         role = spec.role_arn.rsplit("/", 1)[-1] or spec.name
         self.principals.add(key, f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{spec.name}")
         return key
+
+    def _caller_of(self, access_key: str) -> Caller | None:
+        """The session of the function whose access key signed a call (see _function_access_key)."""
+        if self.functions is None or not access_key.startswith("lambda-"):
+            return None
+        spec = self.functions.find(access_key.removeprefix("lambda-"))
+        if spec is None:
+            return None
+        role = spec.role_arn.rsplit("/", 1)[-1] or spec.name
+        return Caller(
+            arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/{role}/{spec.name}",
+            role_arn=f"arn:aws:iam::{ACCOUNT}:role/{role}",
+            account=ACCOUNT,
+        )
 
     def _publish_sns(self, topic_arn: str, message: str) -> None:
         assert self._clients is not None
@@ -237,6 +270,10 @@ class GovernanceEmulator:
             for access_key, arn in json.loads(body or b"{}").items():
                 self.principals.add(access_key, arn)
             return 200, {"ok": True}
+        if route == "iam" and method == "GET":
+            if self.enforcer is None:
+                return 404, {"error": "IAM is not enforced (python -m emulator --enforce-iam)"}
+            return 200, self.enforcer.report()
         if route == "creation-dates" and method == "POST":
             return _set_creation_dates(body)
         return 404, {"error": f"no such control route: {method} {path}"}
@@ -259,6 +296,12 @@ class _GovernanceApp:
             data = json.dumps(payload, default=str).encode()
             start_response(f"{status} {'OK' if status < 400 else 'ERROR'}", [("Content-Type", "application/json")])
             return [data]
+        enforcer = self.emulator.enforcer
+        denial = enforcer.check(environ, body) if enforcer is not None else None
+        if denial is not None:
+            refusal = error_response(denial)
+            start_response(f"{refusal.status} ERROR", refusal.headers)
+            return [refusal.body]
         if lambda_invoke.is_invoke(environ["REQUEST_METHOD"], path):
             return self._invoke(environ, path, body, start_response)
         call = self._recorded_ec2_call(environ, body)

@@ -1,7 +1,8 @@
 """End-to-end: the governance stack on the local emulator, driven only through the AWS API.
 
 The emulator runs as `python -m emulator` in a process of its own, exactly as `make emulator` runs it, on a
-free port, with the stacks synthesized once per test session from the repository's app and policy.
+free port, with the stacks synthesized once per test session from the repository's app and policy, and with IAM
+enforced (`--enforce-iam`): every call a function makes is evaluated against its role's policies, as on AWS.
 """
 
 from __future__ import annotations
@@ -79,9 +80,15 @@ class RunningEmulator:
     def functions(self) -> list[dict[str, Any]]:
         return list(self.control("GET", "functions"))
 
+    def iam(self) -> dict[str, Any]:
+        """With IAM enforced: evaluations, time spent evaluating, and every denial."""
+        return dict(self.control("GET", "iam"))
 
-def start_emulator(cdk_out: Path, workdir: Path, *extra: str) -> RunningEmulator:
+
+def start_emulator(cdk_out: Path, workdir: Path, *extra: str, enforce_iam: bool = True) -> RunningEmulator:
     port = free_port()
+    if enforce_iam:
+        extra = ("--enforce-iam", *extra)
     workdir.mkdir(parents=True, exist_ok=True)
     log = (workdir / "emulator.log").open("w")
     process = subprocess.Popen(
@@ -107,7 +114,19 @@ def start_emulator(cdk_out: Path, workdir: Path, *extra: str) -> RunningEmulator
     raise RuntimeError(f"emulator did not become ready: {(workdir / 'emulator.log').read_text()}")
 
 
+IAM_REPORT_ENV = "AMI_GOVERNANCE_IAM_REPORT"  # a JSON-lines file: each emulator's IAM figures when it stops
+
+
 def stop_emulator(running: RunningEmulator) -> None:
+    report_file = os.environ.get(IAM_REPORT_ENV)
+    if report_file and running.process.poll() is None:
+        try:
+            report = running.iam()
+        except OSError:  # not enforcing, or not answering: nothing to report
+            report = None
+        if report is not None:
+            with open(report_file, "a", encoding="utf-8") as out:
+                out.write(json.dumps({"workdir": str(running.workdir), **report}) + "\n")
     running.process.terminate()
     try:
         running.process.wait(10)

@@ -78,6 +78,24 @@ LAMBDA_TRUST = {
 TEMPLATE = {
     "Resources": {
         "Role": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": LAMBDA_TRUST}},
+        # What the relay calls (the e2e emulator enforces IAM): GetQueueUrl, and SendMessage for its batches.
+        "RelayPolicy": {
+            "Type": "AWS::IAM::Policy",
+            "Properties": {
+                "PolicyName": "relay",
+                "Roles": [{"Ref": "Role"}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": ["sqs:GetQueueUrl", "sqs:SendMessage"],
+                            "Resource": {"Fn::GetAtt": ["Jobs", "Arn"]},
+                        }
+                    ],
+                },
+            },
+        },
         "JobsDlq": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "jobs-dlq"}},
         "Jobs": {
             "Type": "AWS::SQS::Queue",
