@@ -502,7 +502,7 @@ REQUIRED_CLOUDTRAIL: Final[tuple[Path, ...]] = (
 )  # fmt: skip
 REQUIRED_STATE: Final[tuple[Path, ...]] = (("detail", "ImageId"), ("detail", "State"))
 # Neither a string, nor a date (pydantic reads a number as a Unix time), nor a list of strings.
-UNREADABLE = st.sampled_from([None, {}, {"S": "x"}, [{}], [[1]], True])
+UNREADABLE: st.SearchStrategy[Any] = st.sampled_from([None, {}, {"S": "x"}, [{}], [[1]], True])
 
 
 @st.composite
