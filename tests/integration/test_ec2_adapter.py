@@ -29,14 +29,14 @@ def stubbed():
         stubber.assert_no_pending_responses()
 
 
-def test_batch_with_an_unknown_id_falls_back_to_one_call_per_id(stubbed):
-    # AWS fails a whole DescribeImages request when one of its ids no longer exists.
+def test_batch_with_an_unknown_id_is_asked_again_by_filter(stubbed):
+    # AWS fails a whole DescribeImages request when one of its ids no longer exists; a filter on image-id leaves
+    # the unknown ones out instead: two calls for the batch, however many of its ids are unknown.
     images, stubber = stubbed
     ids = ["ami-0aaaaaaaaaaaaaaa1", "ami-0aaaaaaaaaaaaaaa2"]
     stubber.add_client_error("describe_images", "InvalidAMIID.NotFound", expected_params={"ImageIds": ids, **FLAGS})
-    stubber.add_response("describe_images", {"Images": [image(ids[0])]}, {"ImageIds": [ids[0]], **FLAGS})
-    stubber.add_client_error(
-        "describe_images", "InvalidAMIID.NotFound", expected_params={"ImageIds": [ids[1]], **FLAGS}
+    stubber.add_response(
+        "describe_images", {"Images": [image(ids[0])]}, {"Filters": [{"Name": "image-id", "Values": ids}], **FLAGS}
     )
 
     found = images.describe_images(ids)

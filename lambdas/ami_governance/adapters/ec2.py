@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 # CreateTags and DeleteTags accept up to 1000 resource ids per call: more are sent in several calls.
 MAX_RESOURCES_PER_TAG_CALL = 1000
-# Image ids per DescribeImages call when one event names several AMIs.
+# Image ids per DescribeImages call when one event names several AMIs (at most FILTER_VALUES_PER_CALL: a batch
+# naming an unknown id is asked again as a filter).
 DESCRIBE_BATCH = 100
 # Values per filter in one Describe* call.
 FILTER_VALUES_PER_CALL = 200
@@ -94,13 +95,12 @@ class Ec2Images:
             except ClientError as error:
                 if error_code(error) not in IMAGE_GONE_CODES | {"InvalidAMIID.Malformed"}:
                     raise
-                # One unknown id fails the whole request: fall back to one call per id for this batch.
-                for image_id in batch:
-                    try:
-                        found[image_id] = self.describe_image(image_id)
-                    except MalformedImageId:
-                        found[image_id] = None
-                continue
+                # One unknown id fails the whole request (InvalidAMIID.NotFound): ask again by filter, which
+                # leaves the unknown ones out instead. One call per id would make an event naming 1,000 ids
+                # that no AMI has cost 1,000 DescribeImages calls.
+                response = self._ec2.describe_images(
+                    Filters=[{"Name": "image-id", "Values": batch}], IncludeDisabled=True, IncludeDeprecated=True
+                )
             for raw in response.get("Images", []):
                 found[raw["ImageId"]] = to_image_facts(raw, self.region)
         return {image_id: found.get(image_id) for image_id in image_ids}

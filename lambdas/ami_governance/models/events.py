@@ -54,6 +54,9 @@ EVENT_ID_MAX_LENGTH = 128
 # EC2's limits for a tag ("Tag your Amazon EC2 resources": key 128, value 256 characters).
 TAG_KEY_MAX_LENGTH = 128
 TAG_VALUE_MAX_LENGTH = 256
+# CreateTags and DeleteTags take at most 1,000 resource ids (EC2 API Reference): a successful call's record names no
+# more. The cap bounds the work one event makes (its DescribeImages calls are one or two per 100 AMI ids).
+TAG_CALL_MAX_RESOURCES = 1000
 
 
 class _Lenient(BaseModel):
@@ -127,7 +130,7 @@ class ResourceItem(_Lenient):
 
 
 class ResourcesSet(_Lenient):
-    items: list[ResourceItem] = Field(default_factory=list)
+    items: list[ResourceItem] = Field(default_factory=list, max_length=TAG_CALL_MAX_RESOURCES)
 
 
 class LaunchPermissionItem(_Lenient):

@@ -118,13 +118,18 @@ class CopyService:
         records = event.get("Records", []) if isinstance(event, dict) else []
         failures: list[dict[str, str]] = []
         outcomes: list[CopyOutcome] = []
+        if not isinstance(records, list):
+            # Lambda's SQS events always hold a list: this one was hand-made, and names no message to keep.
+            logger.error("Malformed SQS event", extra={"records": type(records).__name__})
+            self.count("MalformedCopyJobs")
+            records = []
         for raw in records:
             try:
                 record = SqsRecord.model_validate(raw)
             except ValidationError as error:
-                logger.error("Malformed SQS record", extra={"error": str(error)})
-                self.count("MalformedCopyJobs")
                 message_id = raw.get("messageId") if isinstance(raw, dict) else None
+                logger.error("Malformed SQS record", extra={"message_id": message_id, "error": str(error)})
+                self.count("MalformedCopyJobs")
                 if message_id:
                     failures.append({"itemIdentifier": str(message_id)})
                 continue
