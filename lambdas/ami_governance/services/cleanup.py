@@ -172,7 +172,9 @@ class CleanupService(EventService):
             self.count("CleanupsBusy")
             raise CleanupInProgress(f"{image_id}: clean-up in progress elsewhere; retry later")
         self.count("CleanupsRetried")
-        return self._clean_holding_claim(image_id, region, run_id, RETRY_CALL, item, now, None)
+        # A new run with a cap of its own: counting the earlier deliveries' deletions against it would leave a
+        # clean-up deferred by the cap deferred for ever.
+        return self._clean_holding_claim(image_id, region, run_id, RETRY_CALL, item, now, None, fresh_cap=True)
 
     # ---- one deregistered AMI ----------------------------------------------------------------
 
@@ -218,9 +220,10 @@ class CleanupService(EventService):
         item: Mapping[str, Any],
         now: datetime,
         found: list[str] | None,
+        fresh_cap: bool = False,
     ) -> EventOutcome:
         try:
-            return self._clean_claimed(image_id, region, event_id, call, item, now, found)
+            return self._clean_claimed(image_id, region, event_id, call, item, now, found, fresh_cap)
         except CleanupIncomplete:
             raise
         except Exception:
@@ -239,6 +242,7 @@ class CleanupService(EventService):
         item: Mapping[str, Any],
         now: datetime,
         found: list[str] | None,
+        fresh_cap: bool = False,
     ) -> EventOutcome:
         store = self.snapshots_in(region)
         snapshot_ids, source = self._snapshots_of(store, image_id, item, found)
@@ -262,7 +266,7 @@ class CleanupService(EventService):
                        now, image_protected=protected)
                 for s in snapshot_ids
             ],
-            deletions_left(cap, previous.values()),
+            cap if fresh_cap else deletions_left(cap, previous.values()),
             cap,
         )  # fmt: skip
         sizes: Mapping[str, Any] = item.get("snapshot_sizes") or {}

@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 
 from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.models.events import CREATE_TAGS, AmiStateChangeEvent, CloudTrailImageEvent
-from ami_governance.models.image import ImageFacts
+from ami_governance.models.image import ComplianceStatus, ImageFacts
 from ami_governance.models.jobs import CopyJob
 from ami_governance.models.lineage import ApprovalRecord, ApprovalStatus, ReplicaState, RoundPlan
 from ami_governance.rules.approval import (
@@ -33,8 +33,9 @@ from ami_governance.rules.approval import (
     target_regions,
     withdrawn_reason,
 )
+from ami_governance.rules.compliance import evaluate
 from ami_governance.rules.notices import approval_rejected_notice
-from ami_governance.rules.tags import SystemTag, fit_tag_value, iso_timestamp
+from ami_governance.rules.tags import SystemTag, fit_tag_value, iso_timestamp, subject_from
 from ami_governance.services.common import EventOutcome, EventService, NoticeSink
 from ami_governance.services.lineage import (
     Lineage,
@@ -132,6 +133,8 @@ class ReplicationService(EventService):
             self.count("ForeignImages")
             return ApprovalOutcome(image_id, image.region, "foreign-image", f"owned by {image.owner_id}")
         decision = judge_approval(self.policy, tags_set, callers, image)
+        if decision.status is ApprovalStatus.APPROVED:
+            decision = self._still_compliant(image, decision)
         self.count("Approvals", status=decision.status.value)
         if decision.status is ApprovalStatus.APPROVED:
             return self._start_round(images, image, str(decision.approver), event_id)
@@ -149,6 +152,20 @@ class ReplicationService(EventService):
         self.count("ApprovalsUnhandled", status=decision.status.value)
         reason = f"approval status {decision.status.value} is not handled by replication"
         return ApprovalOutcome(image.image_id, image.region, "refused", reason, decision.approver)
+
+    def _still_compliant(self, image: ImageFacts, decision: ApprovalDecision) -> ApprovalDecision:
+        """The verdict tag is enforcement's as of the last tag change it handled: a change whose event it has not
+        handled yet (a required tag removed just before the approval) must not let a non-compliant AMI be copied.
+        The AMI's current tags are judged as enforcement will judge them."""
+        approvable = {
+            ComplianceStatus.COMPLIANT,
+            *([ComplianceStatus.EXEMPT] if self.policy.approval.allow_exempt else []),
+        }
+        current = evaluate(self.policy, subject_from(self.policy, image.name, image.tags)).status
+        if current in approvable:
+            return decision
+        reason = f"the AMI is {current.value} by its current tags (its verdict tag is not current yet)"
+        return ApprovalDecision(ApprovalStatus.REJECTED, reason, decision.approver)
 
     def _pending(
         self, images: ReplicaImages, image: ImageFacts, decision: ApprovalDecision, event_id: str
