@@ -325,6 +325,11 @@ class EnforcementService(EventService):
         # Tags are written last: they are what a retry compares against, so everything else must be done by then
         # (a notice that failed to publish is published again on the retry, not forgotten).
         notified = None if provisional else self._notify(view, verdict, subject.creator, plan, event_id, first_sight)
+        if plan.counts_against_cap and plan.actions and plan.tag_value is not None:
+            # Except the remediation's own record, written before it acts: once the AMI is disabled (or
+            # deprecated) a retry finds the remediation in force and plans nothing, so a record left for the end
+            # would be lost with a failure after the action, and the AMI would stay disabled, never restored.
+            images.create_tags([image.image_id], {self.policy.tag_key(SystemTag.REMEDIATION): plan.tag_value})
         self._remediate(images, image, plan)
         previous = view.tags.get(self.policy.tag_key(SystemTag.COMPLIANCE))
         if record_inventory:
