@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -99,6 +100,33 @@ def injecting_faults(
             _forget_clients()
 
 
+# The services whose clocks decide leases and claims (each reads `datetime.now(UTC)` through its module).
+CLOCKED_SERVICES = ("cleanup", "copy", "enforce", "lineage", "replicate", "sweep")
+
+
+@contextmanager
+def clock_advanced(delta: timedelta) -> Iterator[None]:
+    """The services' clocks `delta` ahead: what an operator's redrive of a DLQ sees, some time after the alarm
+    (the claims of the invocations that failed have expired by then, as they would on AWS)."""
+    import importlib
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Later:
+            moment = datetime.now(tz) + delta
+            return cls.fromtimestamp(moment.timestamp(), tz)
+
+    modules = [importlib.import_module(f"ami_governance.services.{name}") for name in CLOCKED_SERVICES]
+    originals = [module.datetime for module in modules]
+    for module in modules:
+        module.datetime = Later
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            module.datetime = original
+
+
 # ---- delivery -------------------------------------------------------------------------------------------------
 
 
@@ -125,7 +153,7 @@ class AsyncDelivery:
         for attempt in range(1, LAMBDA_ASYNC_RETRY_ATTEMPTS + 2):
             try:
                 handler(event)
-            except Exception as error:  # noqa: BLE001 - any error is a failed invocation, as Lambda sees it
+            except Exception as error:  # any error is a failed invocation, as Lambda sees it
                 errors.append(f"{type(error).__name__}: {error}")
                 continue
             outcome = Outcome(function, str(event.get("id")), "success", attempt, errors)
@@ -200,7 +228,7 @@ class CopyQueueDelivery:
             self.invocations += 1
             try:
                 failed = {f["itemIdentifier"] for f in self.handler({"Records": batch})["batchItemFailures"]}
-            except Exception:  # noqa: BLE001 - the whole batch failed, as the mapping sees a function error
+            except Exception:  # the whole batch failed, as the mapping sees a function error
                 self.raised += 1
                 failed = {r["messageId"] for r in batch}
             for record in batch:
