@@ -407,3 +407,97 @@ def test_under_faults_every_event_is_done_or_dead_lettered_and_nothing_kept_is_l
     assert [n for n in missing if not (n.startswith("ami-non-compliant:") and any(g in n for g in gone))] == []
     extra = sum((result.notices - result.expected_notices).values())
     assert extra <= world.delivery.retries() + (world.copies.invocations if world.copies else 0)
+
+
+# ---- report and sweep ----------------------------------------------------------------------------------------------
+
+
+def sweep_policy(dry_run: bool) -> GovernancePolicy:
+    document = json.loads(fault_policy().model_dump_json())
+    document["governed_regions"] = [HOME, EU]
+    document["replication"]["regions"] = [EU]
+    document["report"]["sweep"] = {
+        "enabled": True,
+        "dry_run": dry_run,
+        "max_actions_per_run": 25,
+        "delete_orphaned_snapshots_after_days": 30,
+    }
+    return parse_policy(document)
+
+
+def orphans(world: World, per_region: int = 3) -> None:
+    """Snapshots no AMI uses, 60 days old: what the sweep deletes (the report finds them either way)."""
+    from datetime import UTC, datetime
+
+    from emulator.moto_extensions.control import set_snapshot_start_time
+
+    for region in (HOME, EU):
+        ec2 = world.ec2(region)
+        for n in range(per_region):
+            volume = ec2.create_volume(Size=8, AvailabilityZone=f"{region}a")["VolumeId"]
+            # Made for an AMI that is gone, as EC2 describes CreateImage's snapshots
+            gone = f"ami-0{n:016x}"
+            description = f"Created by CreateImage(i-0{n:016x}) for {gone} from {volume}"
+            snapshot = ec2.create_snapshot(VolumeId=volume, Description=description)["SnapshotId"]
+            set_snapshot_start_time(MOTO_ACCOUNT, region, snapshot, datetime.now(UTC) - timedelta(days=60))
+
+
+def report_run(world: World) -> Any:
+    from ami_governance.services.wiring import report_service
+
+    arn = f"arn:aws:lambda:{HOME}:{MOTO_ACCOUNT}:function:ami-governance-report"
+    return report_service(arn, lambda *_, **__: None).run(None)
+
+
+# At 30 % nearly every scan has a failed listing in each region; 3 % leaves some regions complete.
+@pytest.mark.parametrize("rate", [RATE, 0.03])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_under_faults_the_report_marks_failed_listings_incomplete_and_the_sweep_acts_only_on_complete_evidence(
+    monkeypatch: pytest.MonkeyPatch, seed: int, rate: float
+) -> None:
+    monkeypatch.setenv("REPORTS_BUCKET_NAME", "ami-governance-reports")
+    # Given the same estate twice: the fault-free report (its sweep a dry run) says what a full scan finds
+    with account(monkeypatch, sweep_policy(dry_run=True)) as clean:
+        orphans(clean)
+        expected = report_run(clean)
+    planned = {(a.region, a.kind, a.finding_kind) for a in expected.actions if a.status.value == "would-do"}
+    planned_ids = [a for a in expected.actions if a.status.value == "would-do"]
+    found = Counter((f.region, f.kind.value) for f in expected.findings)
+    assert expected.complete
+    assert len(planned) > 0, (expected.actions, found)
+
+    with account(monkeypatch, sweep_policy(dry_run=False)) as world:
+        orphans(world)
+        before = sum(len(world.ec2(r).describe_snapshots(OwnerIds=["self"])["Snapshots"]) for r in (HOME, EU))
+        # When the scheduled report runs with its sweep on, under faults, retried as an asynchronous invocation
+        reports: list[Any] = []
+        with injecting_faults(rate, seed) as injector:
+            outcome = world.delivery.deliver("report", lambda _: reports.append(report_run(world)), {"id": "cron"})
+        after = sum(len(world.ec2(r).describe_snapshots(OwnerIds=["self"])["Snapshots"]) for r in (HOME, EU))
+        summary = injector.summary()
+
+    assert summary["injected"] > 0
+    assert outcome.outcome in ("success", "dead-lettered")
+    # Then nothing was deleted beyond what the fault-free plan deletes, whatever the attempts did
+    assert before - after <= len([a for a in expected.actions if a.status.value == "would-do"])
+    if not reports:
+        return  # every attempt failed before its report (the policy could not be read): in the DLQ
+    [report] = reports
+    print(
+        f"report seed {seed}: {summary['calls']} calls, {summary['by_kind']}; attempts {outcome.attempts}; "
+        f"incomplete {[r.region for r in report.regions if not r.complete]}; "
+        f"sweep done {len([a for a in report.actions if a.status.value == 'done'])} of {len(planned_ids)}"
+    )
+    # And a region whose listing failed is incomplete (with the error), never reported as empty, and the others
+    # report exactly what the fault-free scan found
+    for region in report.regions:
+        counted = Counter((f.region, f.kind.value) for f in report.findings if f.region == region.region)
+        if region.complete:
+            assert counted == Counter({k: n for k, n in found.items() if k[0] == region.region})
+        else:
+            assert region.errors != {}
+    # And the sweep did nothing in an incomplete region, and nothing the fault-free plan did not hold
+    complete = {r.region for r in report.regions if r.complete}
+    done = [a for a in report.actions if a.status.value == "done"]
+    assert all(a.region in complete for a in done), done
+    assert {(a.region, a.kind, a.finding_kind) for a in done} <= planned
