@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from emulator.assembly import REPO_ROOT, AssemblyError
 from emulator.deployer import DeployError
+from emulator.fault_injection import FAULTS_ENV, FaultSpec
 from emulator.iam.evaluator import EvaluatorUnavailable
 from emulator.server import GovernanceEmulator
 
@@ -42,6 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="evaluate each function's AWS calls against its role's IAM policies and refuse them as AWS does "
         "(needs Node.js and the dev dependency @cloud-copilot/iam-simulate; docs/emulator-iam.md)",
     )
+    parser.add_argument(
+        "--inject-faults",
+        type=float,
+        metavar="RATE",
+        help="fail this share (0-1) of the functions' AWS calls: throttling, 5xx, read timeouts, lost responses",
+    )
+    parser.add_argument("--fault-seed", type=int, default=0, help="which calls fail, deterministically (default 0)")
     return parser.parse_args(argv)
 
 
@@ -50,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     # The emulator's own warnings (an entry PutEvents refused, a failure while routing an event) go to stderr.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     principals = dict(item.split("=", 1) for item in args.principal)
+    if args.inject_faults:
+        # Read by the function registry, which hands it to every worker (emulator/fault_injection.py).
+        os.environ[FAULTS_ENV] = FaultSpec(rate=args.inject_faults, seed=args.fault_seed).render()
     emulator = GovernanceEmulator(
         host=args.host,
         port=args.port,

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from emulator.fault_injection import FAULTS_ENV
+
 BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap.py"
 # What the emulator's workers do not have: an X-Ray daemon.
 EMULATOR_RUNTIME_ENVIRONMENT = {"POWERTOOLS_TRACE_DISABLED": "true"}
@@ -215,6 +217,10 @@ class FunctionRegistry:
         # What the emulator itself gives every worker on top of the runtime's variables: the directory a worker
         # records its AWS calls in, when the emulator records them (emulator/api_call_recording.py).
         self.worker_environment: dict[str, str] = {}
+        # `python -m emulator --inject-faults`: the fault spec for the workers' AWS calls (lambda_bootstrap.py).
+        faults = os.environ.get(FAULTS_ENV)
+        if faults:
+            self.worker_environment[FAULTS_ENV] = faults
 
     def register(self, spec: FunctionSpec) -> None:
         self._by_name[spec.name] = spec

@@ -69,8 +69,43 @@ def record_api_calls(directory: str) -> None:
     botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build", record))
 
 
+def inject_faults(spec_text: str) -> Any:
+    """The emulator's `--inject-faults`: a share of the calls the function makes during an invocation fail
+    (emulator/fault_injection.py, loaded from its file: the worker imports nothing of the emulator's package).
+    Calls made while the handler module loads are never faulted: a failed init is not retried here as Lambda
+    would retry it with a new init, it would fail the worker for good."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fault_injection.py")
+    spec = importlib.util.spec_from_file_location("ami_governance_fault_injection", path)
+    assert spec is not None
+    assert spec.loader is not None
+    faults = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = faults  # dataclasses look their module up
+    spec.loader.exec_module(faults)
+    given = faults.FaultSpec.parse(spec_text)
+    # A seed of its own per function, so that two functions do not fail the same calls in step.
+    seed = hash_seed(given.seed, os.environ["AWS_LAMBDA_FUNCTION_NAME"])
+    injector = faults.FaultInjector(faults.FaultSpec(given.rate, seed, given.kinds), applies=lambda: invoking)
+    import botocore.handlers
+
+    botocore.handlers.BUILTIN_HANDLERS.extend(injector.handler_specs())
+    return injector
+
+
+def hash_seed(seed: int, function: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}|{function}".encode()).digest()[:4], "big")
+
+
 if os.environ.get("AMI_GOVERNANCE_RECORD_API_CALLS"):
     record_api_calls(os.environ["AMI_GOVERNANCE_RECORD_API_CALLS"])
+
+invoking = False
+fault_injector: Any = None
+if os.environ.get("AMI_GOVERNANCE_INJECT_FAULTS"):
+    fault_injector = inject_faults(os.environ["AMI_GOVERNANCE_INJECT_FAULTS"])
 
 init_error: dict[str, Any] | None = None
 handler: Any = None
@@ -98,11 +133,17 @@ for line in sys.stdin:
         replies.write(json.dumps(init_error) + "\n")
         continue
     context = LambdaContext(request.get("request_id") or str(uuid.uuid4()), time.time() + request["timeout"])
+    invoking = True
     try:
         result = handler(request["event"], context)
         reply = {"ok": True, "result": result}
     except Exception as exc:
         reply = error(type(exc).__name__, str(exc), traceback.format_exception(exc))
+    finally:
+        invoking = False
+    if fault_injector is not None:
+        # The worker's running totals, one line per invocation in its log (the e2e tests read the last one).
+        print(json.dumps({"fault_injection": fault_injector.summary(), "requestId": context.aws_request_id}))
     sys.stdout.flush()
     sys.stderr.flush()
     replies.write(json.dumps(reply, default=str) + "\n")

@@ -137,6 +137,8 @@ def test_enforce_deprecate_calls_enable_image_deprecation(estate, invoke, policy
         {"Images": [image]},
         {"ImageIds": [image["ImageId"]], "IncludeDisabled": True, "IncludeDeprecated": True},
     )
+    # The remediation's record first (a retry after the action must find it), the verdict tags last.
+    stubber.add_response("create_tags", {}, {"Resources": [image["ImageId"]], "Tags": ANY})
     stubber.add_response(
         "enable_image_deprecation", {"Return": True}, {"ImageId": image["ImageId"], "DeprecateAt": ANY}
     )

@@ -135,6 +135,17 @@ def gone_outcome(
     return SnapshotOutcome.kept(snapshot_id, reason, recorded_size_gb)
 
 
+# Failures after which the request may have been applied: it was sent, and the answer was lost on the way back.
+# (Throttling, 5xx and connect timeouts mean AWS did nothing.)
+# UNCONFIRMED: what the clean-up records for a snapshot just before it deletes it.
+UNCONFIRMED = "DeletionUnconfirmed"
+UNANSWERED_ERRORS = frozenset({"ReadTimeoutError", "ConnectionClosedError", UNCONFIRMED})
+
+
+def _unanswered(outcome: SnapshotOutcome) -> bool:
+    return outcome.kind is OutcomeKind.FAILED and outcome.error in UNANSWERED_ERRORS
+
+
 def settle(
     decisions: Sequence[SnapshotDecision],
     previous: Mapping[str, SnapshotOutcome],
@@ -151,6 +162,9 @@ def settle(
             outcomes.append(earlier)
         elif decision.reason is None:
             to_delete.append(decision)
+        elif decision.reason.kind is ReasonKind.GONE and earlier is not None and _unanswered(earlier):
+            # The earlier attempt's DeleteSnapshot was sent but its answer never came: it did delete it.
+            outcomes.append(SnapshotOutcome(decision.snapshot_id, OutcomeKind.DELETED, earlier.size_gb))
         elif decision.reason.kind is ReasonKind.GONE:
             size_gb = int(recorded_sizes.get(decision.snapshot_id, 0))
             outcomes.append(gone_outcome(call, decision.snapshot_id, decision.reason, size_gb))

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from ami_governance.adapters.ec2 import TagLimitExceeded
 from ami_governance.adapters.errors import error_code
@@ -41,6 +41,7 @@ from ami_governance.models.events import DEREGISTER_IMAGE, EC2_EVENT_SOURCE, Ami
 from ami_governance.models.image import ImageFacts
 from ami_governance.rules.cleanup import (
     DELETING_TAG_VALUE,
+    UNCONFIRMED,
     apply_cap,
     decide,
     deletions_left,
@@ -247,6 +248,8 @@ class CleanupService(EventService):
         store = self.snapshots_in(region)
         snapshot_ids, source = self._snapshots_of(store, image_id, item, found)
         previous = self._previous_outcomes(image_id, item.get(f"{CLAIM}_snapshots") or {})
+        # An earlier attempt's snapshots too: found by their descriptions, they are not found again once deleted.
+        snapshot_ids += [s for s in previous if s not in snapshot_ids]
         facts = store.describe_snapshots(snapshot_ids)
         users = store.images_using_snapshots(list(facts))
         # Without a snapshot to tell (an instance-store AMI, or none recorded), EC2 is asked: the cascade to the
@@ -270,7 +273,7 @@ class CleanupService(EventService):
             cap,
         )  # fmt: skip
         sizes: Mapping[str, Any] = item.get("snapshot_sizes") or {}
-        outcomes, failures = self._act(store, decisions, previous, call, sizes)
+        outcomes, failures = self._act(store, decisions, previous, call, sizes, (image_id, region))
         cleanup = summarise(image_id, region, source, outcomes, dry_run=self.policy.cleanup.dry_run,
                             any_snapshots=bool(snapshot_ids), failed=bool(failures))  # fmt: skip
         self._record(image_id, region, event_id, cleanup)
@@ -321,6 +324,7 @@ class CleanupService(EventService):
         previous: Mapping[str, SnapshotOutcome],
         call: DeregisterCall | None,
         sizes: Mapping[str, Any],
+        item_key: tuple[str, str],
     ) -> tuple[list[SnapshotOutcome], list[str]]:
         outcomes, to_delete = settle(decisions, previous, call, sizes)
         failures: list[str] = []
@@ -329,6 +333,14 @@ class CleanupService(EventService):
             return outcomes, failures
         marked, unmarked = self._mark_for_deletion(store, to_delete)
         outcomes += unmarked
+        if marked:
+            # Recorded before deleting: should this run fail before its own record (or lose DeleteSnapshot's
+            # answer), the retry finds these snapshots gone and knows this clean-up deleted them.
+            at = iso_timestamp(self.now())
+            started = [SnapshotOutcome(d.snapshot_id, OutcomeKind.FAILED, d.size_gb, error=UNCONFIRMED) for d in marked]
+            self.inventory.record(*item_key, {f"{CLAIM}_snapshots": {
+                o.snapshot_id: {"outcome": o.outcome, "size_gb": o.size_gb, "at": at} for o in [*outcomes, *started]
+            }})  # fmt: skip
         marker = self.policy.tag_key(SystemTag.CLEANUP)
         for decision in marked:
             try:
@@ -347,6 +359,12 @@ class CleanupService(EventService):
                         SnapshotOutcome(decision.snapshot_id, OutcomeKind.FAILED, decision.size_gb, error=code)
                     )
                     failures.append(f"{decision.snapshot_id} {code}")
+            except BotoCoreError as error:
+                # No answer (a timeout): recorded like a failure, so that the snapshots deleted before it stay
+                # recorded and the retry knows this one's deletion may have happened (rules/cleanup.py `settle`).
+                code = error_code(error)
+                outcomes.append(SnapshotOutcome(decision.snapshot_id, OutcomeKind.FAILED, decision.size_gb, error=code))
+                failures.append(f"{decision.snapshot_id} {code}")
         return outcomes, failures
 
     def _mark_for_deletion(

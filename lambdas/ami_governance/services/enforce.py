@@ -449,6 +449,13 @@ class EnforcementService(EventService):
             self.count("TagsDroppedAtLimit", value=len(change.to_write))
 
     def _remediate(self, images: ImageStore, image: ImageFacts, plan: RemediationPlan) -> None:
+        if plan.counts_against_cap and plan.actions and plan.tag_value is not None:
+            # Except the remediation's own record, written before it acts: once the AMI is disabled (or
+            # deprecated) a retry finds the remediation in force and plans nothing, so a record left for the end
+            # would be lost with a failure after the action, and the AMI would stay disabled, never restored.
+            # With the image-id tag: without it the record would look inherited from a copy's source, and go.
+            record = {SystemTag.REMEDIATION: plan.tag_value, SystemTag.IMAGE_ID: image.image_id}
+            images.create_tags([image.image_id], {self.policy.tag_key(k): v for k, v in record.items()})
         if plan.notes:
             self.count("RemediationsCapped")
             logger.warning("Remediation skipped: blast-radius cap reached", extra={"image_id": image.image_id})
