@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from ami_governance.adapters.idempotency import once_per_event
 from ami_governance.observability import count, logger, metrics, reports_runtime, traced
 from ami_governance.settings import ReplicateSettings
 
@@ -19,6 +20,7 @@ ReplicateSettings.load()
 @reports_runtime
 @metrics.log_metrics
 @traced
+@once_per_event(ReplicateSettings)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Imported on first call: pydantic and the domain models are most of the cold-start import time.
     from ami_governance.services.wiring import replication_service

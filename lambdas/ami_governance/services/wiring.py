@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from ami_governance.adapters.clients import reset_clients
 from ami_governance.adapters.ec2 import Ec2Images
+from ami_governance.adapters.idempotency import forget_stores
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.adapters.launch_permissions import LaunchPermissionReader
 from ami_governance.adapters.notifications import Notifier
@@ -171,5 +172,6 @@ def reset() -> None:
     _images_in.cache_clear()
     _permissions_in.cache_clear()
     _queue_for.cache_clear()
+    forget_stores()
     forget_settings()
     reset_clients()
