@@ -399,3 +399,26 @@ def test_an_invocation_that_raises_drops_its_claim_so_that_the_retry_runs(
         handler(event)
     assert api.idempotency == ["PutItem", "UpdateItem"]
     assert api.calls
+
+
+def test_a_repeated_approval_of_a_round_under_way_keeps_the_rounds_answer(replication: Replication) -> None:
+    # Given an approved AMI whose copies are made and available
+    source = replication.compliant_image()
+    approval = approval_event(source, APPROVER_ROLE, "approval-once")
+    replication.estate.ec2().create_tags(Resources=[source], Tags=[{"Key": f"{P}approved", "Value": "true"}])
+    replication.replicate(approval)
+    replication.run_copies()
+    for region in (EU, AP):
+        [replica] = replication.replicas(source, region)
+        replication.settle(replica["ImageId"], region)
+    answer = replication.estate.tags_of(source)[f"{P}approval"]
+
+    # When the same approval arrives again as another event (CloudTrail's duplicate, or after its record expired)
+    with recording_api_calls() as api:
+        outcome = replication.replicate({**approval, "id": "another-delivery-of-the-approval"})
+
+    # Then nothing is queued, and the round's answer is not replaced by "nothing new to copy"
+    assert outcome["images"][0]["reason"] == "repeated delivery of this round's approval"
+    assert [op for op in api.operations("ec2") if op != "DescribeImages"] == []
+    assert api.operations("sqs") == []
+    assert replication.estate.tags_of(source)[f"{P}approval"] == answer
