@@ -19,8 +19,12 @@ CleanupSettings.load()
 @reports_runtime
 @metrics.log_metrics
 @traced
-@once_per_event(CleanupSettings)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Once per EventBridge event: a redelivery is answered from its first handling's record.
+    return once_per_event(CleanupSettings, cleanup, event, context)  # type: ignore[no-any-return]
+
+
+def cleanup(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Imported on first call: pydantic and the domain models are most of the cold-start import time.
     from ami_governance.services.wiring import cleanup_service
 

@@ -20,8 +20,12 @@ ReplicateSettings.load()
 @reports_runtime
 @metrics.log_metrics
 @traced
-@once_per_event(ReplicateSettings)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Once per EventBridge event: a redelivery is answered from its first handling's record.
+    return once_per_event(ReplicateSettings, replicate, event, context)  # type: ignore[no-any-return]
+
+
+def replicate(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Imported on first call: pydantic and the domain models are most of the cold-start import time.
     from ami_governance.services.wiring import replication_service
 

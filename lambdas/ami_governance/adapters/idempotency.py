@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final
 
 from ami_governance.observability import count, logger
 
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
     from ami_governance.settings import EventDrivenSettings
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
+Work = Callable[[Any, Any], Any]
 
 # Longer than the latest a duplicate can arrive (10 h, the module's docstring); storage is the only cost of more.
 EXPIRES_AFTER_SECONDS: Final = 12 * 60 * 60
@@ -70,27 +70,16 @@ KEY_ATTRIBUTE: Final = "id"
 EXPIRY_ATTRIBUTE: Final = "expiration"
 
 
-def once_per_event(settings: type[EventDrivenSettings]) -> Callable[[Handler], Handler]:
-    """Make `handler` run once per EventBridge event id: a redelivered event gets the first run's answer, and the
-    `DuplicateEvents` metric counts it. An event without an id is handled (Powertools warns)."""
-
-    def decorate(handler: Handler) -> Handler:
-        wrapped: Callable[..., Any] | None = None
-
-        @functools.wraps(handler)
-        def run(event: Any, context: Any) -> Any:
-            nonlocal wrapped
-            if wrapped is None:
-                wrapped = _idempotent(handler)
-            config = settings.load()
-            return wrapped(event, context, store=_store(config.idempotency_table_name, config.region))
-
-        return run  # type: ignore[return-value]
-
-    return decorate
+def once_per_event(settings: type[EventDrivenSettings], work: Work, event: Any, context: Any) -> Any:
+    """`work(event, context)`, once per EventBridge event id: a redelivered event gets the first run's answer, and
+    the `DuplicateEvents` metric counts it. An event without an id is handled (Powertools warns). Called from the
+    handler module: the record's calls are the function's (tests/iam attributes calls by the handler's frame)."""
+    config = settings.load()
+    return _idempotent(work)(event, context, store=_store(config.idempotency_table_name, config.region))
 
 
-def _idempotent(handler: Callable[..., Any]) -> Callable[..., Any]:
+@functools.cache
+def _idempotent(work: Work) -> Callable[..., Any]:
     # Imported here, on the first invocation: see the module's docstring.
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent
 
@@ -101,7 +90,8 @@ def _idempotent(handler: Callable[..., Any]) -> Callable[..., Any]:
     def run(event: Any, context: Any, *, store: DynamoDBPersistenceLayer) -> Any:
         # The store is given per call (tests and the emulator switch backends between cases; in the cloud it is the
         # same one every time). @idempotent registers the context: an in-progress record expires with the invocation.
-        return idempotent(handler, persistence_store=store, config=config)(event, context)
+        # The record's key names the function (AWS_LAMBDA_FUNCTION_NAME) and `work`'s module and name.
+        return idempotent(work, persistence_store=store, config=config)(event, context)
 
     return run
 
