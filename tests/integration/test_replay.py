@@ -402,9 +402,9 @@ def test_an_invocation_that_raises_drops_its_claim_so_that_the_retry_runs(
 
 
 def records_of(function: str) -> list[str]:
-    """The status of each idempotency record of this function's handler module."""
+    """The status of each idempotency record of this function's work (its key names the wiring function)."""
     items = boto3.client("dynamodb", region_name=HOME).scan(TableName=IDEMPOTENCY_TABLE)["Items"]
-    return [item["status"]["S"] for item in items if f".handlers.{function}." in item["id"]["S"]]
+    return [item["status"]["S"] for item in items if f".wiring.{function}_event#" in item["id"]["S"]]
 
 
 def test_a_repeated_approval_of_a_round_under_way_keeps_the_rounds_answer(replication: Replication) -> None:
