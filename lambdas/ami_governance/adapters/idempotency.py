@@ -11,8 +11,8 @@ two together). DynamoDB's TTL deletes expired records later (within days), but P
 with the clock itself, so the window is exact.
 
 What the record is keyed on: the event's `id` (`event_key_jmespath="id"`), prefixed by Powertools with the function's
-name (`AWS_LAMBDA_FUNCTION_NAME`) and the handler's module: enforce, replicate and cleanup all receive some of the
-same events (an AMI becoming available, a tag change) and each must handle them. The in-progress record expires
+name (`AWS_LAMBDA_FUNCTION_NAME`) and the work's (`services.wiring.enforce_event`, ...): enforce, replicate and
+cleanup all receive some of the same events (an AMI becoming available, a tag change) and each must handle them. The in-progress record expires
 with the invocation (Powertools reads the remaining time from the Lambda context): a function that timed out does
 not block its own retry for longer than its timeout.
 
