@@ -12,9 +12,9 @@ with the clock itself, so the window is exact.
 
 What the record is keyed on: the event's `id` (`event_key_jmespath="id"`), prefixed by Powertools with the function's
 name (`AWS_LAMBDA_FUNCTION_NAME`) and the work's (`services.wiring.enforce_event`, ...): enforce, replicate and
-cleanup all receive some of the same events (an AMI becoming available, a tag change) and each must handle them. The in-progress record expires
-with the invocation (Powertools reads the remaining time from the Lambda context): a function that timed out does
-not block its own retry for longer than its timeout.
+cleanup all receive some of the same events (an AMI becoming available, a tag change) and each must handle them.
+The in-progress record expires with the invocation (Powertools reads the remaining time from the Lambda context): a
+function that timed out does not block its own retry for longer than its timeout.
 
 What this is not: the only guard. Every effect is idempotent by design, so a duplicate that arrives after its record
 expired, or a same call recorded twice by CloudTrail (two EventBridge events, two ids, one `detail.eventID`), changes
