@@ -268,7 +268,15 @@ class StackDeployer:
             request["ProvisionedThroughput"] = props["ProvisionedThroughput"]
         if "DeletionProtectionEnabled" in props:
             request["DeletionProtectionEnabled"] = bool(props["DeletionProtectionEnabled"])
-        description = self.client("dynamodb", stack.region).create_table(**request)["TableDescription"]
+        dynamodb = self.client("dynamodb", stack.region)
+        description = dynamodb.create_table(**request)["TableDescription"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl is not None:
+            # CloudFormation applies the TTL after the table exists (UpdateTimeToLive), as here.
+            dynamodb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": bool(ttl["Enabled"]), "AttributeName": ttl["AttributeName"]},
+            )
         return Physical(name, {"Arn": description["TableArn"]})
 
     def _parameter(self, stack: StackArtifact, _: DeployedStack, logical_id: str, props: dict[str, Any]) -> Physical:

@@ -74,6 +74,12 @@ COPY_QUEUE_MAX_RECEIVES = 20
 # write is an UpdateItem (which creates a missing item): no PutItem.
 REPLICATION_INVENTORY_ACTIONS = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
 
+# Powertools idempotency: PutItem claims an event (conditional), UpdateItem records its answer, DeleteItem drops the
+# claim of a handling that raised (so that the retry runs). A redelivery's conditional PutItem returns the record
+# (ReturnValuesOnConditionCheckFailure, boto3 >= 1.26.164): Powertools reads it with GetItem only with an older boto3
+# than any Lambda runtime of Python 3.14 has, so GetItem is not granted.
+IDEMPOTENCY_ACTIONS = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+
 # The report scans every governed region (concurrently) and, with the sweep on, acts on what it found: Lambda's
 # maximum leaves room for large estates and for botocore's retries of throttled listings.
 REPORT_TIMEOUT = Duration.minutes(15)
@@ -146,6 +152,21 @@ class AmiGovernanceHomeStack(Stack):
             # Lineage cannot be rebuilt once AMIs are deregistered: keep it when the stack goes.
             removal_policy=RemovalPolicy.RETAIN,
             deletion_protection=True,
+        )
+        # One record per event and function that EventBridge invokes (adapters/idempotency.py): Powertools' key and
+        # TTL attribute. Records live 12 hours; the TTL removes them, so the table stays small.
+        self.idempotency = dynamodb.Table(
+            self,
+            "Idempotency",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            time_to_live_attribute="expiration",
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # As the inventory: a stack deleted while events are still being redelivered keeps their records.
+            removal_policy=RemovalPolicy.RETAIN,
         )
 
         self.policy_parameter = ssm.StringParameter(
@@ -403,7 +424,11 @@ class AmiGovernanceHomeStack(Stack):
     ) -> GovernedFunction:
         """A function that reads the policy, records in the inventory and notifies, with its own permissions (EC2,
         and whatever else it alone needs), an error alarm, one rule on the governance bus per pattern, and a
-        scheduled rule (on the default bus) if it has a schedule."""
+        scheduled rule (on the default bus) if it has a schedule. A function the governance bus's rules invoke also
+        records each event it handled in the idempotency table."""
+        event_driven = bool(patterns)
+        if event_driven:
+            environment = {**(environment or {}), "IDEMPOTENCY_TABLE_NAME": self.idempotency.table_name}
         function = GovernedFunction(
             self,
             name,
@@ -424,6 +449,8 @@ class AmiGovernanceHomeStack(Stack):
         )
         attach_policy(self, f"{name}Permissions", function.role, permissions)
         self._grant_common(function.role, inventory_actions)
+        if event_driven:
+            self._grant_idempotency(function.role)
         self._alarm_on_errors(function, name.lower())
         for pattern_name, pattern in patterns.items():
             RoutedRule(
@@ -463,6 +490,13 @@ class AmiGovernanceHomeStack(Stack):
             wildcard_action_finding("kms:GenerateDataKey*"),
             "Publishing to a KMS-encrypted topic needs kms:GenerateDataKey* (GenerateDataKey and its "
             "WithoutPlaintext variant); the statement is limited to the topic's own key.",
+        )
+
+    def _grant_idempotency(self, role: iam.IRole) -> None:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="RecordHandledEvents", actions=IDEMPOTENCY_ACTIONS, resources=[self.idempotency.table_arn]
+            )
         )
 
     def _alarm_on_errors(self, function: GovernedFunction, name: str) -> None:

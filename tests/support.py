@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ MOTO_ACCOUNT = "123456789012"
 HOME_REGION = "us-east-1"
 POLICY_PARAMETER = "/ami-governance/policy"
 INVENTORY_TABLE = "ami-governance-inventory"
+IDEMPOTENCY_TABLE = "ami-governance-idempotency"
 
 # What the Lambda runtime and the stack give the functions. A handler checks its settings when it is imported, so
 # what depends on created resources has a placeholder of the right shape here, which the fixtures replace with the
@@ -36,6 +38,7 @@ LOCAL_LAMBDA_ENVIRONMENT = {
     "POWERTOOLS_METRICS_NAMESPACE": "AmiGovernance",
     "POLICY_PARAMETER_NAME": POLICY_PARAMETER,
     "INVENTORY_TABLE_NAME": INVENTORY_TABLE,
+    "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE,
     "NOTIFICATION_TOPIC_ARN": f"arn:aws:sns:{HOME_REGION}:{MOTO_ACCOUNT}:placeholder-topic",
     "COPY_QUEUE_URL": f"https://sqs.{HOME_REGION}.amazonaws.com/{MOTO_ACCOUNT}/placeholder-copy-jobs",
 }
@@ -48,10 +51,18 @@ class FakeLambdaContext:
     invoked_function_arn: str = f"arn:aws:lambda:{HOME_REGION}:{MOTO_ACCOUNT}:function:ami-governance-enforce"
     aws_request_id: str = "00000000-0000-4000-8000-000000000000"
 
+    def get_remaining_time_in_millis(self) -> int:
+        # Powertools idempotency expires an in-progress record with the invocation: a minute, the default timeout.
+        return 60_000
+
 
 def load_event(name: str) -> dict[str, Any]:
-    """A fresh copy of a real-shaped sample event from tests/events/."""
-    return copy.deepcopy(json.loads((EVENTS_DIR / f"{name}.json").read_text()))
+    """A fresh copy of a real-shaped sample event from tests/events/, with an id of its own as EventBridge gives
+    every event (the functions answer a second delivery of one id from their idempotency record)."""
+    event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS_DIR / f"{name}.json").read_text()))
+    if "id" in event:
+        event["id"] = str(uuid.uuid4())
+    return event
 
 
 def create_image_event(
@@ -102,10 +113,13 @@ def state_event(image_id: str, state: str = "available", region: str = HOME_REGI
 
 
 class ApiCallRecorder:
-    """Records every AWS API call made through botocore, as (service, operation) pairs, in order."""
+    """Records every AWS API call made through botocore, as (service, operation) pairs, in order. The calls on the
+    idempotency table (one claim and one record per EventBridge invocation, adapters/idempotency.py) are kept
+    apart in `idempotency`, so that a budget the tests assert is the governance's own work."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.idempotency: list[str] = []
 
     def by_operation(self) -> Counter[str]:
         return Counter(f"{service}:{operation}" for service, operation in self.calls)
@@ -120,7 +134,10 @@ def recording_api_calls() -> Iterator[ApiCallRecorder]:
     original = botocore.client.BaseClient._make_api_call
 
     def recorded(self: Any, operation_name: str, api_params: Any) -> Any:
-        recorder.calls.append((self.meta.service_model.service_name, operation_name))
+        if isinstance(api_params, dict) and api_params.get("TableName") == IDEMPOTENCY_TABLE:
+            recorder.idempotency.append(operation_name)
+        else:
+            recorder.calls.append((self.meta.service_model.service_name, operation_name))
         return original(self, operation_name, api_params)
 
     botocore.client.BaseClient._make_api_call = recorded  # type: ignore[method-assign]
@@ -159,13 +176,26 @@ def create_home_resources(
     boto3.client("ssm", region_name=region).put_parameter(
         Name=parameter_name, Value=policy_json, Type="String", Overwrite=True
     )
-    boto3.client("dynamodb", region_name=region).create_table(
-        TableName=table_name, BillingMode="PAY_PER_REQUEST", **INVENTORY_KEY_SCHEMA
-    )
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    dynamodb.create_table(TableName=table_name, BillingMode="PAY_PER_REQUEST", **INVENTORY_KEY_SCHEMA)
+    create_idempotency_table(dynamodb)
     sns, sqs = boto3.client("sns", region_name=region), boto3.client("sqs", region_name=region)
     topic_arn = sns.create_topic(Name="ami-governance")["TopicArn"]
     inbox_url = subscribe_inbox(sns, sqs, topic_arn, "ami-governance-inbox")
     return HomeResources(topic_arn=str(topic_arn), inbox_url=inbox_url)
+
+
+def create_idempotency_table(dynamodb: Any, table_name: str = IDEMPOTENCY_TABLE) -> None:
+    """The home stack's idempotency table: Powertools' key (`id`) and TTL attribute (`expiration`)."""
+    dynamodb.create_table(
+        TableName=table_name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    )
+    dynamodb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
 
 
 def receive_as_sqs_event_records(sqs: Any, queue_url: str, region: str = HOME_REGION) -> list[dict[str, Any]]:

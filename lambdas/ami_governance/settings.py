@@ -70,18 +70,35 @@ class FunctionSettings:
         return fresh
 
 
-class EnforceSettings(FunctionSettings):
-    """The enforce Lambda: the common settings only."""
+class EventDrivenSettings(FunctionSettings):
+    """A function EventBridge invokes with one event at a time: the common settings and the table where each
+    event's handling is recorded once (adapters/idempotency.py), so that a redelivered event is answered from it."""
+
+    VARIABLES: ClassVar[Mapping[str, str]] = {
+        **FunctionSettings.VARIABLES,
+        "idempotency_table_name": "IDEMPOTENCY_TABLE_NAME",
+    }
+
+    idempotency_table_name: str
+
+    def check(self) -> None:
+        super().check()
+        _check_table_name(self.idempotency_table_name, "IDEMPOTENCY_TABLE_NAME")
 
 
-class CleanupSettings(FunctionSettings):
-    """The cleanup Lambda: the common settings only."""
+class EnforceSettings(EventDrivenSettings):
+    """The enforce Lambda: the common settings and its idempotency table."""
 
 
-class ReplicateSettings(FunctionSettings):
-    """The replicate Lambda: the common settings and the queue it sends one copy job to per source AMI and region."""
+class CleanupSettings(EventDrivenSettings):
+    """The cleanup Lambda: the common settings and its idempotency table."""
 
-    VARIABLES: ClassVar[Mapping[str, str]] = {**FunctionSettings.VARIABLES, "copy_queue_url": "COPY_QUEUE_URL"}
+
+class ReplicateSettings(EventDrivenSettings):
+    """The replicate Lambda: the common settings, its idempotency table and the queue it sends one copy job to per
+    source AMI and region."""
+
+    VARIABLES: ClassVar[Mapping[str, str]] = {**EventDrivenSettings.VARIABLES, "copy_queue_url": "COPY_QUEUE_URL"}
 
     copy_queue_url: str
 
@@ -92,11 +109,13 @@ class ReplicateSettings(FunctionSettings):
 
 class CopySettings(FunctionSettings):
     """The copy Lambda: the common settings only. It answers to the queue each SQS record names (its event source),
-    so it is not told the copy queue's URL."""
+    so it is not told the copy queue's URL. No idempotency table: a redelivered copy job is harmless by design (the
+    region's claim in the lineage and CopyImage's client token; adapters/idempotency.py says why)."""
 
 
 class ReportSettings(FunctionSettings):
-    """The report Lambda: the common settings and the bucket it publishes each run's report to."""
+    """The report Lambda: the common settings and the bucket it publishes each run's report to. No idempotency
+    table: every run is a fresh report, and the sweep re-reads AWS before it acts (adapters/idempotency.py)."""
 
     VARIABLES: ClassVar[Mapping[str, str]] = {
         **FunctionSettings.VARIABLES,
@@ -132,6 +151,16 @@ def _check_queue_url(value: str, variable: str) -> None:
     segments = path.split("/")
     if scheme not in ("https", "http") or not host or len(segments) != 2 or not all(segments):
         raise SettingsError(f"{variable} is not an SQS queue URL: {value!r}")
+
+
+# 3-255 characters: letters, digits, underscores, hyphens and dots (DynamoDB developer guide, "Supported data
+# types and naming rules"). An ARN is the likely mistake.
+_TABLE_NAME_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+def _check_table_name(value: str, variable: str) -> None:
+    if not 3 <= len(value) <= 255 or not set(value) <= _TABLE_NAME_CHARACTERS:
+        raise SettingsError(f"{variable} is not a DynamoDB table name: {value!r}")
 
 
 # 3-63 characters: lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit

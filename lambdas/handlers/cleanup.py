@@ -7,7 +7,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ami_governance.observability import count, logger, metrics, reports_runtime, traced
+from ami_governance.adapters.idempotency import once_per_event
+from ami_governance.observability import logger, metrics, reports_runtime, traced
 from ami_governance.settings import CleanupSettings
 
 # Read and checked at the cold start: a missing or malformed variable fails the init, naming it.
@@ -20,6 +21,7 @@ CleanupSettings.load()
 @traced
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Imported on first call: pydantic and the domain models are most of the cold-start import time.
-    from ami_governance.services.wiring import cleanup_service
+    from ami_governance.services.wiring import cleanup_event
 
-    return cleanup_service(context.invoked_function_arn, count).handle(event).as_dict()
+    # Once per EventBridge event: a redelivery is answered from its first handling's record.
+    return once_per_event(CleanupSettings, cleanup_event, event, context)  # type: ignore[no-any-return]

@@ -36,7 +36,11 @@ def _unprotected(policy: GovernancePolicy) -> dict[str, Any]:
 
 
 def _logical_id(template: Template, resource_type: str) -> str:
-    [logical_id] = template.find_resources(resource_type)
+    resources = template.find_resources(resource_type)
+    if resource_type == "AWS::DynamoDB::Table":
+        # The inventory, not the idempotency table (keyed by `id`).
+        resources = {k: r for k, r in resources.items() if r["Properties"]["KeySchema"][0]["AttributeName"] != "id"}
+    [logical_id] = resources
     return str(logical_id)
 
 

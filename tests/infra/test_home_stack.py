@@ -58,6 +58,12 @@ def _logical_id(template: Template, resource_type: str, **properties: Any) -> st
     return str(next(iter(matches)))
 
 
+def _inventory_id(template: Template) -> str:
+    return _logical_id(
+        template, "AWS::DynamoDB::Table", KeySchema=Match.array_with([Match.object_like({"AttributeName": "image_id"})])
+    )
+
+
 def _enforce_function(template: Template) -> tuple[str, dict[str, Any]]:
     return function_by_handler(template, ENFORCE_HANDLER)
 
@@ -171,7 +177,7 @@ def test_function_environment(handler: str, home_template: Template) -> None:
     assert variables["POWERTOOLS_SERVICE_NAME"] == "ami-governance"
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "AmiGovernance"
     assert variables["POLICY_PARAMETER_NAME"] == {"Ref": _logical_id(home_template, "AWS::SSM::Parameter")}
-    assert variables["INVENTORY_TABLE_NAME"] == {"Ref": _logical_id(home_template, "AWS::DynamoDB::Table")}
+    assert variables["INVENTORY_TABLE_NAME"] == {"Ref": _inventory_id(home_template)}
     assert variables["NOTIFICATION_TOPIC_ARN"] == {"Ref": _logical_id(home_template, "AWS::SNS::Topic")}
 
 
@@ -230,7 +236,8 @@ def test_cleanup_function_has_time_to_delete_a_full_batch_of_snapshots(home_temp
 
 def test_inventory_table(home_template: Template) -> None:
     # Given the inventory table, then it is keyed by image and region, on demand, recoverable and retained
-    home_template.resource_count_is("AWS::DynamoDB::Table", 1)
+    # (and the idempotency table: tests/infra/test_idempotency_table.py)
+    home_template.resource_count_is("AWS::DynamoDB::Table", 2)
     home_template.has_resource(
         "AWS::DynamoDB::Table",
         {

@@ -95,16 +95,34 @@ def test_non_compliant_image_is_tagged_and_announced_once(estate, invoke):
     assert body["remediation"].startswith("none (audit mode")
 
 
-def test_duplicate_event_writes_nothing_and_notifies_nobody(estate, invoke):
+def test_duplicate_event_is_answered_from_its_first_handling(estate, invoke):
+    # Given a non-compliant AMI already judged once
+    image_id, instance_id = estate.create_image("test image", GOOD_TAGS)
+    event = create_image_event(image_id, instance_id, name="test image")
+    first = invoke(event)
+    estate.notices()
+
+    # When EventBridge delivers the same event again (at-least-once delivery)
+    with recording_api_calls() as api:
+        second = invoke(event)
+
+    # Then the idempotency record answers it: the first answer, one conditional write, no EC2 call, no notice
+    assert second == first
+    assert api.idempotency == ["PutItem"]
+    assert api.calls == []
+    assert estate.notices() == []
+
+
+def test_same_call_under_another_event_id_writes_nothing_and_notifies_nobody(estate, invoke):
     # Given a non-compliant AMI already judged once
     image_id, instance_id = estate.create_image("test image", GOOD_TAGS)
     event = create_image_event(image_id, instance_id, name="test image")
     invoke(event)
     estate.notices()
 
-    # When EventBridge delivers the same event again (at-least-once delivery)
+    # When the same call arrives as another event (CloudTrail's own duplicate, or after the record expired)
     with recording_api_calls() as api:
-        second = invoke(event)
+        second = invoke({**event, "id": "another-delivery-of-the-same-call"})
 
     # Then only the image is read: no tag write, no second notice
     assert second["images"][0]["tags_written"] == []

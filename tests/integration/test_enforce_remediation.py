@@ -70,7 +70,8 @@ def test_enforce_does_not_remediate_twice(estate, invoke, policy_with):
     invoke(event)
     estate.notices()
 
-    second = invoke(event)
+    # The same call in another envelope (the same envelope is answered from its idempotency record)
+    second = invoke({**event, "id": "another-delivery"})
 
     assert image_state(estate, image_id) == "disabled"
     assert second["images"][0]["remediation"] is None

@@ -137,9 +137,11 @@ def test_the_same_approval_delivered_three_times_makes_one_copy_per_region(repli
     source = replication.compliant_image()
 
     replication.approve(source, event_id="approval-1")
-    replication.replicate(approval_event(source, APPROVER_ROLE, "approval-1"))  # a repeat before any copy
+    # The repeats come as other envelopes of the same CloudTrail event (CloudTrail's own duplicates): no idempotency
+    # record answers them, the service itself must not copy twice.
+    replication.replicate(repeated(approval_event(source, APPROVER_ROLE, "approval-1"), 2))  # before any copy
     first_jobs = replication.jobs()
-    replication.replicate(approval_event(source, APPROVER_ROLE, "approval-1"))  # a repeat while jobs are in flight
+    replication.replicate(repeated(approval_event(source, APPROVER_ROLE, "approval-1"), 3))  # while jobs are in flight
     replication.run_copies(first_jobs)
     replication.run_copies()  # whatever the repeats queued
 
@@ -373,7 +375,8 @@ def test_a_repeated_approval_does_not_copy_again_what_it_failed_to_copy(replicat
     eu_replica = replication.replicas(source, EU)[0]["ImageId"]
     replication.settle(eu_replica, EU, "failed", error="KMS key disabled")
 
-    again = replication.replicate(approval_event(source, APPROVER_ROLE, "approval-1"))  # Lambda retried the event
+    # The same CloudTrail event again, in another envelope (the service's answer, not the idempotency record's)
+    again = replication.replicate(repeated(approval_event(source, APPROVER_ROLE, "approval-1"), 2))
 
     assert again["images"][0]["queued"] == []
     assert replication.item(source)["replicas"][EU]["state"] == "failed"
@@ -448,3 +451,8 @@ def test_a_pending_approval_whose_tag_is_removed_copies_nothing_when_the_ami_bec
     assert replication.replicate(state_event(source, "available"))["reason"] == (
         "neither a replica nor an AMI awaiting replication"
     )
+
+
+def repeated(event: dict[str, Any], delivery: int) -> dict[str, Any]:
+    """The same CloudTrail event in another EventBridge envelope (its `delivery`-th)."""
+    return {**event, "id": f"{event['id']}-delivery-{delivery}"}

@@ -27,7 +27,10 @@ COMMON = {
     "NOTIFICATION_TOPIC_ARN": TOPIC,
     "AWS_REGION": "eu-west-1",
 }
+# What the functions EventBridge invokes are told besides: where each event's handling is recorded.
+IDEMPOTENCY = {"IDEMPOTENCY_TABLE_NAME": "ami-governance-idempotency"}
 COMMON_ONLY = [EnforceSettings, CleanupSettings, CopySettings]
+EVENT_DRIVEN = {EnforceSettings, CleanupSettings}
 HANDLERS = {
     "handlers.enforce": EnforceSettings,
     "handlers.cleanup": CleanupSettings,
@@ -54,22 +57,26 @@ def cold_start(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
 def test_a_function_with_the_common_environment_gets_its_settings(model: type[FunctionSettings]) -> None:
     # Given the environment the template gives the enforce, cleanup and copy functions, and the runtime's region
     # When their settings are read
-    settings = model.from_environment(COMMON)
+    settings = model.from_environment({**COMMON, **IDEMPOTENCY})
 
-    # Then each has the policy, inventory, topic and region, and nothing else
+    # Then each has the policy, inventory, topic and region, and nothing else (enforce and cleanup: their
+    # idempotency table too)
     assert type(settings) is model
-    assert vars(settings) == {
+    expected = {
         "policy_parameter_name": "/ami-governance/policy",
         "inventory_table_name": "ami-governance-inventory",
         "notification_topic_arn": TOPIC,
         "region": "eu-west-1",
     }
+    if model in EVENT_DRIVEN:
+        expected["idempotency_table_name"] = "ami-governance-idempotency"
+    assert vars(settings) == expected
 
 
 def test_the_replicate_function_gets_the_copy_queue_too() -> None:
     # Given the replicate function's environment: the common one and the copy queue's URL
     # When its settings are read
-    settings = ReplicateSettings.from_environment({**COMMON, "COPY_QUEUE_URL": QUEUE})
+    settings = ReplicateSettings.from_environment({**COMMON, **IDEMPOTENCY, "COPY_QUEUE_URL": QUEUE})
 
     # Then it knows where to send copy jobs, besides the common settings
     assert settings.copy_queue_url == QUEUE
@@ -81,7 +88,7 @@ def test_the_replicate_function_requires_the_copy_queue() -> None:
     # Given the common environment without COPY_QUEUE_URL
     # When the replicate function's settings are read, Then they fail, naming the variable
     with pytest.raises(SettingsError, match=r"^missing environment variables: COPY_QUEUE_URL$"):
-        ReplicateSettings.from_environment(COMMON)
+        ReplicateSettings.from_environment({**COMMON, **IDEMPOTENCY})
 
 
 def test_the_copy_function_does_not_read_the_copy_queue() -> None:
@@ -96,7 +103,7 @@ def test_the_copy_function_does_not_read_the_copy_queue() -> None:
 @pytest.mark.parametrize("variable", list(COMMON))
 def test_every_function_names_a_missing_or_empty_common_variable(model: type[FunctionSettings], variable: str) -> None:
     # Given a function's environment with one common variable missing, or set but empty
-    environment = {**COMMON, "COPY_QUEUE_URL": QUEUE}
+    environment = {**COMMON, **IDEMPOTENCY, "COPY_QUEUE_URL": QUEUE}
     for broken in ({k: v for k, v in environment.items() if k != variable}, {**environment, variable: ""}):
         # When its settings are read, Then they fail, naming that variable
         with pytest.raises(SettingsError, match=rf"^missing environment variables: {variable}$"):
@@ -111,7 +118,7 @@ def test_every_missing_variable_is_named_at_once() -> None:
 
     assert str(raised.value) == (
         "missing environment variables: POLICY_PARAMETER_NAME, INVENTORY_TABLE_NAME, NOTIFICATION_TOPIC_ARN, "
-        "COPY_QUEUE_URL"
+        "IDEMPOTENCY_TABLE_NAME, COPY_QUEUE_URL"
     )
 
 
@@ -127,7 +134,7 @@ def test_every_missing_variable_is_named_at_once() -> None:
 )
 def test_a_malformed_topic_arn_is_named(model: type[FunctionSettings], topic: str) -> None:
     # Given a function's environment whose topic is not an SNS topic ARN
-    environment = {**COMMON, "COPY_QUEUE_URL": QUEUE, "NOTIFICATION_TOPIC_ARN": topic}
+    environment = {**COMMON, **IDEMPOTENCY, "COPY_QUEUE_URL": QUEUE, "NOTIFICATION_TOPIC_ARN": topic}
 
     # When its settings are read, Then they fail, naming the variable and the value
     with pytest.raises(SettingsError, match=r"^NOTIFICATION_TOPIC_ARN is not an SNS topic ARN: "):
@@ -147,11 +154,13 @@ def test_a_malformed_copy_queue_url_is_named(url: str) -> None:
     # Given the replicate function's environment whose copy queue is not a queue URL
     # When its settings are read, Then they fail, naming the variable and the value
     with pytest.raises(SettingsError, match=r"^COPY_QUEUE_URL is not an SQS queue URL: "):
-        ReplicateSettings.from_environment({**COMMON, "COPY_QUEUE_URL": url})
+        ReplicateSettings.from_environment({**COMMON, **IDEMPOTENCY, "COPY_QUEUE_URL": url})
 
 
 def test_an_emulators_plain_http_queue_url_is_accepted() -> None:
-    settings = ReplicateSettings.from_environment({**COMMON, "COPY_QUEUE_URL": "http://127.0.0.1:4566/111122223333/q"})
+    settings = ReplicateSettings.from_environment(
+        {**COMMON, **IDEMPOTENCY, "COPY_QUEUE_URL": "http://127.0.0.1:4566/111122223333/q"}
+    )
 
     assert settings.copy_queue_url == "http://127.0.0.1:4566/111122223333/q"
 
@@ -195,6 +204,9 @@ def test_importing_a_handler_loads_its_settings(
         ("handlers.cleanup", "POLICY_PARAMETER_NAME"),
         ("handlers.replicate", "COPY_QUEUE_URL"),
         ("handlers.copy", "NOTIFICATION_TOPIC_ARN"),
+        ("handlers.enforce", "IDEMPOTENCY_TABLE_NAME"),
+        ("handlers.cleanup", "IDEMPOTENCY_TABLE_NAME"),
+        ("handlers.replicate", "IDEMPOTENCY_TABLE_NAME"),
     ],
 )
 def test_a_handler_whose_variable_is_missing_fails_at_import_naming_it(
@@ -207,3 +219,17 @@ def test_a_handler_whose_variable_is_missing_fails_at_import_naming_it(
     # When its handler module is imported (the cold start), Then the import fails, naming the variable
     with pytest.raises(SettingsError, match=rf"^missing environment variables: {variable}$"):
         importlib.import_module(module)
+
+
+@pytest.mark.parametrize("model", [EnforceSettings, CleanupSettings, ReplicateSettings])
+@pytest.mark.parametrize(
+    "table", ["arn:aws:dynamodb:eu-west-1:111122223333:table/idempotency", "ab", "idem potency", f"t{'x' * 255}"]
+)
+def test_an_idempotency_table_that_is_not_a_table_name_is_named(model: type[FunctionSettings], table: str) -> None:
+    # Given an event-driven function's environment whose idempotency table is not a DynamoDB table name (an ARN,
+    # too short, a space, too long)
+    environment = {**COMMON, "COPY_QUEUE_URL": QUEUE, "IDEMPOTENCY_TABLE_NAME": table}
+
+    # When its settings are read, Then they fail, naming the variable and the value
+    with pytest.raises(SettingsError, match=rf"^IDEMPOTENCY_TABLE_NAME is not a DynamoDB table name: {table!r}$"):
+        model.from_environment(environment)

@@ -231,8 +231,15 @@ class ReplicationService(EventService):
         present: list[str] = []
         generations: dict[str, int] = {}
         for _attempt in range(2):
-            replicas = replicas_of(self.inventory.get(image.image_id, image.region))
+            item = self.inventory.get(image.image_id, image.region) or {}
+            replicas = replicas_of(item)
             queued, present = regions_to_queue(targets.regions, replicas, event_id, iso_timestamp(self.now()))
+            if not queued and item.get("replication_round") == event_id:
+                # A repeated delivery of the approval that started this round (CloudTrail's duplicate, or one whose
+                # idempotency record expired), every region claimed already: the round's answer stays on the AMI.
+                self.count("ApprovalsRepeated")
+                reason = "repeated delivery of this round's approval"
+                return ApprovalOutcome(image.image_id, image.region, "approved", reason, approver, [], present)
             generations = {region: generation_of(replicas.get(region)) for region in queued}
             approval = self._approval(image, approver, event_id, ApprovalStatus.APPROVED)
             # Planned on the entries as read: a delivery or copy worker that changed one meanwhile fails the write.

@@ -13,15 +13,17 @@ Each factory imports its own service: a Lambda loads only the capability it runs
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ami_governance.adapters.clients import reset_clients
 from ami_governance.adapters.ec2 import Ec2Images
+from ami_governance.adapters.idempotency import forget_stores
 from ami_governance.adapters.inventory import Inventory
 from ami_governance.adapters.launch_permissions import LaunchPermissionReader
 from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.policy_store import forget_policies, load_policy
 from ami_governance.adapters.queue import CopyQueue, queue_url_from_arn
+from ami_governance.observability import count as count_metric
 from ami_governance.services.common import Counter
 from ami_governance.settings import (
     CleanupSettings,
@@ -154,6 +156,21 @@ def report_service(function_arn: str, count: Counter) -> ReportService:
     )
 
 
+# What each EventBridge-invoked handler does once per event (handlers/*.py wrap them in adapters/idempotency.py; the
+# record's key names the function and these). Here rather than in the handler modules, so that every AWS call of
+# an invocation is made under the handler's one frame (tests/iam attributes calls to a function by it).
+def enforce_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return enforcement_service(context.invoked_function_arn, count_metric).handle(event).as_dict()
+
+
+def cleanup_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return cleanup_service(context.invoked_function_arn, count_metric).handle(event).as_dict()
+
+
+def replicate_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return replication_service(context.invoked_function_arn, count_metric).handle(event).as_dict()
+
+
 def report_store() -> ReportStore:
     from ami_governance.adapters.report_store import ReportStore
 
@@ -171,5 +188,6 @@ def reset() -> None:
     _images_in.cache_clear()
     _permissions_in.cache_clear()
     _queue_for.cache_clear()
+    forget_stores()
     forget_settings()
     reset_clients()
