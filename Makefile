@@ -29,7 +29,7 @@ demo: setup
 
 ## emulator: the governance stack live on a local AWS endpoint, http://127.0.0.1:$(PORT)
 emulator: setup
-	$(BIN)/python -m emulator --port $(PORT)
+	$(BIN)/python -m emulator --port $(PORT) --enforce-iam
 
 ## test: lint, type-check and every test suite (unit, integration, infra incl. cdk-nag and cfn-lint), and
 ## granted == used: every AWS call of each Lambda against its role (tests/iam/usage.py)

@@ -297,7 +297,10 @@ class _GovernanceApp:
             start_response(f"{status} {'OK' if status < 400 else 'ERROR'}", [("Content-Type", "application/json")])
             return [data]
         enforcer = self.emulator.enforcer
-        denial = enforcer.check(environ, body) if enforcer is not None else None
+        denial = None
+        if enforcer is not None:
+            denial = enforcer.put_events_refusal(environ, body, lambda key: self.emulator.principals.caller(key).arn)
+            denial = denial or enforcer.check(environ, body)
         if denial is not None:
             refusal = error_response(denial)
             start_response(f"{refusal.status} ERROR", refusal.headers)

@@ -188,7 +188,7 @@ def report_now(tour: Tour, emulator: GovernanceEmulator, inbox: str) -> None:
 def main() -> None:
     started = time.perf_counter()
     say("Synthesizing the CDK app and deploying its stacks into a local AWS…")
-    emulator = GovernanceEmulator(port=0, policy_file=ROOT / "governance-policy.yaml").start()
+    emulator = GovernanceEmulator(port=0, policy_file=ROOT / "governance-policy.yaml", enforce_iam=True).start()
     try:
         assert emulator.functions is not None
         [function] = [f for f in emulator.functions.all() if f.handler == "handlers.enforce.handler"]

@@ -117,6 +117,13 @@ class MotoState:
         policy = json.loads(key.policy) if key.policy else None
         return Key(key.arn, policy, tuple(sorted(key.aliases)))
 
+    def bus_policy(self, region: str, bus: str) -> dict[str, Any] | None:
+        from moto.events.models import events_backends
+
+        event_bus = events_backends[self.account][region].event_buses.get(bus)
+        policy = event_bus.policy if event_bus is not None else None
+        return json.loads(policy) if policy else None
+
     def topic_key(self, topic_arn: str) -> str | None:
         from moto.sns.models import sns_backends
 
@@ -198,6 +205,73 @@ class Enforcer:
             decision = self.evaluator.evaluate(simulation(caller, request, policies))
             if not decision.allowed:
                 return self._deny(Denial(call, request, decision, denial_message(caller, request, decision)))
+        return None
+
+    def put_events_refusal(
+        self, environ: Mapping[str, Any], body: bytes, principal_of: Callable[[str], str]
+    ) -> Denial | None:
+        """Whether a bus's resource policy refuses a PutEvents, whoever calls (`principal_of`: access key ->
+        principal ARN, as CloudTrail names it).
+
+        Only the bus policy is evaluated: the callers' own identity policies live in their accounts (or are a
+        test's), so they are taken to allow the call; an explicit Deny of the bus policy still refuses it, and a
+        caller of another account needs the bus policy's Allow as well. The context is what EventBridge
+        documents for PutEvents: `events:source` and `events:detail-type`, each the list of the request's
+        entries' values, and the principal's account. AWS refuses the whole request (AccessDeniedException)."""
+        match = _CREDENTIAL.search(str(environ.get("HTTP_AUTHORIZATION", "")))
+        if (
+            match is None
+            or match.group(3) != "events"
+            or not str(environ.get("HTTP_X_AMZ_TARGET", "")).endswith(".PutEvents")
+        ):
+            return None
+        access_key, region = match.group(1), match.group(2)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            return None
+        entries = [e for e in params.get("Entries") or [] if isinstance(e, dict)] if isinstance(params, dict) else []
+        arn = principal_of(access_key)
+        account = arn.split(":")[4] if arn.count(":") >= 5 else self.account
+        caller = Caller(arn, arn, account)
+        by_bus: dict[str, list[dict[str, Any]]] = {}
+        for entry in entries:
+            bus = str(entry.get("EventBusName") or "default").rsplit("/", 1)[-1]
+            by_bus.setdefault(bus, []).append(entry)
+        allow_all = [
+            {
+                "name": "the caller's own policies",
+                "policy": {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "events:PutEvents", "Resource": "*"}],
+                },
+            }
+        ]
+        for bus, bus_entries in by_bus.items():
+            policy = self.state.bus_policy(region, bus)
+            if policy is None and account == self.account:
+                continue  # no resource policy: the same account's identity policy is all IAM asks
+            request = Authorization(
+                "events:PutEvents",
+                f"arn:aws:events:{region}:{self.account}:event-bus/{bus}",
+                {
+                    "aws:PrincipalAccount": account,
+                    "aws:PrincipalArn": arn,
+                    "aws:RequestedRegion": region,
+                    "events:source": sorted({str(e.get("Source")) for e in bus_entries}),
+                    "events:detail-type": sorted({str(e.get("DetailType")) for e in bus_entries}),
+                },
+                self.account,
+                resource_policy=policy or {"Version": "2012-10-17", "Statement": []},
+            )
+            decision = self.evaluator.evaluate(simulation(caller, request, allow_all))
+            if not decision.allowed:
+                call = Call("events", "PutEvents", region, {"EventBusName": bus}, caller)
+                # The callers' own policies allow it here: what refuses is the bus policy.
+                reason = ("with an explicit deny in a resource-based policy" if decision.result == EXPLICIT_DENY
+                          else "because no resource-based policy allows the events:PutEvents action")  # fmt: skip
+                message = f"User: {arn} is not authorized to perform: events:PutEvents on resource: {request.resource} "
+                return self._deny(Denial(call, request, decision, message + reason))
         return None
 
     def eventbridge_publish_refusal(self, topic_arn: str) -> str | None:

@@ -3,8 +3,9 @@ reach the Lambdas and change nothing, because each Lambda acts on what EC2 shows
 
 On AWS, PutEvents refuses `aws.*` sources (NotAuthorizedForSourceException) and the governance bus's policy refuses
 other accounts and other sources: these forgeries could not be put at all. The emulator accepts `aws.ec2` from any
-caller, which is what lets this suite show the Lambdas' own defence; an event with a source of the caller's own is
-put too, and matches no rule.
+caller of the account, which is what lets this suite show the Lambdas' own defence. The bus policy it evaluates (it
+runs with --enforce-iam): an event with a source of the caller's own is refused on the governance bus and matches
+no rule on the default bus, and a principal of another account is refused whatever its source.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import load_event
 from tests.e2e.conftest import HOME, PREFIX, RunningEmulator
@@ -108,18 +110,42 @@ def test_forged_events_on_either_bus_change_nothing(
         assert refusal in results
 
 
-def test_an_event_with_the_callers_own_source_matches_no_rule(emulator: RunningEmulator) -> None:
+def test_an_event_with_the_callers_own_source_is_refused_by_the_bus_and_matches_no_rule(
+    emulator: RunningEmulator,
+) -> None:
     detail = cloudtrail("deregister_image", requestParameters={"imageId": "ami-0123456789abcdef0"})
     marker = "forged-own-source"
     detail["eventID"] = marker
+    events = emulator.client("events", HOME)
 
-    for bus in BUSES:
-        answer = emulator.client("events", HOME).put_events(Entries=[{
+    def put(bus: str) -> Any:
+        return events.put_events(Entries=[{
             "Source": "com.example.forged", "DetailType": "AWS API Call via CloudTrail",
             "Detail": json.dumps(detail), "EventBusName": bus}])  # fmt: skip
-        assert answer["FailedEntryCount"] == 0
+
+    with pytest.raises(ClientError) as refused:
+        put("ami-governance")
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "events:PutEvents" in refused.value.response["Error"]["Message"]
+    assert "explicit deny in a resource-based policy" in refused.value.response["Error"]["Message"]
+    assert put("default")["FailedEntryCount"] == 0
     emulator.drain()
 
     logged = [e for e in emulator.events() if e["event"]["detail"].get("eventID") == marker]
-    assert sorted(e["bus"] for e in logged) == sorted(BUSES)
-    assert [e["rules"] for e in logged] == [[], []]
+    assert [(e["bus"], e["rules"]) for e in logged] == [("default", [])]
+
+
+def test_the_governance_bus_refuses_another_accounts_principal(emulator: RunningEmulator) -> None:
+    emulator.control("POST", "principals", {"outsider": "arn:aws:iam::444455556666:user/mallory"})
+    detail = cloudtrail("deregister_image", requestParameters={"imageId": "ami-0123456789abcdef0"})
+    detail["eventID"] = "forged-by-another-account"
+    entry = {"Source": "aws.ec2", "DetailType": "AWS API Call via CloudTrail", "Detail": json.dumps(detail),
+             "EventBusName": "ami-governance"}  # fmt: skip
+
+    with pytest.raises(ClientError) as refused:
+        emulator.client("events", HOME, access_key="outsider").put_events(Entries=[entry])
+
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "arn:aws:iam::444455556666:user/mallory" in refused.value.response["Error"]["Message"]
+    emulator.drain()
+    assert [e for e in emulator.events() if e["event"]["detail"].get("eventID") == "forged-by-another-account"] == []

@@ -4,6 +4,7 @@ a key policy for EventBridge, and the refusals in each service's error shape."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -220,3 +221,71 @@ def test_a_key_policy_that_does_not_delegate_to_iam_refuses_what_the_role_allows
     requests = authorizations(Call("ec2", "CopyImage", "eu-west-1", params, CALLER), state)
     results = [evaluator.evaluate(simulation(CALLER, r, [{"name": "p", "policy": document}])).result for r in requests]
     assert results == [ALLOWED, ALLOWED] + [IMPLICIT_DENY] * 6
+
+
+# The governance bus's policy as stacks/home_stack.py writes it (tests/infra/test_home_bus_policy.py checks that).
+BUS = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/ami-governance"
+BUS_POLICY = policy(
+    {"Sid": "OnlyTheForwardersAccounts", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "events:PutEvents",
+     "Resource": BUS, "Condition": {"StringNotEquals": {"aws:PrincipalAccount": [ACCOUNT]}}},
+    {"Sid": "OnlyTheForwardedSources", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "events:PutEvents",
+     "Resource": BUS, "Condition": {"ForAnyValue:StringNotEquals": {"events:source": ["aws.ec2", "aws.cloudwatch"]}}},
+)  # fmt: skip
+PRINCIPALS = {
+    "forwarder": f"arn:aws:sts::{ACCOUNT}:assumed-role/ForwarderRole/events",
+    "outsider": "arn:aws:iam::444455556666:user/mallory",
+}
+
+
+def put_events(enforcer: Enforcer, access_key: str, *entries: tuple[str, str]) -> Denial | None:
+    """PutEvents signed with `access_key`, one entry per (bus, source)."""
+    body = {"Entries": [{"Source": source, "DetailType": "d", "Detail": "{}", "EventBusName": bus}
+                        for bus, source in entries]}  # fmt: skip
+    environ = {
+        "HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={access_key}/20261201/us-east-1/events/aws4_request, x",
+        "HTTP_X_AMZ_TARGET": "AWSEvents.PutEvents",
+    }
+    return enforcer.put_events_refusal(environ, json.dumps(body).encode(), PRINCIPALS.__getitem__)
+
+
+@pytest.mark.parametrize(
+    ("access_key", "entries", "refused"),
+    [
+        ("forwarder", [("ami-governance", "aws.ec2")], False),
+        ("forwarder", [("ami-governance", "aws.cloudwatch"), ("ami-governance", "aws.ec2")], False),
+        ("forwarder", [("ami-governance", "com.example.forged")], True),
+        ("forwarder", [("ami-governance", "aws.ec2"), ("ami-governance", "com.example.forged")], True),
+        ("outsider", [("ami-governance", "aws.ec2")], True),
+        ("forwarder", [("default", "com.example.mine")], False),
+        ("outsider", [("default", "aws.ec2")], True),
+    ],
+    ids=[
+        "forwarded-ec2",
+        "forwarded-both",
+        "own-source",
+        "one-forged-entry",
+        "another-account",
+        "no-bus-policy",
+        "another-account-no-policy",
+    ],
+)
+def test_the_governance_bus_policy_admits_only_this_accounts_forwarded_sources(
+    evaluator: Evaluator, access_key: str, entries: list[tuple[str, str]], refused: bool
+) -> None:
+    state = FakeState(bus_policies={("us-east-1", "ami-governance"): BUS_POLICY})
+    enforcer = Enforcer(ACCOUNT, evaluator, PolicyRegistry(), lambda _: None, state)
+
+    denial = put_events(enforcer, access_key, *entries)
+
+    if not refused:
+        assert denial is None
+        return
+    assert denial is not None
+    assert denial.authorization is not None
+    assert denial.authorization.action == "events:PutEvents"
+    assert denial.message.startswith(f"User: {PRINCIPALS[access_key]} is not authorized to perform: events:PutEvents")
+    assert _parsed_error("events", denial) == {
+        "status": 400,
+        "Code": "AccessDeniedException",
+        "Message": denial.message,
+    }

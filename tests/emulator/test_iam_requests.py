@@ -33,6 +33,10 @@ class FakeState:
     keys: dict[str, Key] = field(default_factory=dict)
     topic_keys: dict[str, str] = field(default_factory=dict)
     queue_keys: dict[str, str] = field(default_factory=dict)
+    bus_policies: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def bus_policy(self, region: str, bus: str) -> dict[str, Any] | None:
+        return self.bus_policies.get((region, bus))
 
     def ec2_tags(self, region: str, resource_id: str) -> dict[str, str]:
         return dict(self.tags.get((region, resource_id), {}))

@@ -3,8 +3,9 @@
 Two explicit Denies on events:PutEvents: any principal of another account, and any entry whose `source` is not one
 the forwarders forward. EventBridge itself refuses PutEvents with an AWS service's source (`aws.*`) from any caller,
 so what passes both is an event a forwarding rule delivered. The statements are checked exactly, and their effect
-on the callers that matter is worked out below with IAM's semantics for the two operators they use (the emulator
-does not evaluate bus policies yet; see the README).
+on the callers that matter is worked out below with IAM's semantics for the two operators they use. The emulator
+evaluates the same policy at every PutEvents with --enforce-iam (tests/emulator/test_iam_evaluator.py,
+tests/e2e/test_forgery_e2e.py).
 """
 
 from __future__ import annotations
