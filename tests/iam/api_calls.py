@@ -29,6 +29,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+# Operations that IAM authorises under another action's name (everything else is `<prefix>:<OperationName>`), and
+# what EC2 and SNS do with the caller's permissions on a KMS key: the tables of the emulator's IAM enforcement.
+from emulator.iam.requests import ACTION_BY_OPERATION, EBS_KEY_ACTIONS, SNS_KEY_ACTIONS
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 HANDLERS_DIR = LAMBDAS_DIR / "handlers"
@@ -36,17 +40,6 @@ HANDLERS_DIR = LAMBDAS_DIR / "handlers"
 # botocore's signingName is the IAM service prefix of every service the Lambdas call; the exceptions known here.
 IAM_PREFIX_BY_SIGNING_NAME = {
     "monitoring": "cloudwatch",  # CloudWatch's API signs as "monitoring"; its IAM actions are cloudwatch:*
-}
-
-# Operations that IAM authorises under another action's name. Everything else is `<prefix>:<OperationName>`.
-ACTION_BY_OPERATION = {
-    # SQS developer guide, "Amazon SQS batch actions": "You cannot set permissions explicitly for SendMessageBatch,
-    # DeleteMessageBatch, or ChangeMessageVisibilityBatch"; the single-message actions authorise them.
-    ("sqs", "SendMessageBatch"): "sqs:SendMessage",
-    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
-    ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
-    # The Lambda API's Invoke operation is the lambda:InvokeFunction action.
-    ("lambda", "Invoke"): "lambda:InvokeFunction",
 }
 
 
@@ -63,19 +56,12 @@ class ImpliedActions:
 IMPLIED_ACTIONS = {
     # Every topic this stack publishes to is encrypted with its own KMS key (home stack, Notifications).
     "sns:Publish": ImpliedActions(
-        ("kms:Decrypt", "kms:GenerateDataKey"),
+        tuple(sorted(SNS_KEY_ACTIONS)),
         "SNS developer guide, encryption at rest / key management: publishers to an encrypted topic need "
         "kms:GenerateDataKey* and kms:Decrypt on its key",
     ),
     "ec2:CopyImage": ImpliedActions(
-        (
-            "kms:CreateGrant",
-            "kms:Decrypt",
-            "kms:DescribeKey",
-            "kms:GenerateDataKeyWithoutPlaintext",
-            "kms:ReEncryptFrom",
-            "kms:ReEncryptTo",
-        ),
+        EBS_KEY_ACTIONS,
         "EBS user guide, 'Requirements for Amazon EBS encryption': using a KMS key for EBS encryption needs "
         "kms:CreateGrant, kms:Decrypt, kms:DescribeKey, kms:GenerateDataKeyWithoutPlainText and kms:ReEncrypt*",
         when_params=frozenset({"KmsKeyId"}),
