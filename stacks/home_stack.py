@@ -57,6 +57,11 @@ from stacks.resource_names import GOVERNANCE_BUS_NAME, POLICY_PARAMETER_NAME, al
 POLICY_PARAMETER_TIER = ssm.ParameterTier.ADVANCED
 ADVANCED_PARAMETER_MAX_BYTES = 8192
 
+# A tag event names up to 1,000 resources (EC2's CreateTags limit), and enforce judges each of the account's AMIs
+# among them with a CreateTags and at most one notice: some 2,000 calls, which at AWS's usual latencies take one to
+# three minutes, not the 60 s of the other functions. Five minutes, so that bulk tagging is judged in one invocation.
+ENFORCE_TIMEOUT = Duration.minutes(5)
+
 # Cleanup deletes up to `max_snapshots_per_event` (50 by default) snapshots one by one, and DeleteSnapshot is
 # throttled at 5 per second per region (botocore retries RequestLimitExceeded with backoff).
 # Lambda's maximum: the policy allows up to 1000 deletions per deregistration, and DeleteSnapshot refills at 5/s.
@@ -190,6 +195,7 @@ class AmiGovernanceHomeStack(Stack):
             handler="handlers.enforce.handler",
             description="AMI governance: check new and changed AMIs against the policy, tag, notify, remediate",
             permissions=enforce_permissions(policy, self.account),
+            timeout=ENFORCE_TIMEOUT,
             # Enforce only records what it judged (UpdateItem creates the item): it never reads the inventory.
             inventory_actions=["dynamodb:UpdateItem"],
             patterns=ENFORCE_PATTERNS,

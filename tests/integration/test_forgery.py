@@ -221,11 +221,6 @@ def test_a_creation_event_naming_another_creator_changes_nothing(
     assert "ProvenanceConflicts" in metrics(capsys)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="EC2's SourceInstanceId is not read into ImageFacts (adapters/ec2.py to_image_facts, owned by another "
-    "change): a CreateImage record naming another instance cannot be told from the real one yet",
-)
 def test_a_first_creation_event_naming_another_instance_changes_nothing(estate: Estate, invoke: Invoke) -> None:
     # Given an AMI no event judged yet, made from one instance, and a CreateImage record naming another instance,
     # an exempt creator and the required tags

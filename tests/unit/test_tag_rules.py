@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ami_governance.models.events import CloudTrailImageEvent
-from ami_governance.models.image import ComplianceStatus, Verdict, Violation, ViolationKind
+from ami_governance.models.image import ComplianceStatus, ImageFacts, Verdict, Violation, ViolationKind
 from ami_governance.models.policy import load_policy_file
 from ami_governance.rules.tags import (
+    creation_claims_refuted,
     creator_conflict,
     inherited_system_tags,
     only_system_tags_changed,
@@ -202,3 +204,22 @@ def test_a_later_creation_event_by_another_creator_conflicts_on_each_creator_tag
 
     assert creator_conflict(POLICY, recorded, later) == {f"{P}invoked-by": (None, "imagebuilder.amazonaws.com")}
     assert creator_conflict(POLICY, recorded, {**recorded, f"{P}created-at": "t2"}) == {}
+
+
+@pytest.mark.parametrize(
+    ("shown_instance", "refuted"),
+    [
+        ("i-0abc1234def567890", {}),
+        ("i-0fedcba9876543210", {"source-instance": ("i-0abc1234def567890", "i-0fedcba9876543210")}),
+        (None, {}),  # a runtime whose botocore model lacks SourceInstanceId: nothing to contradict with
+    ],
+    ids=["same-instance", "another-instance", "ec2-shows-none"],
+)
+def test_a_create_image_record_naming_another_instance_than_ec2s_is_refuted(
+    shown_instance: str | None, refuted: dict[str, tuple[str, str]]
+) -> None:
+    detail = CloudTrailImageEvent.model_validate(load_event("create_image")).detail
+    image = ImageFacts("ami-0123456789abcdef0", "us-east-1", "123456789012", "n", "available",
+                       source_instance_id=shown_instance)  # fmt: skip
+
+    assert creation_claims_refuted(detail, image) == refuted

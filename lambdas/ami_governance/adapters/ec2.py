@@ -59,6 +59,7 @@ def to_image_facts(raw: ImageTypeDef, region: str) -> ImageFacts:
         snapshot_sizes=sizes,
         source_image_id=raw.get("SourceImageId"),
         source_region=raw.get("SourceImageRegion"),
+        source_instance_id=raw.get("SourceInstanceId"),
         creation_date=raw.get("CreationDate"),
         deprecation_time=raw.get("DeprecationTime"),
         description=raw.get("Description", ""),

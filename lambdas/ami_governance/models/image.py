@@ -20,6 +20,7 @@ class ImageFacts:
     snapshot_sizes: dict[str, int] = field(default_factory=dict)  # GiB per snapshot (block device mappings)
     source_image_id: str | None = None
     source_region: str | None = None
+    source_instance_id: str | None = None  # the instance a CreateImage made it from (EC2 shows no other call's)
     creation_date: str | None = None
     deprecation_time: str | None = None
     description: str = ""

@@ -123,10 +123,14 @@ def provenance_tags(policy: GovernancePolicy, detail: CloudTrailDetail) -> dict[
 
 def creation_claims_refuted(detail: CloudTrailDetail, image: ImageFacts) -> dict[str, tuple[str, str]]:
     """Claim -> (what the creation event says, what EC2 shows) for each claim of the event about the AMI that EC2
-    contradicts; empty when none is. A copy names its source (`SourceImageId`, `SourceImageRegion`); claims EC2
-    does not show (the creator above all) cannot be contradicted here."""
+    contradicts; empty when none is. A copy names its source (`SourceImageId`, `SourceImageRegion`), an AMI that
+    CreateImage made its instance (`SourceInstanceId`); claims EC2 does not show (the creator above all) cannot be
+    contradicted here."""
     refuted: dict[str, tuple[str, str]] = {}
     params = detail.request_parameters
+    claimed_instance, shown_instance = (params.instance_id if params else None), image.source_instance_id
+    if claimed_instance and shown_instance and claimed_instance != shown_instance:
+        refuted["source-instance"] = (claimed_instance, shown_instance)
     if params is not None and params.source_image_id and image.source_image_id:
         claimed = lineage_value(params.source_region or detail.aws_region, params.source_image_id)
         shown = lineage_value(image.source_region or image.region, image.source_image_id)
