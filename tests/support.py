@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import botocore.client
 
 from emulator.inbox import subscribe_inbox
@@ -183,6 +184,16 @@ def create_home_resources(
     topic_arn = sns.create_topic(Name="ami-governance")["TopicArn"]
     inbox_url = subscribe_inbox(sns, sqs, topic_arn, "ami-governance-inbox")
     return HomeResources(topic_arn=str(topic_arn), inbox_url=inbox_url)
+
+
+def empty_the_idempotency_store(region: str = HOME_REGION) -> int:
+    """Forget every event the functions handled (as if every idempotency record had expired): how many there were.
+    For tests that deliver many events that may share an id (Hypothesis draws them), each to be handled anew."""
+    dynamodb = boto3.client("dynamodb", region_name=region)
+    items = dynamodb.scan(TableName=IDEMPOTENCY_TABLE)["Items"]
+    for item in items:
+        dynamodb.delete_item(TableName=IDEMPOTENCY_TABLE, Key={"id": item["id"]})
+    return len(items)
 
 
 def create_idempotency_table(dynamodb: Any, table_name: str = IDEMPOTENCY_TABLE) -> None:

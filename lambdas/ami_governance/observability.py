@@ -17,6 +17,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from ami_governance.runtime import missing_model_members, runtime_versions
 
 logger = Logger()
+# The EventBridge envelope's id as every log line's correlation id, but only if it is one: a string no longer than
+# EventBridge's by a wide margin. Powertools' EVENT_BRIDGE path copies whatever `id` holds into every line, and a
+# hostile event's id may be 100,000 characters or nested thousands deep (its JSON then fails in the logger itself).
+EVENT_ID_CORRELATION_PATH = "(type(id) == 'string' && length(id) <= `256` && id) || `null`"
 metrics = Metrics()
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])

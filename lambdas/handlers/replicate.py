@@ -5,18 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ami_governance.adapters.idempotency import once_per_event
-from ami_governance.observability import logger, metrics, reports_runtime, traced
+from ami_governance.observability import EVENT_ID_CORRELATION_PATH, logger, metrics, reports_runtime, traced
 from ami_governance.settings import ReplicateSettings
 
 # Read and checked at the cold start: a missing or malformed variable fails the init, naming it.
 ReplicateSettings.load()
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE)
+@logger.inject_lambda_context(correlation_id_path=EVENT_ID_CORRELATION_PATH)
 @reports_runtime
 @metrics.log_metrics
 @traced

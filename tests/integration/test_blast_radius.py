@@ -330,13 +330,16 @@ def test_one_tag_event_remediates_at_most_the_cap_of_its_amis(
     protected = set(images[::10])
     ec2.create_tags(Resources=sorted(protected), Tags=[{"Key": PROTECTED, "Value": "true"}])
 
-    # When one CreateTags event names all 40, delivered twice
+    # When one CreateTags event names all 40, delivered again in the same envelope, then in another (a CloudTrail
+    # duplicate, or a redelivery after its idempotency record expired)
     event = tags_event("create_tags_mixed_resources", images, {"Team": "x"})
     invoke(event)
     disabled_once = remediated(estate, images)
     invoke(event)
+    assert remediated(estate, images) == disabled_once  # the same envelope: answered from its idempotency record
+    invoke({**event, "id": "another-envelope-of-the-same-call"})
 
-    # Then each delivery remediates at most 10 (the second the next 10), never a protected AMI
+    # Then each handled delivery remediates at most 10 (the second the next 10), never a protected AMI
     disabled = remediated(estate, images)
     assert len(disabled_once) == 10
     assert len(disabled) == 20

@@ -46,6 +46,7 @@ from tests.integration.replication_support import (
 from tests.support import (
     IDEMPOTENCY_TABLE,
     create_image_event,
+    empty_the_idempotency_store,
     fail_lambda_calls,
     recording_api_calls,
     state_event,
@@ -249,14 +250,6 @@ def differences(before: Any, after: Any, path: str = "") -> list[str]:
             for line in differences(before.get(key), after.get(key), f"{path}/{key}")
         ]
     return [] if before == after else [f"{path}: {before!r} -> {after!r}"]
-
-
-def empty_the_idempotency_store() -> int:
-    dynamodb = boto3.client("dynamodb", region_name=HOME)
-    items = dynamodb.scan(TableName=IDEMPOTENCY_TABLE)["Items"]
-    for item in items:
-        dynamodb.delete_item(TableName=IDEMPOTENCY_TABLE, Key={"id": item["id"]})
-    return len(items)
 
 
 @pytest.fixture

@@ -65,6 +65,7 @@ Work = Callable[[Any, Any], Any]
 EXPIRES_AFTER_SECONDS: Final = 12 * 60 * 60
 # The EventBridge envelope's id: the same on every delivery of one event, different for every other event.
 EVENT_KEY: Final = "id"
+MAX_EVENT_ID_LENGTH: Final = 256
 # Powertools' DynamoDBPersistenceLayer defaults, spelled out because the stack's table must match them.
 KEY_ATTRIBUTE: Final = "id"
 EXPIRY_ATTRIBUTE: Final = "expiration"
@@ -72,10 +73,21 @@ EXPIRY_ATTRIBUTE: Final = "expiration"
 
 def once_per_event(settings: type[EventDrivenSettings], work: Work, event: Any, context: Any) -> Any:
     """`work(event, context)`, once per EventBridge event id: a redelivered event gets the first run's answer, and
-    the `DuplicateEvents` metric counts it. An event without an id is handled (Powertools warns). Called from the
+    the `DuplicateEvents` metric counts it. An event without a usable id is handled without a record. Called from the
     handler module: the record's calls are the function's (tests/iam attributes calls by the handler's frame)."""
+    if not has_event_id(event):
+        # No EventBridge envelope sends this (its ids are UUIDs): the work refuses the event as malformed, logged and
+        # counted; keyed or stored, an id that is a huge or nested value would fail in Powertools' hashing instead.
+        return work(event, context)
     config = settings.load()
     return _idempotent(work)(event, context, store=_store(config.idempotency_table_name, config.region))
+
+
+def has_event_id(event: Any) -> bool:
+    """Whether the event carries an id that can key its record: a string no longer than EventBridge's (36, a UUID)
+    by a wide margin."""
+    event_id = event.get(EVENT_KEY) if isinstance(event, dict) else None
+    return isinstance(event_id, str) and 0 < len(event_id) <= MAX_EVENT_ID_LENGTH
 
 
 @functools.cache
@@ -90,8 +102,14 @@ def _idempotent(work: Work) -> Callable[..., Any]:
     def run(event: Any, context: Any, *, store: DynamoDBPersistenceLayer) -> Any:
         # The store is given per call (tests and the emulator switch backends between cases; in the cloud it is the
         # same one every time). @idempotent registers the context: an in-progress record expires with the invocation.
-        # The record's key names the function (AWS_LAMBDA_FUNCTION_NAME) and `work`'s module and name.
-        return idempotent(work, persistence_store=store, config=config)(event, context)
+        # The record's key names the function (AWS_LAMBDA_FUNCTION_NAME) and `work`'s module and name. Powertools
+        # deep-copies the payload it keys on: it gets the envelope's id alone, so that an event nested thousands deep
+        # reaches the work (which refuses it, logged and counted) instead of failing in the copy.
+        def handle(_: Any, lambda_context: Any) -> Any:
+            return work(event, lambda_context)
+
+        handle.__module__, handle.__qualname__ = work.__module__, work.__qualname__
+        return idempotent(handle, persistence_store=store, config=config)({EVENT_KEY: event[EVENT_KEY]}, context)
 
     return run
 
