@@ -14,6 +14,7 @@ received again until `COPY_QUEUE_MAX_RECEIVES`, then moved to the queue's dead-l
 
 from __future__ import annotations
 
+import datetime as datetime_module
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -104,6 +105,10 @@ def injecting_faults(
 CLOCKED_SERVICES = ("cleanup", "copy", "enforce", "lineage", "replicate", "sweep")
 
 
+# Where Powertools idempotency's store reads the clock (`datetime.datetime.now()`).
+IDEMPOTENCY_PERSISTENCE = "aws_lambda_powertools.utilities.idempotency.persistence"
+
+
 @contextmanager
 def clock_advanced(delta: timedelta) -> Iterator[None]:
     """The services' clocks `delta` ahead: what an operator's redrive of a DLQ sees, some time after the alarm
@@ -116,14 +121,25 @@ def clock_advanced(delta: timedelta) -> Iterator[None]:
             moment = datetime.now(tz) + delta
             return cls.fromtimestamp(moment.timestamp(), tz)
 
+    class LaterDatetimeModule:
+        """The `datetime` module as Powertools idempotency's store sees it: `datetime.datetime.now()` later too, so
+        that an in-progress record a failed invocation could not delete has expired, as it has on AWS by then."""
+
+        datetime = Later
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(datetime_module, name)
+
     modules = [importlib.import_module(f"ami_governance.services.{name}") for name in CLOCKED_SERVICES]
-    originals = [module.datetime for module in modules]
-    for module in modules:
-        module.datetime = Later
+    stores = [importlib.import_module(f"{IDEMPOTENCY_PERSISTENCE}.{n}") for n in ("base", "dynamodb", "datarecord")]
+    patched = [(module, module.datetime, Later) for module in modules]
+    patched += [(module, module.datetime, LaterDatetimeModule()) for module in stores]
+    for module, _, later in patched:
+        module.datetime = later
     try:
         yield
     finally:
-        for module, original in zip(modules, originals, strict=True):
+        for module, original, _ in patched:
             module.datetime = original
 
 

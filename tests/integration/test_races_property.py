@@ -21,6 +21,7 @@ import contextlib
 import json
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -67,7 +68,9 @@ VARIED = ("Owner", "CostCenter")  # the required tags the steps add and remove
 QUEUE = "copy-jobs"
 AMIS = 2
 # Raised for Lambda (or SQS) to deliver again later: the services' documented "retry me" answers.
-RETRIED = ("CleanupInProgress", "ConcurrentApproval", "ReplicaNotRecordedYet")
+# What a service raises to be delivered again, and what Powertools raises for a second delivery of an envelope
+# whose first is still being handled (Lambda retries it; by then its record answers it).
+RETRIED = ("CleanupInProgress", "ConcurrentApproval", "ReplicaNotRecordedYet", "IdempotencyAlreadyInProgressError")
 
 ami = st.integers(0, AMIS - 1)
 step = st.one_of(
@@ -168,8 +171,9 @@ class World:
         return Truth({t["Key"]: t["Value"] for t in images[0].get("Tags", [])}, images[0]["State"])
 
     def event_id(self) -> str:
+        # Unique across scenarios too: they share one deployment, whose idempotency table answers a known envelope.
         self.events += 1
-        return f"race-{self.events:04d}"
+        return f"race-{uuid.uuid4().hex[:12]}-{self.events:04d}"
 
     def change_tags(self, number: int, tags: dict[str, str], delete: bool, caller: str | None = None) -> None:
         image_id = self.images[number]
