@@ -326,6 +326,23 @@ def test_available_claimed_for_an_ami_that_is_not_changes_nothing(
     assert "ClaimsRefuted" in metrics(capsys)
 
 
+def test_a_late_available_for_an_ami_enforcement_already_disabled_is_not_a_forgery(
+    estate: Estate, invoke: Invoke
+) -> None:
+    # Given an AMI that is disabled (enforcement disabled it once it was available: only an available AMI can be)
+    image_id, _ = estate.create_image(GOOD_NAME, GOOD_TAGS)
+    set_image_state(ACCOUNT, HOME, image_id, "disabled")
+
+    # When its genuine `available` state change arrives late, after the remediation
+    outcome = invoke(state_event(image_id, "available"))
+
+    # Then it is judged and its snapshots recorded, not refuted as a forgery
+    assert not outcome["images"][0]["result"].startswith("claims-refuted")
+    [item] = table_items()
+    assert item["image_id"] == image_id
+    assert item["snapshot_ids"]
+
+
 def test_available_claimed_for_a_missing_ami_changes_nothing(
     estate: Estate, invoke: Invoke, capsys: pytest.CaptureFixture[str]
 ) -> None:

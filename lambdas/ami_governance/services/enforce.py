@@ -47,6 +47,10 @@ from ami_governance.services.common import EventOutcome, EventService, NoticeSin
 
 logger = Logger(child=True)
 
+# The EC2 states that bear out a state-change event's claim: an AMI is disabled only once it was available, so a
+# genuine `available` that arrives after enforcement disabled the AMI (its CloudTrail event came first) still holds.
+STATES_THAT_BEAR_OUT: dict[str, frozenset[str]] = {"available": frozenset({"available", "disabled"})}
+
 
 class ImageStore(Protocol):
     def describe_image(self, image_id: str) -> ImageFacts | None: ...
@@ -395,7 +399,7 @@ class EnforcementService(EventService):
         self, image: ImageFacts, claimed_state: str | None, creation: CloudTrailDetail | None, log: Mapping[str, str]
     ) -> ImageOutcome | None:
         """The outcome that drops an event whose claims about the AMI EC2 contradicts (logged, counted), else None."""
-        if claimed_state is not None and image.state != claimed_state:
+        if claimed_state is not None and image.state not in STATES_THAT_BEAR_OUT.get(claimed_state, {claimed_state}):
             # A state change EC2 does not bear out (a forged `available` for a pending or failed AMI): judging now
             # would record snapshots and a state the AMI does not have.
             return self._state_claim_refuted(image, claimed_state, log["event_id"])
