@@ -117,6 +117,10 @@ class History:
     protected_when_deregistered: list[bool | None] = field(default_factory=lambda: [None] * AMIS)
     disabled_ever: list[bool] = field(default_factory=lambda: [False] * AMIS)
     ever_protected: list[bool] = field(default_factory=lambda: [False] * AMIS)
+    # Whether the inventory knew the AMI protected when its clean-up first ran: the clean-up reads protection there
+    # (EC2 no longer shows a deregistered AMI's tags), so a protection tag whose event comes after the deregistration's
+    # is the known race of the README's Known limits, pinned by the xfail below, not what this property checks.
+    protection_known_at_cleanup: list[bool | None] = field(default_factory=lambda: [None] * AMIS)
     clock: int = 0
 
 
@@ -244,6 +248,9 @@ class World:
             # What holds when an approver's approval is judged (read before the call: the judgement reads AWS at
             # its start).
             self.history.approvals_handled[delivery.image].append((self.history.clock, self.truth(delivery.image)))
+        if delivery.function == "cleanup" and self.history.protection_known_at_cleanup[delivery.image] is None:
+            item = Inventory(INVENTORY_TABLE, HOME).get(self.images[delivery.image], HOME) or {}
+            self.history.protection_known_at_cleanup[delivery.image] = bool(item.get("protected"))
         try:
             self.invoke(delivery.function, delivery.event)
         except Exception as error:
@@ -393,7 +400,7 @@ def check(world: World, steps: list[Any]) -> None:
         else:
             own = set(world.snapshots[number])
             deleted = own - snapshots
-            if history.protected_when_deregistered[number]:
+            if history.protected_when_deregistered[number] and history.protection_known_at_cleanup[number]:
                 assert not deleted, f"snapshots of an AMI protected when deregistered deleted: {where}"
             elif not history.ever_protected[number]:
                 assert not own & snapshots, f"snapshots of an unprotected deregistered AMI kept: {where}"
