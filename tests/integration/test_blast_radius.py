@@ -78,6 +78,15 @@ def policy_of(default_policy: GovernancePolicy, **changes: Any) -> GovernancePol
     return parse_policy(document)
 
 
+def without_sweep(policy: GovernancePolicy) -> GovernancePolicy:
+    """The policy the handlers load here: the sweep is driven below the report's handler (`services`), and a policy
+    whose sweep acts, loaded by another handler, would be a variant in which the report's sweep grants go unused
+    (tests/iam/usage.py)."""
+    document = json.loads(policy.model_dump_json())
+    document["report"]["sweep"] = {**document["report"]["sweep"], "enabled": False}
+    return parse_policy(document)
+
+
 def services(estate: Estate, policy: GovernancePolicy, count: Counted) -> tuple[Sweeper, CleanupService]:
     common: dict[str, Any] = {"policy": policy, "account_id": ACCOUNT, "count": count}
     inventory, notifier = Inventory(TABLE, HOME), Notifier(estate.topic_arn)
@@ -153,7 +162,7 @@ def test_one_deregistration_deletes_at_most_the_cap_and_the_sweep_finishes_the_r
 ) -> None:
     # Given a deregistered AMI whose inventory item records 130 snapshots, 13 of them protected, cap 50
     policy = policy_of(default_policy)
-    estate.set_policy(policy)
+    estate.set_policy(without_sweep(policy))
     image_id = "ami-0b1a57ad1a5000001"
     snapshots = seed_snapshots(
         130, f"Created by CreateImage(i-0123456789abcdef0) for {image_id} from vol-{{number}}", 10
@@ -316,7 +325,7 @@ def test_one_tag_event_remediates_at_most_the_cap_of_its_amis(
         remediation__grace_period_days=0,
         remediation__max_images_per_event=10,
     )
-    estate.set_policy(policy)
+    estate.set_policy(without_sweep(policy))
     ec2 = estate.ec2()
     images = []
     for number in range(40):
