@@ -29,11 +29,7 @@ from ami_governance.adapters.notifications import Notifier
 from ami_governance.adapters.scan import RegionScanner
 from ami_governance.models.findings import (
     ActionStatus,
-    Finding,
     FindingKind,
-    InventoryRecord,
-    RegionEvidence,
-    ResourceType,
     SweepAction,
 )
 from ami_governance.models.policy import GovernancePolicy, parse_policy
@@ -41,6 +37,8 @@ from ami_governance.services.cleanup import CleanupService
 from ami_governance.services.enforce import EnforcementService
 from ami_governance.services.sweep import Sweeper
 from tests.integration.conftest import ACCOUNT, HOME, TABLE, Estate, deregister_event, tags_event
+from tests.integration.sweep_support import finding
+from tests.integration.sweep_support import region_evidence as evidence
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -127,27 +125,6 @@ def seed_snapshots(count: int, description: str, protect_every: int = 0) -> list
 
 def existing_snapshots() -> set[str]:
     return set(backend().snapshots)
-
-
-def evidence(image_ids: Sequence[str] = ()) -> list[RegionEvidence]:
-    scanner = RegionScanner(ACCOUNT, HOME)
-    scan = scanner.scan()
-    ids = [image.image_id for image in scan.images]
-    items = [item for item in (Inventory(TABLE, HOME).get(i, HOME) for i in [*ids, *image_ids]) if item]
-    return [
-        RegionEvidence(
-            scan=scan,
-            references=scanner.confirm_references(ids),
-            instance_images=scanner.instance_image_metadata(),
-            launch_permissions=tuple(LaunchPermissionReader(HOME).read(ids).values()),
-            inventory=tuple(InventoryRecord.from_item(item) for item in items),
-        )
-    ]
-
-
-def finding(kind: FindingKind, resource_id: str, detail: str = "") -> Finding:
-    resource_type = ResourceType.SNAPSHOT if resource_id.startswith("snap-") else ResourceType.IMAGE
-    return Finding(kind, ACCOUNT, HOME, resource_type, resource_id, reason="r", fix="f", detail=detail)
 
 
 def tally(actions: Sequence[SweepAction]) -> Counter[tuple[str, str]]:

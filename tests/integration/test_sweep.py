@@ -23,9 +23,7 @@ from ami_governance.models.findings import (
     ActionStatus,
     Finding,
     FindingKind,
-    InventoryRecord,
     RegionEvidence,
-    ResourceType,
     SweepAction,
 )
 from ami_governance.models.policy import GovernancePolicy, parse_policy
@@ -35,6 +33,7 @@ from ami_governance.services.enforce import EnforcementService
 from ami_governance.services.sweep import Sweeper
 from emulator.moto_extensions.control import set_creation_dates
 from tests.integration.conftest import ACCOUNT, HOME, TABLE, Estate
+from tests.integration.sweep_support import finding, region_evidence
 
 P = "ami-governance:"
 PROTECTED = f"{P}protected"
@@ -180,26 +179,8 @@ def seed(estate: Estate) -> Seeded:
 
 
 def evidence(estate: Estate) -> list[RegionEvidence]:
-    scanner = RegionScanner(ACCOUNT, HOME)
-    scan = scanner.scan()
-    image_ids = [image.image_id for image in scan.images]
-    items = [
-        item for item in (Inventory(TABLE, HOME).get(i, HOME) for i in [*image_ids, "ami-0feedfacecafe0001"]) if item
-    ]
-    return [
-        RegionEvidence(
-            scan=scan,
-            references=scanner.confirm_references(image_ids),
-            instance_images=scanner.instance_image_metadata(),
-            launch_permissions=tuple(LaunchPermissionReader(HOME).read(image_ids).values()),
-            inventory=tuple(InventoryRecord.from_item(item) for item in items),
-        )
-    ]
-
-
-def finding(kind: FindingKind, resource_id: str, detail: str = "") -> Finding:
-    resource_type = ResourceType.SNAPSHOT if resource_id.startswith("snap-") else ResourceType.IMAGE
-    return Finding(kind, ACCOUNT, HOME, resource_type, resource_id, reason="r", fix="f", detail=detail)
+    # The deregistered AMI's item too: the sweep retries its clean-up.
+    return region_evidence(["ami-0feedfacecafe0001"])
 
 
 def findings(s: Seeded) -> list[Finding]:
