@@ -4,6 +4,7 @@ for snapshots: registered block device mappings, the snapshot-id image filter, D
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import boto3
 import pytest
@@ -400,6 +401,48 @@ def test_a_crash_after_the_claim_releases_it_for_the_retry(estate, invoke, invok
     monkeypatch.setattr(Ec2Images, "create_tags", real_create_tags)
     assert invoke_cleanup(deregister_event(image_id))["images"][0]["result"] == "cleaned"
     assert not exists(estate, snap)
+
+
+class LambdaTimeout(BaseException):
+    """The run ends where it is, as Lambda ends one at its timeout: no handler of the code runs after it."""
+
+
+def test_a_run_that_ends_before_its_summary_is_sent_leaves_the_summary_to_the_retry(
+    estate, invoke, invoke_cleanup, policy_with, monkeypatch
+):
+    from ami_governance.adapters.notifications import Notifier
+    from tests.faults import clock_advanced
+
+    # Given a clean-up whose run ends after recording its outcomes, before SNS took the summary
+    estate.set_policy(delete_mode(policy_with))
+    snap = snapshot(estate)
+    image_id = recorded_image(estate, invoke, [snap])
+    estate.ec2().deregister_image(ImageId=image_id)
+    real_publish = Notifier.publish
+
+    def ends_there(self, notice):
+        if notice.body.get("kind") == "ami-snapshots-cleaned":
+            raise LambdaTimeout
+        return real_publish(self, notice)
+
+    monkeypatch.setattr(Notifier, "publish", ends_there)
+    with pytest.raises(LambdaTimeout):
+        invoke_cleanup(deregister_event(image_id))
+    monkeypatch.setattr(Notifier, "publish", real_publish)
+
+    # Then the outcomes are recorded, and the clean-up is not marked done: its claim is still held
+    assert outcomes(estate, image_id) == {snap: "deleted"}
+    assert estate.inventory_item(image_id)["cleanup_status"] == "in-progress"
+    assert summaries(estate) == []
+
+    # And the retry, once the dead run's claim has expired, sends the one summary, of the deletion the run made
+    with clock_advanced(timedelta(minutes=30)):
+        result = invoke_cleanup(deregister_event(image_id))
+
+    assert result["images"][0]["result"] == "cleaned"
+    assert estate.inventory_item(image_id)["cleanup_status"] == "done"
+    [notice] = summaries(estate)
+    assert notice["subject"] == f"AMI {image_id} deregistered in us-east-1: deleted 1 of 1 snapshots"
 
 
 def test_a_claim_held_by_an_unfinished_run_makes_the_other_delivery_retry(estate, invoke, invoke_cleanup):

@@ -70,7 +70,13 @@ AMIS = 2
 # Raised for Lambda (or SQS) to deliver again later: the services' documented "retry me" answers.
 # What a service raises to be delivered again, and what Powertools raises for a second delivery of an envelope
 # whose first is still being handled (Lambda retries it; by then its record answers it).
-RETRIED = ("CleanupInProgress", "ConcurrentApproval", "ReplicaNotRecordedYet", "IdempotencyAlreadyInProgressError")
+RETRIED = (
+    "CleanupInProgress",
+    "ConcurrentApproval",
+    "ReplicaNotRecordedYet",
+    "VerdictNotRecordedYet",
+    "IdempotencyAlreadyInProgressError",
+)
 
 ami = st.integers(0, AMIS - 1)
 step = st.one_of(

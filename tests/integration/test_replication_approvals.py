@@ -18,15 +18,25 @@ from ami_governance.models.policy import GovernancePolicy
 from ami_governance.rules.approval import ApprovalDecision
 from ami_governance.services import replicate, wiring
 from ami_governance.services.lineage import ReplicaNotRecordedYet
+from ami_governance.services.replicate import VerdictNotRecordedYet
 from ami_governance.settings import SettingsError
 from emulator.moto_extensions import set_image_state
-from tests.integration.conftest import ACCOUNT, HOME, TABLE, deregister_event, state_event, tags_event
+from tests.integration.conftest import (
+    ACCOUNT,
+    HOME,
+    TABLE,
+    create_image_event,
+    deregister_event,
+    state_event,
+    tags_event,
+)
 from tests.integration.replication_support import (
     AP,
     APPROVER_ROLE,
     CONSUMER_ACCOUNT,
     EU,
     GOOD_NAME,
+    GOOD_TAGS,
     WITHDRAWN,
     P,
     Replication,
@@ -112,6 +122,54 @@ def test_a_non_compliant_ami_cannot_be_approved(replication: Replication) -> Non
     assert replication.estate.tags_of(source)[f"{P}approval"] == "rejected: the AMI is non-compliant"
     assert [n["body"]["kind"] for n in replication.estate.notices()] == ["ami-approval-rejected"]
     assert replication.queued() == 0
+
+
+def test_an_approval_of_an_ami_enforcement_has_not_judged_yet_is_retried_until_its_verdict_is_on_it(
+    replication: Replication, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a new AMI whose creation event enforcement has not handled yet (late, retried or dead-lettered)
+    source, instance = replication.estate.create_image(GOOD_NAME, GOOD_TAGS)
+    capsys.readouterr()
+
+    # When an approver approves it, the approval is not decided: the delivery fails, so that Lambda retries it
+    with pytest.raises(VerdictNotRecordedYet, match=source):
+        replication.approve(source)
+
+    # Nothing answered, notified, queued or recorded for it; counted
+    assert f"{P}approval" not in replication.estate.tags_of(source)
+    assert replication.estate.notices() == []
+    assert replication.queued() == 0
+    assert replication.estate.inventory_item(source) is None
+    assert "ApprovalsAwaitingVerdict" in emitted_metric_names(capsys.readouterr().out)
+
+    # Once enforcement has judged it, the retry of that same delivery approves it
+    replication.enforce(create_image_event(source, instance, name=GOOD_NAME, tags=GOOD_TAGS))
+    outcome = replication.replicate(approval_event(source, APPROVER_ROLE, "approval-1"))
+
+    assert outcome["images"][0]["result"] == "approved"
+    assert sorted(outcome["images"][0]["queued"]) == [AP, EU]
+    assert replication.queued() == 2
+
+
+def test_an_ami_never_judged_is_judged_on_its_approval_and_the_approvals_retry_copies_it(
+    replication: Replication,
+) -> None:
+    # Given an AMI that no event ever judged (older than the deployment, say)
+    source, _ = replication.estate.create_image(GOOD_NAME, GOOD_TAGS)
+
+    # When it is approved, replication handling the approval before enforcement does: retried
+    with pytest.raises(VerdictNotRecordedYet):
+        replication.approve(source)
+
+    # Enforcement gets the same CreateTags call (its rule matches every tag change on an AMI) and judges it
+    approval = approval_event(source, APPROVER_ROLE, "approval-1")
+    replication.enforce(approval)
+    assert replication.estate.tags_of(source)[f"{P}compliance"] == "compliant"
+
+    # And the approval's retry copies it
+    outcome = replication.replicate(approval)
+    assert outcome["images"][0]["result"] == "approved"
+    assert replication.queued() == 2
 
 
 def test_an_approval_of_a_pending_ami_is_honoured_when_it_becomes_available(replication: Replication) -> None:

@@ -58,7 +58,10 @@ APPROVAL = {f"{P}approved": "true"}
         (APPROVAL, [], image(), ApprovalStatus.REJECTED, "an unknown caller is not allowed to approve AMIs"),
         (APPROVAL, [APPROVER], image(compliance="non-compliant"), ApprovalStatus.REJECTED,
          "the AMI is non-compliant"),
-        (APPROVAL, [APPROVER], image(compliance=None), ApprovalStatus.REJECTED, "the AMI is not yet judged"),
+        # available and approved, but enforcement's verdict is not on it yet: the service waits for it
+        (APPROVAL, [APPROVER], image(compliance=None), ApprovalStatus.UNJUDGED, "the AMI is not yet judged"),
+        (APPROVAL, [APPROVER], image(compliance=None, state="disabled"), ApprovalStatus.REJECTED,
+         "the AMI is not yet judged"),
         (APPROVAL, [APPROVER], image(compliance="exempt"), ApprovalStatus.REJECTED, "the AMI is exempt"),
         (APPROVAL, [APPROVER], image(state="pending"), ApprovalStatus.PENDING,
          "copies start when the AMI is available"),

@@ -15,6 +15,8 @@ class ApprovalStatus(StrEnum):
     PENDING = "pending"  # approved, but the AMI is not available yet: copies start on its `available` event
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"  # the approval tag is not (or no longer) on the AMI when the approval is handled
+    # approved, the AMI is available, but enforcement's verdict is not on it yet: the approval waits for it
+    UNJUDGED = "unjudged"
 
 
 class ReplicaState(StrEnum):

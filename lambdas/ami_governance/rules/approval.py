@@ -32,6 +32,10 @@ RECOPY_STATES = frozenset({ReplicaState.FAILED, ReplicaState.DEREGISTERED})
 REQUEUE_STATES = RECOPY_STATES | {ReplicaState.WITHDRAWN}
 # A replication round is over when every target region is in one of these.
 FINAL_STATES = frozenset({ReplicaState.AVAILABLE, ReplicaState.FAILED, ReplicaState.WITHDRAWN})
+# An approved, available AMI without enforcement's verdict: its creation event is late, retried or dead-lettered, or
+# it was never judged (older than the deployment, imported). Enforcement gets the approval's own CreateTags event
+# too and judges it then, so a verdict is always coming: the approval waits for it (services/replicate.py).
+UNJUDGED_REASON = "the AMI is not yet judged"
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,8 @@ def judge_readiness(policy: GovernancePolicy, image: ImageFacts, approver: str) 
     approvable = {ComplianceStatus.COMPLIANT.value}
     if policy.approval.allow_exempt:
         approvable.add(ComplianceStatus.EXEMPT.value)
+    if compliance is None and image.state == "available":
+        return ApprovalDecision(ApprovalStatus.UNJUDGED, UNJUDGED_REASON, approver)
     if compliance not in approvable:
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {compliance or 'not yet judged'}", approver)
     if image.state != "available":

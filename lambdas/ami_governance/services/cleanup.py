@@ -276,13 +276,19 @@ class CleanupService(EventService):
         outcomes, failures = self._act(store, decisions, previous, call, sizes, (image_id, region))
         cleanup = summarise(image_id, region, source, outcomes, dry_run=self.policy.cleanup.dry_run,
                             any_snapshots=bool(snapshot_ids), failed=bool(failures))  # fmt: skip
-        self._record(image_id, region, event_id, cleanup)
+        # One summary per deregistration: a clean-up awaiting the CloudTrail record sends it once settled.
+        notice_due = bool(snapshot_ids) and not failures and cleanup.result is not CleanupResult.AWAITING_CALL
+        # With a notice due, the claim stays in progress until it is sent: a run that records the outcomes and then
+        # fails (or loses SNS's answer) is retried, and the retry sends the summary. Marked finished first, the
+        # retry would find nothing to do and the summary would never be sent.
+        self._record(image_id, region, event_id, cleanup, finished=not notice_due)
         cleanup.replicas = self._cascade(item)
-        if cleanup.replicas:
-            self.inventory.record(image_id, region, {f"{CLAIM}_replicas": cleanup.replicas})
-        if snapshot_ids and not failures and cleanup.result is not CleanupResult.AWAITING_CALL:
-            # One summary per deregistration: a clean-up awaiting the CloudTrail record sends it once settled.
+        finish: dict[str, Any] = {f"{CLAIM}_replicas": cleanup.replicas} if cleanup.replicas else {}
+        if notice_due:
             cleanup.notified = self.notifier.publish(cleanup_notice(self.policy, cleanup, event_id))
+            finish[f"{CLAIM}_status"] = _status_of(cleanup)
+        if finish:
+            self.inventory.record(image_id, region, finish)
         for name, number in outcome_counts(outcomes, previous).items():
             self.count(name, value=number)
         logger.info("Snapshot clean-up", extra={"image_id": image_id, "region": region, "result": cleanup.result,
@@ -425,20 +431,16 @@ class CleanupService(EventService):
                     done[replica_id] = f"failed in {region}: {error_code(error)}"
         return done
 
-    def _record(self, image_id: str, region: str, event_id: str, cleanup: ImageCleanup) -> None:
+    def _record(self, image_id: str, region: str, event_id: str, cleanup: ImageCleanup, finished: bool) -> None:
+        """The clean-up's outcomes; its status too if `finished` (else the claim stays in progress)."""
         at = iso_timestamp(self.now())
-        status = {
-            "incomplete": "failed",
-            "dry-run": "dry-run",
-            "deferred": "deferred",
-            AWAITING_CALL: AWAITING_CALL,
-        }.get(cleanup.result, "done")
+        status = {f"{CLAIM}_status": _status_of(cleanup)} if finished else {}
         self.inventory.record(
             image_id,
             region,
             {
                 "state": "deregistered",
-                f"{CLAIM}_status": status,
+                **status,
                 f"{CLAIM}_event_id": event_id,
                 f"{CLAIM}_at": at,
                 f"{CLAIM}_source": cleanup.source,
@@ -448,3 +450,13 @@ class CleanupService(EventService):
                 },
             },
         )
+
+
+def _status_of(cleanup: ImageCleanup) -> str:
+    """The claim's status once the clean-up is recorded (see FINISHED_STATUSES and RECLAIMABLE_STATUSES)."""
+    return {
+        "incomplete": "failed",
+        "dry-run": "dry-run",
+        "deferred": "deferred",
+        AWAITING_CALL: AWAITING_CALL,
+    }.get(cleanup.result, "done")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from aws_lambda_powertools import Logger
 
@@ -51,6 +51,11 @@ logger = Logger(child=True)
 APPROVAL_CALL = CREATE_TAGS
 # States of the AMI State Change event that replication acts on.
 SETTLING_STATES = {"available": ReplicaState.AVAILABLE, "failed": ReplicaState.FAILED}
+
+
+class VerdictNotRecordedYet(RuntimeError):
+    """An approved AMI that enforcement has not judged yet (its events are late, retried or dead-lettered): the
+    approval is retried, so that it is decided on the verdict, not rejected for the system's own lag."""
 
 
 class JobQueue(Protocol):
@@ -111,10 +116,18 @@ class ReplicationService(EventService):
         callers = [arn for arn in dict.fromkeys((identity.principal_arn, identity.arn)) if arn]
         images = self.images_in(detail.aws_region)
         described = images.describe_images(image_ids)
-        outcomes = [
-            self._on_approval(images, image_id, described.get(image_id), tags_set, callers, detail.event_id)
-            for image_id in image_ids
-        ]
+        outcomes = []
+        awaiting: list[str] = []
+        for image_id in image_ids:
+            try:
+                outcomes.append(
+                    self._on_approval(images, image_id, described.get(image_id), tags_set, callers, detail.event_id)
+                )
+            except VerdictNotRecordedYet:
+                awaiting.append(image_id)
+        if awaiting:
+            # Raised once the other AMIs are handled: their retry finds their approvals done.
+            raise VerdictNotRecordedYet(f"not judged by enforcement yet: {', '.join(awaiting)}; retry later")
         return EventOutcome("handled", detail.event_id, images=[asdict(o) for o in outcomes])
 
     def _on_approval(  # noqa: PLR0911 - one outcome per approval status, after the two refusals
@@ -133,6 +146,8 @@ class ReplicationService(EventService):
             self.count("ForeignImages")
             return ApprovalOutcome(image_id, image.region, "foreign-image", f"owned by {image.owner_id}")
         decision = judge_approval(self.policy, tags_set, callers, image)
+        if decision.status is ApprovalStatus.UNJUDGED:
+            self._unjudged(image, event_id)
         if decision.status is ApprovalStatus.APPROVED:
             decision = self._still_compliant(image, decision)
         self.count("Approvals", status=decision.status.value)
@@ -166,6 +181,18 @@ class ReplicationService(EventService):
             return decision
         reason = f"the AMI is {current.value} by its current tags (its verdict tag is not current yet)"
         return ApprovalDecision(ApprovalStatus.REJECTED, reason, decision.approver)
+
+    def _unjudged(self, image: ImageFacts, event_id: str) -> NoReturn:
+        """An approval of an available AMI that carries no verdict yet is decided once it does: enforcement judges
+        the AMI on its creation events, and on this approval's own CreateTags event if it never was. Raised, so that
+        Lambda retries the approval (then dead-letters it beside enforcement's events); never rejected for a lag of
+        the system's own."""
+        logger.warning(
+            "Approval of an AMI enforcement has not judged yet: retried",
+            extra={"image_id": image.image_id, "event_id": event_id, "creation_date": image.creation_date},
+        )
+        self.count("ApprovalsAwaitingVerdict")
+        raise VerdictNotRecordedYet(f"{image.image_id}: not judged by enforcement yet; retry later")
 
     def _pending(
         self, images: ReplicaImages, image: ImageFacts, decision: ApprovalDecision, event_id: str
@@ -377,6 +404,8 @@ class ReplicationService(EventService):
             self.count("Approvals", status=ApprovalStatus.WITHDRAWN.value)
             return self._withdrawn(images, image, approver)
         decision = judge_readiness(self.policy, image, approver)
+        if decision.status is ApprovalStatus.UNJUDGED:
+            self._unjudged(image, event_id)
         if decision.status is ApprovalStatus.REJECTED:
             self.inventory.record(image.image_id, image.region, {"approval_status": "rejected"})
             return self._reject(images, image, decision, approver, event_id)
