@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -140,7 +141,10 @@ class HarnessRecorder:
         self._lambda_dirs = tuple(lambda_dirs)
         self._handlers_dir = str(HANDLERS_DIR) + os.sep
         self._real_paths: dict[str, str] = {}
-        self._current: tuple[FrameType, Invocation] | None = None
+        # Per thread, the handler frame running in it and its invocation: tests that deliver events concurrently
+        # (the race property) run several handlers at once, and a call must not be counted under another thread's
+        # invocation, or under a new one that never loaded the policy.
+        self._current: dict[int, tuple[FrameType, Invocation]] = {}
         self._done: list[Invocation] = []
         self.test = ""
         self.unattributed = 0  # Lambda code's calls made outside any handler (adapter tests)
@@ -200,15 +204,17 @@ class HarnessRecorder:
         handler_frame = self._handler_frame(frame or sys._getframe(2), lambda_caller_required=lambda_caller_required)
         if handler_frame is None:
             return None
-        if self._current is not None and self._current[0] is handler_frame:
-            return self._current[1]
+        thread = threading.get_ident()
+        current = self._current.get(thread)
+        if current is not None and current[0] is handler_frame:
+            return current[1]
         # A new invocation. Holding its frame until the next one (or the test's end) keeps the identity check
         # exact: a live frame's identity cannot be reused.
-        if self._current is not None:
-            self._done.append(self._current[1])
+        if current is not None:
+            self._done.append(current[1])
         function = Path(handler_frame.f_code.co_filename).stem
         invocation = Invocation(function=function, test=self.test)
-        self._current = (handler_frame, invocation)
+        self._current[thread] = (handler_frame, invocation)
         return invocation
 
     def _on_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
@@ -221,8 +227,7 @@ class HarnessRecorder:
 
     def finish_test(self) -> list[Invocation]:
         """The invocations recorded since the last call (the test is over: no handler frame is still running)."""
-        if self._current is not None:
-            self._done.append(self._current[1])
-            self._current = None
+        while self._current:
+            self._done.append(self._current.popitem()[1][1])
         done, self._done = self._done, []
         return done

@@ -82,3 +82,34 @@ def test_two_invocations_are_two_and_lambda_code_outside_a_handler_is_only_count
     # Then each invocation is its own, and the adapter's call belongs to no function
     assert [i.function for i in invocations] == ["enforce", "enforce"]
     assert recorder.unattributed == 1
+
+
+def test_handlers_running_at_once_in_two_threads_keep_their_own_invocations(recorder, estate, invoke):
+    import threading
+
+    # Given two AMIs, and the first handler paused inside its first EC2 call until the second handler has run
+    first, first_instance = estate.create_image("payments-api-al2023-1.4.0")
+    second, second_instance = estate.create_image("payments-api-al2023-1.5.0")
+    first_paused, second_done = threading.Event(), threading.Event()
+
+    def pause_the_first(**_):
+        if threading.current_thread().name == "first" and not first_paused.is_set():
+            first_paused.set()
+            assert second_done.wait(60)
+
+    clients.client("ec2", HOME).meta.events.register("before-call.ec2.DescribeImages", pause_the_first)
+
+    # When both run at once, each in its own thread, interleaved
+    runner = threading.Thread(target=invoke, args=(create_image_event(first, first_instance),), name="first")
+    runner.start()
+    assert first_paused.wait(60)
+    invoke(create_image_event(second, second_instance))
+    second_done.set()
+    runner.join(60)
+    invocations = recorder.finish_test()
+
+    # Then two invocations are recorded, each with the policy it loaded and its own calls: none is split into an
+    # invocation that never loaded a policy (whose calls the check would judge under the repository's policy)
+    assert len(invocations) == 2
+    assert all(i.policy_json is not None for i in invocations)
+    assert [sum(n for k, n in i.calls.items() if k[1] == "DescribeImages") for i in invocations] == [1, 1]
