@@ -252,3 +252,34 @@ def test_a_copy_job_naming_a_100_kb_image_id_is_malformed_without_an_aws_call_fa
     assert "dynamodb" not in {service for service, _ in api.calls}
     assert "ec2" not in {service for service, _ in api.calls}
     assert failures == []
+
+
+# ---- answers the idempotency record must hold ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["enforce", "cleanup", "replicate"])
+def test_an_event_with_10_000_malformed_elements_is_rejected_with_a_bounded_answer_and_recorded(handlers, name):
+    # Given an envelope whose `resources` holds 10,000 elements of the wrong type: 10,000 validation problems
+    event = create_tags()
+    event["resources"] = [[] for _ in range(10_000)]
+
+    # When it is delivered twice, then the first delivery is rejected without raising (its answer, kept in the
+    # idempotency record, names the first problems and counts the rest) and the second is answered from the record
+    first = handlers[name](event)
+    assert first["status"] == "rejected"
+    assert first["reason"].endswith("; and 9990 more")
+    assert len(json.dumps(first)) < 4_000
+    assert handlers[name](event) == first
+
+
+def test_an_answer_too_large_for_its_record_is_recorded_in_brief():
+    from ami_governance.adapters.idempotency import MAX_RECORDED_ANSWER_BYTES, recordable
+
+    small = {"status": "handled", "event_id": "e-1", "reason": None, "images": [{"image_id": "ami-1"}]}
+    large = {**small, "images": [{"image_id": f"ami-{n}", "reason": "x" * 400} for n in range(1_000)]}
+
+    assert recordable(small) is small
+    brief = recordable(large)
+    assert len(json.dumps(brief)) < 1_000 < MAX_RECORDED_ANSWER_BYTES < len(json.dumps(large))
+    assert (brief["status"], brief["event_id"], brief["images"]) == ("handled", "e-1", [])
+    assert brief["answer_in_brief"].endswith("; 1000 image outcomes not listed")

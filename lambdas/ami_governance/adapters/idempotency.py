@@ -48,6 +48,7 @@ module load (the handlers import pydantic the same way), and its store is built 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -67,6 +68,8 @@ EXPIRES_AFTER_SECONDS: Final = 12 * 60 * 60
 EVENT_KEY: Final = "id"
 MAX_EVENT_ID_LENGTH: Final = 256
 # Powertools' DynamoDBPersistenceLayer defaults, spelled out because the stack's table must match them.
+# A DynamoDB item holds at most 400 KB; the record's key, status and expiry take a few hundred bytes of that.
+MAX_RECORDED_ANSWER_BYTES: Final = 390_000
 KEY_ATTRIBUTE: Final = "id"
 EXPIRY_ATTRIBUTE: Final = "expiration"
 
@@ -106,12 +109,33 @@ def _idempotent(work: Work) -> Callable[..., Any]:
         # deep-copies the payload it keys on: it gets the envelope's id alone, so that an event nested thousands deep
         # reaches the work (which refuses it, logged and counted) instead of failing in the copy.
         def handle(_: Any, lambda_context: Any) -> Any:
-            return work(event, lambda_context)
+            return recordable(work(event, lambda_context))
 
         handle.__module__, handle.__qualname__ = work.__module__, work.__qualname__
         return idempotent(handle, persistence_store=store, config=config)({EVENT_KEY: event[EVENT_KEY]}, context)
 
     return run
+
+
+def recordable(answer: Any) -> Any:
+    """The answer as its record can hold it: an answer too large for a DynamoDB item could not be stored once the
+    work was done, and the event would be retried and dead-lettered for nothing. Such an answer is recorded, and
+    returned, in brief (Lambda discards an asynchronous invocation's answer; the log and metrics have the rest)."""
+    if not isinstance(answer, dict):
+        return answer
+    size = len(json.dumps(answer, default=str).encode())
+    if size <= MAX_RECORDED_ANSWER_BYTES:
+        return answer
+    images = answer.get("images")
+    logger.warning("Answer too large for its idempotency record: recorded in brief", extra={"bytes": size})
+    return {
+        "status": answer.get("status"),
+        "event_id": answer.get("event_id"),
+        "reason": str(answer.get("reason") or "")[:1000] or None,
+        "images": [],
+        "answer_in_brief": f"{size} bytes answered, over {MAX_RECORDED_ANSWER_BYTES}; "
+        f"{len(images) if isinstance(images, list) else 0} image outcomes not listed",
+    }
 
 
 def _duplicate(response: Any, idempotent_data: DataRecord) -> Any:

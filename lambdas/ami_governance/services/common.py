@@ -46,6 +46,21 @@ class EventOutcome:
         return asdict(self)
 
 
+# The problems a malformed event's answer and log line name: an event with a list of 10,000 wrong elements has as
+# many, and its answer (kept in the idempotency record, at most 400 KB) must stay small.
+MAX_PROBLEMS_NAMED = 10
+MAX_PROBLEM_LENGTH = 200
+
+
+def _problems(error: ValidationError) -> str:
+    errors = error.errors(include_url=False, include_input=False)
+    named = [
+        f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"[:MAX_PROBLEM_LENGTH] for e in errors[:MAX_PROBLEMS_NAMED]
+    ]
+    more = len(errors) - len(named)
+    return "; ".join(named) + (f"; and {more} more" if more else "")
+
+
 @dataclass
 class EventService:
     """Base of the services: `handle` parses the event and calls `on_cloudtrail` or `on_state_change`."""
@@ -74,9 +89,7 @@ class EventService:
             if detail_type == AMI_STATE_CHANGE_DETAIL_TYPE:
                 return self.on_state_change(AmiStateChangeEvent.model_validate(raw_event))
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
-            )
+            problems = _problems(error)
             logger.error("Malformed event dropped", extra={"problems": problems, "detail_type": detail_type})
             self.count("MalformedEvents")
             return EventOutcome("rejected", event_id_of(raw_event), f"malformed event: {problems}")
