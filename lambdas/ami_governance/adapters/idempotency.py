@@ -67,9 +67,9 @@ EXPIRES_AFTER_SECONDS: Final = 12 * 60 * 60
 # The EventBridge envelope's id: the same on every delivery of one event, different for every other event.
 EVENT_KEY: Final = "id"
 MAX_EVENT_ID_LENGTH: Final = 256
-# Powertools' DynamoDBPersistenceLayer defaults, spelled out because the stack's table must match them.
 # A DynamoDB item holds at most 400 KB; the record's key, status and expiry take a few hundred bytes of that.
 MAX_RECORDED_ANSWER_BYTES: Final = 390_000
+# Powertools' DynamoDBPersistenceLayer defaults, spelled out because the stack's table must match them.
 KEY_ATTRIBUTE: Final = "id"
 EXPIRY_ATTRIBUTE: Final = "expiration"
 

@@ -110,7 +110,8 @@ def judge_readiness(policy: GovernancePolicy, image: ImageFacts, approver: str) 
     if compliance is None and image.state == "available":
         return ApprovalDecision(ApprovalStatus.UNJUDGED, UNJUDGED_REASON, approver)
     if compliance not in approvable:
-        return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {compliance or 'not yet judged'}", approver)
+        reason = UNJUDGED_REASON if compliance is None else f"the AMI is {compliance}"
+        return ApprovalDecision(ApprovalStatus.REJECTED, reason, approver)
     if image.state != "available":
         return ApprovalDecision(ApprovalStatus.REJECTED, f"the AMI is {image.state}", approver)
     return ApprovalDecision(ApprovalStatus.APPROVED, "", approver)
